@@ -1,0 +1,3 @@
+/* lib/config/config.c - placeholder until its module lands. */
+#include "config.h"
+extern int strata_placeholder_config;

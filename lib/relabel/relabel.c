@@ -1,0 +1,3 @@
+/* lib/relabel/relabel.c - placeholder until its module lands. */
+#include "config.h"
+extern int strata_placeholder_relabel;
