@@ -131,7 +131,7 @@ log_kv(enum log_level lvl, const char *component, const char *msg, ...)
 	va_end(ap);
 }
 
-/* log_msg_end is an empty key/value list for log_vwrite. */
+/* log_msg_write passes an already formatted msg with no key/value pairs. */
 static void
 log_msg_write(enum log_level lvl, const char *component, const char *msg, ...)
 {
