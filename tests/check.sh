@@ -24,11 +24,10 @@ for log in tests/unit/*.log; do
 	grep -E 'pass|PASSED|FAILED|cases|skip' "$log" | sed "s|^|$(basename "$log" .log): |"
 done
 [ "$status" -eq 0 ] || { cat tests/unit/*.log; exit 1; }
-unit_pass=$(cat tests/unit/*.log | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | awk '{s+=$1} END {print s+0}')
-unit_fail=$(cat tests/unit/*.log | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' | awk '{s+=$1} END {print s+0}')
+unit_summary=$("$top/tests/unit/count.sh" . unit)
 
 make e2e
 
 make distcheck >distcheck.out 2>&1 || { tail -50 distcheck.out; exit 1; }
 echo "make distcheck: ok"
-echo "unit: $unit_pass passed, $unit_fail failed"
+echo "$unit_summary"
