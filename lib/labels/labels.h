@@ -68,6 +68,10 @@ uint64_t labels_hash(const struct label *v, size_t n);
 /* labels_format appends ls as {name="value", ...} with Go-quoted values, the
  * way Prometheus prints a label set. */
 void labels_format(const struct labels *ls, struct strbuf *out);
+/* labels_quote appends s[0..len) as a Go double-quoted string literal, exactly
+ * as strconv.Quote does (printable runes kept, the rest escaped, invalid
+ * UTF-8 bytes as \xXX). */
+void labels_quote(const char *s, size_t len, struct strbuf *out);
 /* labels_is_valid_name tells whether s[0..len) matches [a-zA-Z_][a-zA-Z0-9_]*. */
 bool labels_is_valid_name(const char *s, size_t len);
 /* labels_is_valid_metric_name tells whether s matches [a-zA-Z_:][a-zA-Z0-9_:]*. */
