@@ -1102,7 +1102,7 @@ on_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(buf);
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
 		buf[--n] = '\0';
-	if (!srv->started)
+	if (!__atomic_load_n(&srv->started, __ATOMIC_ACQUIRE))
 		memcpy(srv->mhd_err, buf, n + 1);
 	log_kv(LOG_DEBUG, "http", buf, NULL);
 }
@@ -1320,7 +1320,7 @@ http_server_start(struct http_server *srv, char *err, size_t errlen)
 		    srv->mhd_err[0] ? srv->mhd_err : "libmicrohttpd failed");
 		return -1;
 	}
-	srv->started = true;
+	__atomic_store_n(&srv->started, true, __ATOMIC_RELEASE);
 	log_msg(LOG_DEBUG, "http", "serving on port %d", srv->port);
 	return 0;
 }

@@ -66,7 +66,7 @@ struct http_server_opts {
 	unsigned threads;
 	unsigned max_connections;	/* default 512, like --web.max-connections */
 	unsigned per_ip_connections;	/* 0: no per-address limit */
-	unsigned timeout_s;		/* idle connection timeout; default 120 */
+	unsigned timeout_s;		/* idle connection timeout; default 120, 0: none */
 	size_t max_body;		/* request body bound; default 32 MiB */
 	size_t max_header;		/* request line + headers; default 128 KiB */
 	int gzip_level;			/* 1..9, default 1; 0: never compress */
