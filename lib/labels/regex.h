@@ -47,5 +47,16 @@ void regex_expand(const struct regex *re, const char *tmpl, const char *s,
 /* regex_literal returns the literal string the pattern matches when it
  * matches exactly one string (no metacharacters), else NULL. */
 const char *regex_literal(const struct regex *re);
+/* regex_groups returns the number of capturing groups (group 0 excluded). */
+int regex_groups(const struct regex *re);
+/* regex_group_name returns the name of group i ((?P<name>...)) or "" for an
+ * unnamed or out-of-range group. Owned by re. */
+const char *regex_group_name(const struct regex *re, int i);
+/* regex_limit_hits returns how many matches, process-wide, stopped at the
+ * match/depth/JIT-stack limit and were counted as no match (a metric). */
+unsigned long regex_limit_hits(void);
+/* regex_thread_cleanup frees the calling thread's match state now (it is
+ * otherwise freed at thread exit); the next match recreates it. */
+void regex_thread_cleanup(void);
 
 #endif

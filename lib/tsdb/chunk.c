@@ -1,3 +1,523 @@
-/* lib/tsdb/chunk.c - placeholder until its module lands. */
+/* lib/tsdb/chunk.c - Gorilla/XOR chunk encoder and decoder.
+ *
+ * Owns the bit-level format described in chunk.h (the same bytes as
+ * Prometheus' chunkenc XOR chunks, so chunks can be shipped as they are in
+ * remote-read responses and written to disk unchanged). Bits are written
+ * most significant first. An open chunk (struct chunk_app) is single-writer
+ * and is guarded by its owner; sealed chunks and snapshots are immutable
+ * and shared by reference count. The decoder checks every read against the
+ * byte length, so corrupt bytes from disk end the iteration with an error
+ * instead of reading past the buffer.
+ */
 #include "config.h"
-extern int strata_placeholder_chunk;
+
+#include <string.h>
+
+#include "tsdb/chunk.h"
+#include "util/mem.h"
+
+#define HEADER_BYTES 2
+
+uint64_t
+chunk_f64_bits(double v)
+{
+	uint64_t b;
+
+	memcpy(&b, &v, sizeof b);
+	return b;
+}
+
+double
+chunk_bits_f64(uint64_t b)
+{
+	double v;
+
+	memcpy(&v, &b, sizeof v);
+	return v;
+}
+
+/* --- writer --------------------------------------------------------------- */
+
+void
+chunk_app_init(struct chunk_app *app)
+{
+	memset(app, 0, sizeof *app);
+	app->leading = 0xff;
+}
+
+void
+chunk_app_reset(struct chunk_app *app)
+{
+	mem_free(app->b);
+	chunk_app_init(app);
+}
+
+/* app_reserve makes room for extra more bytes, growing by about 1.5x so an
+ * open chunk of ~120 samples wastes little. */
+static void
+app_reserve(struct chunk_app *app, uint32_t extra)
+{
+	uint32_t need = app->len + extra, cap;
+
+	if (need <= app->cap)
+		return;
+	cap = app->cap ? app->cap + app->cap / 2 : 32;
+	if (cap < need)
+		cap = need;
+	app->b = mem_realloc(app->b, cap);
+	app->cap = cap;
+}
+
+static void
+put_byte(struct chunk_app *app, uint8_t byte)
+{
+	if (app->bitsfree == 0) {
+		app->b[app->len++] = byte;
+		return;
+	}
+	app->b[app->len - 1] |= (uint8_t)(byte >> (8 - app->bitsfree));
+	app->b[app->len++] = (uint8_t)(byte << app->bitsfree);
+}
+
+static void
+put_bit(struct chunk_app *app, unsigned bit)
+{
+	if (app->bitsfree == 0) {
+		app->b[app->len++] = 0;
+		app->bitsfree = 8;
+	}
+	if (bit)
+		app->b[app->len - 1] |= (uint8_t)(1u << (app->bitsfree - 1));
+	app->bitsfree--;
+}
+
+/* put_bits writes the low nbits of v, most significant first. The caller
+ * reserved (nbits + 7) / 8 + 1 bytes. */
+static void
+put_bits(struct chunk_app *app, uint64_t v, unsigned nbits)
+{
+	if (nbits == 0)
+		return;
+	if (nbits < 64)
+		v <<= 64 - nbits;
+	while (nbits >= 8) {
+		put_byte(app, (uint8_t)(v >> 56));
+		v <<= 8;
+		nbits -= 8;
+	}
+	while (nbits > 0) {
+		put_bit(app, (unsigned)(v >> 63));
+		v <<= 1;
+		nbits--;
+	}
+}
+
+static void
+put_uvarint(struct chunk_app *app, uint64_t x)
+{
+	while (x >= 0x80) {
+		put_byte(app, (uint8_t)(x | 0x80));
+		x >>= 7;
+	}
+	put_byte(app, (uint8_t)x);
+}
+
+static unsigned
+clz64(uint64_t x)
+{
+	return x ? (unsigned)__builtin_clzll(x) : 64;
+}
+
+static unsigned
+ctz64(uint64_t x)
+{
+	return x ? (unsigned)__builtin_ctzll(x) : 64;
+}
+
+/* put_xor writes vbits against the previous value (Gorilla value coding). */
+static void
+put_xor(struct chunk_app *app, uint64_t vbits)
+{
+	uint64_t delta = vbits ^ app->v;
+	unsigned lead, trail, sig;
+
+	if (delta == 0) {
+		put_bit(app, 0);
+		return;
+	}
+	put_bit(app, 1);
+	lead = clz64(delta);
+	trail = ctz64(delta);
+	if (lead >= 32)
+		lead = 31;	/* 5 bits of room */
+	if (app->leading != 0xff && lead >= app->leading && trail >= app->trailing) {
+		put_bit(app, 0);
+		put_bits(app, delta >> app->trailing, 64 - app->leading - app->trailing);
+		return;
+	}
+	app->leading = (uint8_t)lead;
+	app->trailing = (uint8_t)trail;
+	put_bit(app, 1);
+	put_bits(app, lead, 5);
+	sig = 64 - lead - trail;
+	put_bits(app, sig & 63, 6);	/* 64 is written as 0 */
+	put_bits(app, delta >> trail, sig);
+}
+
+/* fits_bits tells whether dod is in Prometheus' range for an nbits bucket:
+ * -(2^(n-1) - 1) .. 2^(n-1). */
+static int
+fits_bits(int64_t dod, unsigned nbits)
+{
+	int64_t hi = (int64_t)1 << (nbits - 1);
+
+	return dod >= -(hi - 1) && dod <= hi;
+}
+
+int
+chunk_app_append(struct chunk_app *app, int64_t t, uint64_t vbits)
+{
+	uint64_t tdelta = 0;
+
+	if (app->n == CHUNK_MAX_SAMPLES)
+		return CHUNK_ERR_FULL;
+	if (app->n > 0 && t <= app->t)
+		return CHUNK_ERR_ORDER;
+	/* worst case: 4 + 64 bits of dod, 2 + 5 + 6 + 64 bits of value, or
+	 * 10 varint bytes + 8 value bytes */
+	app_reserve(app, app->n == 0 ? HEADER_BYTES + 20 : 24);
+	if (app->n == 0) {
+		uint64_t zz = ((uint64_t)t << 1) ^ (uint64_t)(t >> 63);
+
+		app->len = HEADER_BYTES;
+		app->b[0] = app->b[1] = 0;
+		app->bitsfree = 0;
+		put_uvarint(app, zz);
+		put_bits(app, vbits, 64);
+		app->mint = t;
+	} else if (app->n == 1) {
+		tdelta = (uint64_t)t - (uint64_t)app->t;
+		put_uvarint(app, tdelta);
+		put_xor(app, vbits);
+	} else {
+		int64_t dod;
+
+		tdelta = (uint64_t)t - (uint64_t)app->t;
+		dod = (int64_t)(tdelta - app->tdelta);
+		if (dod == 0) {
+			put_bit(app, 0);
+		} else if (fits_bits(dod, 14)) {
+			put_bits(app, 0x2, 2);
+			put_bits(app, (uint64_t)dod, 14);
+		} else if (fits_bits(dod, 17)) {
+			put_bits(app, 0x6, 3);
+			put_bits(app, (uint64_t)dod, 17);
+		} else if (fits_bits(dod, 20)) {
+			put_bits(app, 0xe, 4);
+			put_bits(app, (uint64_t)dod, 20);
+		} else {
+			put_bits(app, 0xf, 4);
+			put_bits(app, (uint64_t)dod, 64);
+		}
+		put_xor(app, vbits);
+	}
+	app->t = t;
+	app->v = vbits;
+	app->tdelta = tdelta;
+	app->n++;
+	app->b[0] = (uint8_t)(app->n >> 8);
+	app->b[1] = (uint8_t)app->n;
+	return CHUNK_OK;
+}
+
+int
+chunk_app_append_f(struct chunk_app *app, int64_t t, double v)
+{
+	return chunk_app_append(app, t, chunk_f64_bits(v));
+}
+
+static struct chunk *
+chunk_alloc(const uint8_t *b, uint32_t len, int64_t mint, int64_t maxt)
+{
+	struct chunk *c = mem_alloc(sizeof *c + len);
+
+	c->mint = mint;
+	c->maxt = maxt;
+	c->refs = 1;
+	c->len = len;
+	memcpy(c->b, b, len);
+	return c;
+}
+
+struct chunk *
+chunk_app_snapshot(const struct chunk_app *app)
+{
+	if (app->n == 0)
+		return NULL;
+	return chunk_alloc(app->b, app->len, app->mint, app->t);
+}
+
+struct chunk *
+chunk_app_seal(struct chunk_app *app)
+{
+	struct chunk *c = chunk_app_snapshot(app);
+
+	chunk_app_reset(app);
+	return c;
+}
+
+int
+chunk_app_resume(struct chunk_app *app, const uint8_t *b, size_t len)
+{
+	struct chunk_iter it;
+
+	chunk_app_init(app);
+	if (len < HEADER_BYTES || len > UINT32_MAX)
+		return CHUNK_ERR_CORRUPT;
+	chunk_iter_init(&it, b, len, CHUNK_MAX_SAMPLES);
+	while (chunk_iter_next(&it)) {
+		if (it.read == 1)
+			app->mint = it.t;
+	}
+	if (it.err || it.read == 0 || it.pos > len * 8 || (it.pos + 7) / 8 != len)
+		return CHUNK_ERR_CORRUPT;
+	app->cap = app->len = (uint32_t)len;
+	app->b = mem_alloc(len);
+	memcpy(app->b, b, len);
+	app->bitsfree = (uint8_t)(len * 8 - it.pos);
+	app->n = it.read;
+	app->t = it.t;
+	app->v = it.v;
+	app->tdelta = it.tdelta;
+	/* without a window yet, start one as a fresh appender would (Prometheus
+	 * reuses 0/0 here: both decode the same, this is smaller) */
+	app->leading = it.window ? it.leading : 0xff;
+	app->trailing = it.trailing;
+	return CHUNK_OK;
+}
+
+/* --- shared chunks ------------------------------------------------------ */
+
+struct chunk *
+chunk_from_bytes(const uint8_t *b, size_t len)
+{
+	struct chunk_iter it;
+	int64_t mint = 0;
+
+	if (len < HEADER_BYTES || len > UINT32_MAX)
+		return NULL;
+	chunk_iter_init(&it, b, len, CHUNK_MAX_SAMPLES);
+	while (chunk_iter_next(&it)) {
+		if (it.read == 1)
+			mint = it.t;
+	}
+	if (it.err || it.read == 0)
+		return NULL;
+	return chunk_alloc(b, (uint32_t)len, mint, it.t);
+}
+
+struct chunk *
+chunk_ref(struct chunk *c)
+{
+	__atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
+	return c;
+}
+
+void
+chunk_put(struct chunk *c)
+{
+	if (c == NULL)
+		return;
+	if (__atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		mem_free(c);
+}
+
+uint16_t
+chunk_samples(const struct chunk *c)
+{
+	return (uint16_t)((c->b[0] << 8) | c->b[1]);
+}
+
+/* --- reader --------------------------------------------------------------- */
+
+void
+chunk_iter_init(struct chunk_iter *it, const uint8_t *b, size_t len, uint16_t limit)
+{
+	uint16_t total = 0;
+
+	memset(it, 0, sizeof *it);
+	it->b = b;
+	if (len >= HEADER_BYTES) {
+		total = (uint16_t)((b[0] << 8) | b[1]);
+		it->nbits = len * 8;
+		it->pos = HEADER_BYTES * 8;
+	} else if (len > 0) {
+		it->err = CHUNK_ERR_CORRUPT;
+	}
+	it->total = total < limit ? total : limit;
+	it->t = INT64_MIN;
+}
+
+/* get_bits reads nbits (<= 64) into *out; false when the bytes end. */
+static bool
+get_bits(struct chunk_iter *it, unsigned nbits, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (it->nbits - it->pos < nbits)
+		return false;
+	while (nbits > 0) {
+		unsigned avail = 8 - (unsigned)(it->pos & 7), take = avail < nbits ? avail : nbits;
+		unsigned byte = it->b[it->pos >> 3];
+
+		byte = (byte >> (avail - take)) & ((1u << take) - 1);
+		v = take == 64 ? byte : (v << take) | byte;
+		it->pos += take;
+		nbits -= take;
+	}
+	*out = v;
+	return true;
+}
+
+static bool
+get_uvarint(struct chunk_iter *it, uint64_t *out)
+{
+	uint64_t x = 0, byte;
+	unsigned shift;
+
+	for (shift = 0; shift < 70; shift += 7) {
+		if (!get_bits(it, 8, &byte))
+			return false;
+		if (shift == 63 && byte > 1)
+			return false;	/* overflows 64 bits */
+		x |= (byte & 0x7f) << shift;
+		if (!(byte & 0x80)) {
+			*out = x;
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool
+get_xor(struct chunk_iter *it)
+{
+	uint64_t bit, bits;
+	unsigned mbits;
+
+	if (!get_bits(it, 1, &bit))
+		return false;
+	if (!bit)
+		return true;
+	if (!get_bits(it, 1, &bit))
+		return false;
+	if (bit) {
+		if (!get_bits(it, 5, &bits))
+			return false;
+		it->leading = (uint8_t)bits;
+		if (!get_bits(it, 6, &bits))
+			return false;
+		mbits = bits ? (unsigned)bits : 64;
+		if (it->leading + mbits > 64)
+			return false;
+		it->trailing = (uint8_t)(64 - it->leading - mbits);
+		it->window = 1;
+	} else {
+		/* reuse; before any window this is 0/0, i.e. 64 bits, as
+		 * Prometheus reads (and, after a resume, writes) it */
+		mbits = 64u - it->leading - it->trailing;
+	}
+	if (!get_bits(it, mbits, &bits))
+		return false;
+	it->v ^= bits << it->trailing;
+	return true;
+}
+
+static bool
+corrupt(struct chunk_iter *it)
+{
+	it->err = CHUNK_ERR_CORRUPT;
+	return false;
+}
+
+bool
+chunk_iter_next(struct chunk_iter *it)
+{
+	uint64_t x;
+
+	if (it->err || it->read >= it->total)
+		return false;
+	if (it->read == 0) {
+		if (!get_uvarint(it, &x))
+			return corrupt(it);
+		it->t = (int64_t)(x >> 1) ^ -(int64_t)(x & 1);
+		if (!get_bits(it, 64, &it->v))
+			return corrupt(it);
+		it->read++;
+		return true;
+	}
+	if (it->read == 1) {
+		if (!get_uvarint(it, &x))
+			return corrupt(it);
+		it->tdelta = x;
+	} else {
+		unsigned prefix = 0, i, sz = 0;
+		uint64_t bit, bits;
+		int64_t dod = 0;
+
+		for (i = 0; i < 4; i++) {
+			if (!get_bits(it, 1, &bit))
+				return corrupt(it);
+			prefix = (prefix << 1) | (unsigned)bit;
+			if (!bit)
+				break;
+		}
+		switch (prefix) {
+		case 0x0: break;
+		case 0x2: sz = 14; break;
+		case 0x6: sz = 17; break;
+		case 0xe: sz = 20; break;
+		case 0xf:
+			if (!get_bits(it, 64, &bits))
+				return corrupt(it);
+			dod = (int64_t)bits;
+			break;
+		default:
+			return corrupt(it);
+		}
+		if (sz) {
+			if (!get_bits(it, sz, &bits))
+				return corrupt(it);
+			if (bits > (UINT64_C(1) << (sz - 1)))
+				bits -= UINT64_C(1) << sz;	/* negative */
+			dod = (int64_t)bits;
+		}
+		it->tdelta += (uint64_t)dod;
+	}
+	x = (uint64_t)it->t + it->tdelta;
+	if ((int64_t)x <= it->t)
+		return corrupt(it);	/* not strictly increasing */
+	it->t = (int64_t)x;
+	if (!get_xor(it))
+		return corrupt(it);
+	it->read++;
+	return true;
+}
+
+bool
+chunk_iter_seek(struct chunk_iter *it, int64_t t)
+{
+	if (it->err)
+		return false;
+	while (it->read == 0 || it->t < t) {
+		if (!chunk_iter_next(it))
+			return false;
+	}
+	return true;
+}
+
+double
+chunk_iter_value(const struct chunk_iter *it)
+{
+	return chunk_bits_f64(it->v);
+}

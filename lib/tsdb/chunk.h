@@ -1,4 +1,122 @@
-/* lib/tsdb/chunk.h - placeholder until its module lands. */
-#ifndef STRATA_LIB_TSDB_CHUNK_H
-#define STRATA_LIB_TSDB_CHUNK_H
+/* lib/tsdb/chunk.h - Gorilla/XOR compressed chunks of (timestamp, float) samples.
+ *
+ * A chunk holds up to CHUNK_MAX_SAMPLES samples with strictly increasing
+ * timestamps, in the byte format of Prometheus' chunkenc XOR encoding: a
+ * 2-byte big-endian sample count, then a bit stream (first timestamp as a
+ * zigzag varint and the first value as 64 raw bits; the second timestamp as
+ * an unsigned varint delta; then delta-of-delta timestamps in 1/14/17/20/64
+ * bit buckets and XOR-compressed values with leading/trailing zero reuse).
+ * The bytes are self-contained: a WAL, an on-disk block or a remote-read
+ * response can carry them unchanged. Values are kept as their 64 bits, so
+ * every NaN (and the stale marker 0x7ff0000000000002) round-trips bit-exact.
+ *
+ * Two objects:
+ * - struct chunk_app: the open chunk of a series, mutable, owned by one
+ *   writer; the head guards it with the series' stripe lock.
+ * - struct chunk: an immutable, reference-counted chunk (a sealed open chunk,
+ *   a reader's snapshot of an open one, or bytes read back from disk). Any
+ *   thread may iterate it; chunk_ref()/chunk_put() are atomic.
+ * A struct chunk_iter decodes a chunk's bytes without allocating.
+ */
+#ifndef STRATA_TSDB_CHUNK_H
+#define STRATA_TSDB_CHUNK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CHUNK_MAX_SAMPLES 65535		/* what the 2-byte header counts */
+#define CHUNK_STALE_NAN_BITS UINT64_C(0x7ff0000000000002)
+
+enum chunk_err {
+	CHUNK_OK = 0,
+	CHUNK_ERR_ORDER = -1,		/* timestamp not after the last one */
+	CHUNK_ERR_FULL = -2,		/* CHUNK_MAX_SAMPLES reached */
+	CHUNK_ERR_CORRUPT = -3,		/* bytes end early or are inconsistent */
+};
+
+struct chunk {
+	int64_t mint;		/* first sample's timestamp */
+	int64_t maxt;		/* last sample's timestamp */
+	uint32_t refs;		/* atomic */
+	uint32_t len;		/* bytes in b (header included) */
+	uint8_t b[];
+};
+
+struct chunk_app {
+	uint8_t *b;		/* owned; header + bit stream; NULL when empty */
+	uint32_t len;		/* bytes in use */
+	uint32_t cap;		/* bytes allocated */
+	uint16_t n;		/* samples appended */
+	uint8_t bitsfree;	/* unused low bits of b[len-1] */
+	uint8_t leading;	/* XOR state; 0xff before the first XOR */
+	uint8_t trailing;
+	int64_t mint;		/* first timestamp (valid when n > 0) */
+	int64_t t;		/* last timestamp (valid when n > 0) */
+	uint64_t v;		/* last value's bits (valid when n > 0) */
+	uint64_t tdelta;	/* last timestamp delta */
+};
+
+struct chunk_iter {
+	const uint8_t *b;	/* borrowed bytes, header included */
+	size_t nbits;		/* bits in b */
+	size_t pos;		/* next bit to read */
+	uint16_t total;		/* samples to decode (header or a smaller limit) */
+	uint16_t read;		/* samples decoded */
+	uint8_t leading, trailing;
+	uint8_t window;		/* a leading/trailing window was read */
+	int err;		/* 0 or CHUNK_ERR_CORRUPT */
+	int64_t t;		/* current sample */
+	uint64_t v;
+	uint64_t tdelta;
+};
+
+/* chunk_app_init makes app an empty open chunk (no allocation yet). */
+void chunk_app_init(struct chunk_app *app);
+/* chunk_app_reset releases app's bytes and makes it empty again. */
+void chunk_app_reset(struct chunk_app *app);
+/* chunk_app_append adds a sample whose value is given as its bits. Returns 0,
+ * CHUNK_ERR_ORDER when t is not greater than the last timestamp, or
+ * CHUNK_ERR_FULL. */
+int chunk_app_append(struct chunk_app *app, int64_t t, uint64_t vbits);
+/* chunk_app_append_f is chunk_app_append for a double (bits preserved). */
+int chunk_app_append_f(struct chunk_app *app, int64_t t, double v);
+/* chunk_app_snapshot returns an immutable copy of app's current bytes (one
+ * reference, release with chunk_put()), or NULL when app is empty. app is
+ * unchanged. */
+struct chunk *chunk_app_snapshot(const struct chunk_app *app);
+/* chunk_app_seal returns app's samples as an exactly-sized immutable chunk
+ * (one reference) and empties app; NULL when app is empty. */
+struct chunk *chunk_app_seal(struct chunk_app *app);
+/* chunk_app_resume makes app an open chunk continuing the bytes of c (for
+ * reopening a chunk read back from disk). Returns 0 or CHUNK_ERR_CORRUPT. */
+int chunk_app_resume(struct chunk_app *app, const uint8_t *b, size_t len);
+
+/* chunk_from_bytes validates len bytes (decodes every sample) and returns
+ * a chunk holding a copy with one reference, or NULL when the bytes are
+ * not a well-formed chunk of at least one sample. */
+struct chunk *chunk_from_bytes(const uint8_t *b, size_t len);
+/* chunk_ref adds a reference to c and returns it. */
+struct chunk *chunk_ref(struct chunk *c);
+/* chunk_put drops a reference; c is freed at zero. NULL is a no-op. */
+void chunk_put(struct chunk *c);
+/* chunk_samples returns the sample count written in c's header. */
+uint16_t chunk_samples(const struct chunk *c);
+
+/* chunk_iter_init prepares it to decode len bytes at b (borrowed for the
+ * iterator's life), at most limit samples (use CHUNK_MAX_SAMPLES for all). */
+void chunk_iter_init(struct chunk_iter *it, const uint8_t *b, size_t len, uint16_t limit);
+/* chunk_iter_next decodes the next sample into it->t / it->v. Returns false
+ * at the end or on corrupt bytes (then it->err is set). */
+bool chunk_iter_next(struct chunk_iter *it);
+/* chunk_iter_seek advances to the first sample with timestamp >= t (staying
+ * put when the current one already is). Returns false when there is none. */
+bool chunk_iter_seek(struct chunk_iter *it, int64_t t);
+/* chunk_iter_value returns the current value as a double (same bits). */
+double chunk_iter_value(const struct chunk_iter *it);
+
+/* chunk_f64_bits and chunk_bits_f64 convert without touching NaN payloads. */
+uint64_t chunk_f64_bits(double v);
+double chunk_bits_f64(uint64_t b);
+
 #endif

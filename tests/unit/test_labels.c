@@ -15,6 +15,9 @@
 #include <cmocka.h>
 
 #include "labels/labels.h"
+#include "labels/matcher.h"
+#include "labels/regex.h"
+#include "util/time.h"
 #include "util/mem.h"
 #include "util/strbuf.h"
 
@@ -458,6 +461,625 @@ test_builder_random(void **state)
 	printf("# builder: 2000 random operations matched the model\n");
 }
 
+
+/* ------------------------------------------------------------------------ */
+/* regex: matching                                                           */
+
+static void
+test_regex_match_table(void **state)
+{
+	static const struct {
+		const char *re, *s;
+		bool want;
+	} cases[] = {
+		/* anchoring */
+		{ "foo", "foo", true }, { "foo", "foobar", false }, { "foo", "barfoo", false },
+		{ "foo", "", false }, { "a|b", "a", true }, { "a|b", "b", true },
+		{ "a|b", "ab", false }, { "foo|bar", "foobar", false }, { "ab|cd", "abd", false },
+		{ "ab|cd", "acd", false }, { "", "", true }, { "", "a", false },
+		{ "^foo$", "foo", true }, { "^foo", "foo", true }, { "\\Afoo\\z", "foo", true },
+		{ "a$b", "a$b", false }, { "\\$", "$", true },
+		/* fast paths and the newline */
+		{ ".*", "", true }, { ".*", "anything at all", true }, { ".*", "a\nb", false },
+		{ ".+", "", false }, { ".+", "x", true }, { ".+", "\n", false },
+		{ "(?s).*", "a\nb", true }, { "(?s:.*)", "\n", true }, { "(?s:.)", "\n", true },
+		{ "a.c", "a\nc", false }, { "(?s)a.c", "a\nc", true }, { "[^a]", "\n", true },
+		/* $ is the end of the text, not before a final newline */
+		{ "foo$", "foo\n", false }, { "foo$", "foo", true }, { "foo\n?", "foo\n", true },
+		{ "foo\\n", "foo\n", true }, { "(?m)foo$", "foo", true },
+		{ "(?m)foo$\n^bar", "foo\nbar", true }, { "(?m)a\n^", "a\n", true },
+		{ "(?m)^a$", "a", true }, { "(?m:$)\n", "\n", true },
+		/* flags */
+		{ "(?i)foo", "FoO", true }, { "(?i)foo", "FoX", false }, { "(?i:a)b", "Ab", true },
+		{ "(?i:a)b", "AB", false }, { "(?i)\xc3\xa9", "\xc3\x89", true },
+		{ "(?i)\xce\xa3", "\xcf\x83", true }, { "(?i)\xce\xa3", "\xcf\x82", true },
+		{ "(?i)k", "\xe2\x84\xaa", true }, { "(?i)[k]", "K", true },
+		{ "(?i)stra\xc3\x9f" "e", "STRASSE", false }, { "a(?i)b", "aB", true },
+		{ "a(?i)b", "AB", false }, { "(?i)a(?-i)b", "Ab", true }, { "(?i)a(?-i)b", "AB", false },
+		{ "(?U)a+", "aaa", true }, { "(?U)(a+)(a*)", "aaa", true }, { "(?)a", "a", true },
+		/* Perl classes are ASCII-only as in Go */
+		{ "\\d+", "123", true }, { "\\d", "\xd9\xa3", false }, { "\\D", "\xd9\xa3", true },
+		{ "\\w+", "h_1", true }, { "\\w+", "h\xc3\xa9llo", false }, { "\\W", "\xc3\xa9", true },
+		{ "\\s", "\t", true }, { "\\s", " ", true }, { "\\s", "\v", false },
+		{ "\\S", "\v", true }, { "\\S", "a", true }, { "\\S", " ", false },
+		{ "[\\s]", "\v", false }, { "[\\s]", "\r", true }, { "[\\S]", "\v", true },
+		{ "[\\S]", "\n", false }, { "[^\\S]", " ", true }, { "[^\\S]", "\v", false },
+		{ "[\\d\\s]+", "1 2", true }, { "[^\\d]", "5", false }, { "[\\D]", "x", true },
+		/* Go escapes */
+		{ "\\v", "\v", true }, { "\\v", "\n", false }, { "\\a\\f\\t\\r", "\a\f\t\r", true },
+		{ "\\x41", "A", true }, { "\\x{263a}", "\xe2\x98\xba", true }, { "\\x{41}", "A", true },
+		{ "\\101", "A", true }, { "\\12", "\n", true }, { "\\0101", "\x08" "1", true },
+		{ "\\.", ".", true }, { "\\.", "a", false }, { "a\\+", "a+", true }, { "\\_", "_", true },
+		{ "\\ ", " ", true }, { "\\#", "#", true }, { "\\-", "-", true },
+		{ "\\Q.*\\E", ".*", true }, { "\\Q.*\\E", "ab", false }, { "\\Qa.b", "a.b", true },
+		{ "\\Qab\\E+", "abbb", true }, { "\\Qab\\E+", "abab", false }, { "x\\Q\\Ey", "xy", true },
+		{ "a\\b", "a", true }, { "a\\bb", "ab", false }, { "a\\B", "a", false },
+		/* POSIX and Unicode classes */
+		{ "[[:alpha:]]+", "abcXYZ", true }, { "[[:alpha:]]", "\xc3\xa9", false },
+		{ "[[:^alpha:]]", "1", true }, { "[[:^alpha:]]", "a", false }, { "[[:word:]]+", "a_1", true },
+		{ "[[:digit:][:upper:]]+", "A1B2", true }, { "[[:space:]]", "\v", true },
+		{ "[[:punct:]]", "!", true }, { "[[:xdigit:]]+", "09afAF", true },
+		{ "\\pL+", "h\xc3\xa9llo", true }, { "\\p{L}", "1", false }, { "\\PL", "1", true },
+		{ "\\p{Greek}+", "\xce\xb1\xce\xb2\xce\xb3", true }, { "\\p{Greek}", "a", false },
+		{ "\\p{^Greek}", "a", true }, { "\\P{^Greek}", "\xce\xb1", true },
+		{ "[\\p{Lu}]", "A", true }, { "[\\p{Lu}]", "a", false }, { "\\p{Lu}", "\xc3\x89", true },
+		{ "\\p{Han}", "\xe6\x97\xa5", true }, { "\\p{Any}", "\xf0\x9f\x98\x80", true },
+		{ "\\pN", "\xd9\xa3", true }, { "[\\pN-]+", "1-2", true }, { "\\p{Latin}", "a", true },
+		/* named groups */
+		{ "(?P<name>a+)b", "aab", true }, { "(?P<n1>x)|(?P<n1>y)", "y", true },
+		/* repetition */
+		{ "a{2}", "aa", true }, { "a{2}", "aaa", false }, { "a{2,}", "aaaa", true },
+		{ "a{2,3}", "aaaa", false }, { "a{0}", "", true }, { "a{0,1}", "a", true },
+		{ "a{,2}", "a{,2}", true }, { "a{,2}", "aa", false }, { "a{", "a{", true },
+		{ "a{1", "a{1", true }, { "a{01}", "a{01}", true }, { "{", "{", true },
+		{ "x{2}{", "xx{", true }, { "a{1,2", "a{1,2", true }, { "}", "}", true },
+		{ "]", "]", true }, { "a*?", "aaa", true }, { "a+?b", "aab", true }, { "a??", "", true },
+		{ "^*foo", "foo", true }, { "(?:a|b)+", "abba", true }, { "x*", "", true },
+		{ "(|a)", "a", true }, { "()", "", true }, { "(a)|b", "b", true },
+		{ "(a|ab)(c|bcd)(d*)", "abcd", true }, { "(a{10}){100}", "", false },
+		/* classes */
+		{ "[]a]", "]", true }, { "[]a]", "a", true }, { "[^]a]", "b", true },
+		{ "[^]a]", "]", false }, { "[a-]", "-", true }, { "[a-c-e]", "-", true },
+		{ "[a-c-e]", "d", false }, { "[a-c-e]", "e", true }, { "[[]", "[", true },
+		{ "[a[]", "[", true }, { "[[.a.]]", "a]", true }, { "[[=a=]]", "=]", true },
+		{ "[\\d\\-x]", "-", true }, { "[\\x41-\\x43]", "B", true }, { "[\\n]", "\n", true },
+		{ "[\\]]", "]", true }, { "[\\\\]", "\\", true }, { "[a-z0-9_]+", "abc_09", true },
+		{ "[^a-z]", "A", true }, { "[\xce\xb1-\xcf\x89]", "\xce\xb2", true },
+		{ "[\\x{0}-\\x{10FFFF}]", "\xf4\x8f\xbf\xbf", true },
+		/* Unicode and invalid UTF-8 subjects (Go reads a bad byte as U+FFFD) */
+		{ "\xc3\xa9", "\xc3\xa9", true }, { ".", "\xc3\xa9", true }, { "..", "\xc3\xa9", false },
+		{ ".", "\xff", true }, { "\\x{fffd}", "\xff", true }, { "..", "\xe2\x82", true },
+		{ "foo.*", "foo\xff", true }, { "foo.+bar", "foo\xff\xfe" "bar", true },
+		{ "[^a]", "\xff", true }, { "a", "\xff", false }, { "\xef\xbf\xbd", "\xc0", true },
+		{ "x(.)y", "x\xed\xa0\x80y", false }, { "x(...)y", "x\xed\xa0\x80y", true },
+		/* typical Prometheus matchers */
+		{ "api|web", "web", true }, { "api-.*", "api-server", true }, { "api-.*", "xapi-", false },
+		{ "5..", "503", true }, { "5..", "5034", false }, { "2..|3..", "302", true },
+		{ ".*:9090", "host:9090", true }, { ".*:9090", "host:90901", false },
+		{ "(foo|bar)_total", "bar_total", true }, { "node_(cpu|memory)_.*", "node_cpu_seconds", true },
+		{ "prometheus|alertmanager|grafana", "grafan", false },
+		{ "/api/v1/.+", "/api/v1/query", true }, { "/api/v1/.+", "/api/v1/", false },
+		{ "[a-z]+[0-9]?", "abc7", true }, { ".*-(canary|stable)", "svc-canary", true },
+	};
+	size_t i, pass = 0;
+	char err[256];
+
+	(void)state;
+	for (i = 0; i < NELEM(cases); i++) {
+		struct regex *re = regex_new(cases[i].re, strlen(cases[i].re), err, sizeof(err));
+
+		if (re == NULL)
+			fail_msg("case %zu: /%s/ did not compile: %s", i, cases[i].re, err);
+		if (regex_match(re, cases[i].s, strlen(cases[i].s)) != cases[i].want)
+			fail_msg("case %zu: /%s/ against \"%s\": want %d", i, cases[i].re, cases[i].s,
+			    cases[i].want);
+		assert_string_equal(regex_pattern(re), cases[i].re);
+		regex_free(re);
+		pass++;
+	}
+	printf("# regex: %zu match cases passed\n", pass);
+}
+
+static void
+test_regex_errors(void **state)
+{
+	static const struct {
+		const char *re, *want;
+	} cases[] = {
+		/* RE2 refuses lookaround, backreferences, atomic groups, possessives */
+		{ "(?=a)", "invalid or unsupported Perl syntax: `(?=`" },
+		{ "a(?!b)", "invalid or unsupported Perl syntax: `(?!`" },
+		{ "(?<=a)b", "invalid or unsupported Perl syntax: `(?<`" },
+		{ "(?<!a)b", "invalid or unsupported Perl syntax: `(?<`" },
+		{ "(?>a)", "invalid or unsupported Perl syntax: `(?>`" },
+		{ "(?|a)", "invalid or unsupported Perl syntax: `(?|`" },
+		{ "(?#comment)", "invalid or unsupported Perl syntax: `(?#`" },
+		{ "(?x)a b", "invalid or unsupported Perl syntax: `(?x`" },
+		{ "(?ix)a", "invalid or unsupported Perl syntax: `(?ix`" },
+		{ "(?i", "invalid or unsupported Perl syntax: `(?i`" },
+		{ "(?", "invalid or unsupported Perl syntax: `(?`" },
+		{ "(?-)", "invalid or unsupported Perl syntax: `(?-)`" },
+		{ "(?i-)", "invalid or unsupported Perl syntax: `(?i-)`" },
+		{ "(?i-m-s)", "invalid or unsupported Perl syntax: `(?i-m-`" },
+		{ "(?P=n)", "invalid or unsupported Perl syntax: `(?P`" },
+		{ "(?P>n)", "invalid or unsupported Perl syntax: `(?P`" },
+		{ "(?<name>x)", "invalid or unsupported Perl syntax: `(?<`" },
+		{ "(?'n'x)", "invalid or unsupported Perl syntax: `(?'`" },
+		{ "(?R)", "invalid or unsupported Perl syntax: `(?R`" },
+		{ "(?1)", "invalid or unsupported Perl syntax: `(?1`" },
+		{ "(?C1)", "invalid or unsupported Perl syntax: `(?C`" },
+		{ "(?\xc3\xa9)", "invalid or unsupported Perl syntax: `(?\xc3\xa9`" },
+		{ "a++", "invalid nested repetition operator: `++`" },
+		{ "a*+", "invalid nested repetition operator: `*+`" },
+		{ "a?+", "invalid nested repetition operator: `?+`" },
+		{ "a{2}+", "invalid nested repetition operator: `{2}+`" },
+		{ "a**", "invalid nested repetition operator: `**`" },
+		{ "a*?+", "invalid nested repetition operator: `*?+`" },
+		{ "a*??", "invalid nested repetition operator: `*??`" },
+		{ "x{2}{3}", "invalid nested repetition operator: `{2}{3}`" },
+		{ "(a)\\1", "invalid escape sequence: `\\1`" },
+		{ "(a)\\9", "invalid escape sequence: `\\9`" },
+		{ "\\8", "invalid escape sequence: `\\8`" },
+		{ "\\C", "invalid escape sequence: `\\C`" },
+		{ "\\K", "invalid escape sequence: `\\K`" },
+		{ "\\R", "invalid escape sequence: `\\R`" },
+		{ "\\h", "invalid escape sequence: `\\h`" },
+		{ "\\X", "invalid escape sequence: `\\X`" },
+		{ "\\G", "invalid escape sequence: `\\G`" },
+		{ "\\Z", "invalid escape sequence: `\\Z`" },
+		{ "\\e", "invalid escape sequence: `\\e`" },
+		{ "\\cA", "invalid escape sequence: `\\c`" },
+		{ "\\g1", "invalid escape sequence: `\\g`" },
+		{ "\\k<n>", "invalid escape sequence: `\\k`" },
+		{ "\\N", "invalid escape sequence: `\\N`" },
+		{ "\\E", "invalid escape sequence: `\\E`" },
+		{ "\\\xc3\xa9", "invalid escape sequence: `\\\xc3\xa9`" },
+		{ "[\\b]", "invalid escape sequence: `\\b`" },
+		{ "[\\Qa\\E]", "invalid escape sequence: `\\Q`" },
+		{ "\\x", "invalid escape sequence: `\\x`" },
+		{ "\\x4", "invalid escape sequence: `\\x4`" },
+		{ "\\xZZ", "invalid escape sequence: `\\xZZ`" },
+		{ "\\x{}", "invalid escape sequence: `\\x{}`" },
+		{ "\\x{41", "invalid escape sequence: `\\x{41`" },
+		{ "\\x{110000}", "invalid escape sequence: `\\x{110000`" },
+		{ "\\", "trailing backslash at end of expression: ``" },
+		{ "a\\", "trailing backslash at end of expression: ``" },
+		{ "(a", "missing closing ): `(a`" },
+		{ "((a)", "missing closing ): `((a)`" },
+		{ "a)", "unexpected ): `a)`" },
+		{ ")", "unexpected ): `)`" },
+		{ "[a", "missing closing ]: `[a`" },
+		{ "x[a", "missing closing ]: `[a`" },
+		{ "[]", "missing closing ]: `[]`" },
+		{ "[^]", "missing closing ]: `[^]`" },
+		{ "[a-", "missing closing ]: `[a-`" },
+		{ "[z-a]", "invalid character class range: `z-a`" },
+		{ "[a-\\x00]", "invalid character class range: `a-\\x00`" },
+		{ "[[:foo:]]", "invalid character class range: `[:foo:]`" },
+		{ "[[:alpha:]", "missing closing ]: `[[:alpha:]`" },
+		{ "\\p{Foo}", "invalid character class range: `\\p{Foo}`" },
+		{ "\\p{Greek", "invalid character class range: `\\p{Greek`" },
+		{ "\\pX", "invalid character class range: `\\pX`" },
+		{ "\\p", "invalid character class range: `\\p`" },
+		{ "\\p{Xan}", "invalid character class range: `\\p{Xan}`" },
+		{ "\\p{L&}", "invalid character class range: `\\p{L&}`" },
+		{ "*", "missing argument to repetition operator: `*`" },
+		{ "+a", "missing argument to repetition operator: `+`" },
+		{ "a|*", "missing argument to repetition operator: `*`" },
+		{ "(*)", "missing argument to repetition operator: `*`" },
+		{ "(*ACCEPT)", "missing argument to repetition operator: `*`" },
+		{ "(?i)*", "missing argument to repetition operator: `*`" },
+		{ "??", "missing argument to repetition operator: `??`" },
+		{ "{2}", "missing argument to repetition operator: `{2}`" },
+		{ "a{1001}", "invalid repeat count: `{1001}`" },
+		{ "a{2,1}", "invalid repeat count: `{2,1}`" },
+		{ "a{1001,}", "invalid repeat count: `{1001,}`" },
+		{ "a{100000000}", "invalid repeat count: `{100000000}`" },
+		{ "(a{10}){101}", "invalid repeat count: `{101}`" },
+		{ "((a{10}){10}){11}", "invalid repeat count: `{11}`" },
+		{ "(?P<n", "invalid named capture: `(?P<n`" },
+		{ "(?P<>a)", "invalid named capture: `(?P<>`" },
+		{ "(?P<a-b>x)", "invalid named capture: `(?P<a-b>`" },
+		{ "(?P<\xc3\xa9>x)", "invalid named capture: `(?P<\xc3\xa9>`" },
+		{ "a\xff", "invalid UTF-8: `\xff`" },
+	};
+	size_t i;
+	char err[256], want[256];
+
+	(void)state;
+	for (i = 0; i < NELEM(cases); i++) {
+		struct regex *re = regex_new(cases[i].re, strlen(cases[i].re), err, sizeof(err));
+
+		if (re != NULL)
+			fail_msg("case %zu: /%s/ compiled, want error %s", i, cases[i].re, cases[i].want);
+		snprintf(want, sizeof(want), "error parsing regexp: %s", cases[i].want);
+		if (strcmp(err, want) != 0)
+			fail_msg("case %zu: /%s/: got '%s' want '%s'", i, cases[i].re, err, want);
+	}
+	/* accepted: what Go accepts near those edges */
+	{
+		static const char *const ok[] = { "(?i)a", "(?i:a)", "(?-i:a)", "(?im-sU:a)", "(?)",
+			"(?:)", "(?P<n_1>a)", "(?P<1x>a)", "a{1000}", "(a{10}){100}", "a{0,1000}",
+			"\\Q(?=\\E", "[(?=]", "\\p{Greek}", "\\p{^L}", "\\P{Lu}", "\\pZ", "[[:^word:]]",
+			"(a)(b)(c)(d)(e)(f)(g)(h)(i)(j)\\10", "a{2}{", "^*", "$+", "\\b?" };
+
+		for (i = 0; i < NELEM(ok); i++) {
+			struct regex *re = regex_new(ok[i], strlen(ok[i]), err, sizeof(err));
+
+			if (re == NULL)
+				fail_msg("/%s/ refused: %s", ok[i], err);
+			regex_free(re);
+		}
+		printf("# regex: %zu refused patterns, %zu accepted edge patterns\n",
+		    NELEM(cases), NELEM(ok));
+	}
+}
+
+static void
+test_regex_catastrophic(void **state)
+{
+	static const struct {
+		const char *re;
+		char fill;
+		const char *tail;
+	} cases[] = {
+		{ "(a+)+b", 'a', "c" },
+		{ "(a+)+", 'a', "c" },
+		{ "(a|aa)+", 'a', "b" },
+		{ "(a|a)*x?", 'a', "y" },
+		{ "(.*a){20}", 'a', "b" },
+		{ "(x+x+)+y", 'x', "" },
+		{ "(\\w*)*\\d", 'w', "!" },
+		{ "(?i)(a*)*b", 'A', "" },
+	};
+	char subject[4096];
+	size_t i;
+	int64_t t0, worst = 0;
+
+	(void)state;
+	for (i = 0; i < NELEM(cases); i++) {
+		struct regex *re = regex_new(cases[i].re, strlen(cases[i].re), NULL, 0);
+		size_t n = 3000;
+
+		assert_non_null(re);
+		memset(subject, cases[i].fill, n);
+		snprintf(subject + n, sizeof(subject) - n, "%s", cases[i].tail);
+		t0 = time_mono_ns();
+		assert_false(regex_match(re, subject, strlen(subject)));
+		t0 = time_mono_ns() - t0;
+		if (t0 > worst)
+			worst = t0;
+		/* A bounded match: well under a second even on a slow machine. */
+		assert_true(t0 < 2000000000LL);
+		regex_free(re);
+	}
+	printf("# regex: %zu catastrophic patterns, slowest %.1f ms, %lu limit hits\n",
+	    NELEM(cases), (double)worst / 1e6, regex_limit_hits());
+	/* Deep but legitimate: a capturing loop over 100 kB outgrows the JIT
+	 * stack and must still match (interpreter fallback), without a limit hit. */
+	{
+		static const char *const deep[] = { "(a|b|-)*", "(?:a|b|-)*", "(.*)-(.*)-(.*)", "[ab-]+" };
+		size_t n = 100000, k;
+		char *big = mem_alloc(n);
+		unsigned long hits = regex_limit_hits();
+
+		for (k = 0; k < n; k++)
+			big[k] = "ab-"[k % 3];
+		for (i = 0; i < NELEM(deep); i++) {
+			struct regex *re = regex_new(deep[i], strlen(deep[i]), NULL, 0);
+
+			assert_non_null(re);
+			if (!regex_match(re, big, n))
+				fail_msg("/%s/ did not match a 100 kB subject", deep[i]);
+			regex_free(re);
+		}
+		assert_int_equal(regex_limit_hits(), hits);
+		mem_free(big);
+	}
+}
+
+static void
+test_regex_groups_expand(void **state)
+{
+	static const struct {
+		const char *re, *s, *tmpl, *want;
+	} cases[] = {
+		{ "(a)(b)", "ab", "$1-$2", "a-b" },
+		{ "(a)(b)", "ab", "$2$1", "ba" },
+		{ "(a)(b)", "ab", "${1}x", "ax" },
+		{ "(a)(b)", "ab", "$1x", "" },		/* ${1x}: no such group */
+		{ "(a)(b)", "ab", "$10", "" },
+		{ "(a)(b)", "ab", "$0", "ab" },
+		{ "(a)(b)", "ab", "$00", "" },
+		{ "(a)(b)", "ab", "$01", "" },
+		{ "(a)(b)", "ab", "$$", "$" },
+		{ "(a)(b)", "ab", "$$1", "$1" },
+		{ "(a)(b)", "ab", "$", "$" },
+		{ "(a)(b)", "ab", "x$", "x$" },
+		{ "(a)(b)", "ab", "${", "${" },
+		{ "(a)(b)", "ab", "${1", "${1" },
+		{ "(a)(b)", "ab", "${}", "${}" },
+		{ "(a)(b)", "ab", "$-$1", "$-a" },
+		{ "(a)(b)", "ab", "${1}${2}", "ab" },
+		{ "(a)(b)", "ab", "${99}", "" },
+		{ "(a)(b)", "ab", "$100000000", "" },
+		{ "(a)(b)", "ab", "no dollars", "no dollars" },
+		{ "(a)(b)", "ab", "", "" },
+		{ "(a)(b)", "ab", "$1\xc3\xa9", "" },		/* é is a letter: ${1é} */
+		{ "(a)(b)", "ab", "${1}\xc3\xa9", "a\xc3\xa9" },
+		{ "(a)(b)", "ab", "$1\xe2\x82\xac", "a\xe2\x82\xac" },	/* € is not */
+		{ "(a)(b)", "ab", "$1\xff", "a\xff" },
+		{ "(a)(b)", "ab", "$\xd9\xa1", "" },		/* Arabic-Indic one: a digit, not 0-9 */
+		{ "(a)(b)", "ab", "$1 $2", "a b" },
+		{ "(a)(b)", "ab", "$1.$2", "a.b" },
+		{ "(?P<first>a)(?P<second>b)", "ab", "$second$first", "" },	/* ${second$first}? no: $second then $first */
+		{ "(?P<first>a)(?P<second>b)", "ab", "${second}${first}", "ba" },
+		{ "(?P<first>a)(?P<second>b)", "ab", "${first}_", "a_" },
+		{ "(?P<first>a)(?P<second>b)", "ab", "$first_", "" },
+		{ "(?P<first>a)(?P<second>b)", "ab", "$first-$2", "a-b" },
+		{ "(?P<1x>a)", "a", "$1x", "a" },
+		{ "(?P<1x>a)", "a", "$1", "a" },
+		{ "(a)|(b)", "b", "[$1][$2]", "[][b]" },
+		{ "(?P<n>a)|(?P<n>b)", "b", "$n", "b" },
+		{ "(?P<n>a)|(?P<n>b)", "a", "$n", "a" },
+		{ "(.*)", "foo", "$1", "foo" },
+		{ "(.*)", "", "x${1}y", "xy" },
+		{ "(?:(a)|b)(c)", "bc", "$1$2", "c" },
+		{ "(\\w+):(\\d+)", "host:9090", "$1", "host" },
+		{ "(.+)\\.(.+)", "a.b.c", "$1|$2", "a.b|c" },
+		{ "x(.)y", "x\xffy", "<$1>", "<\xff>" },
+		{ "(.)(.)", "\xff\xc3\xa9", "$2$1", "\xc3\xa9\xff" },
+	};
+	struct strbuf sb = STRBUF_INIT;
+	struct regex_match m;
+	size_t i;
+	char err[256];
+
+	(void)state;
+	for (i = 0; i < NELEM(cases); i++) {
+		struct regex *re = regex_new(cases[i].re, strlen(cases[i].re), err, sizeof(err));
+		const char *want = cases[i].want;
+
+		if (re == NULL)
+			fail_msg("case %zu: /%s/: %s", i, cases[i].re, err);
+		if (!regex_match_groups(re, cases[i].s, strlen(cases[i].s), &m))
+			fail_msg("case %zu: /%s/ does not match \"%s\"", i, cases[i].re, cases[i].s);
+		assert_int_equal(m.ngroups, regex_groups(re) + 1);
+		assert_int_equal(m.start[0], 0);
+		assert_int_equal(m.end[0], (long)strlen(cases[i].s));
+		strbuf_reset(&sb);
+		regex_expand(re, cases[i].tmpl, cases[i].s, &m, &sb);
+		/* "$second$first": "second" then "$first" -> "ba" */
+		if (strcmp(cases[i].tmpl, "$second$first") == 0)
+			want = "ba";
+		if (strcmp(strbuf_cstr(&sb), want) != 0)
+			fail_msg("case %zu: /%s/ \"%s\" expand '%s': got '%s' want '%s'", i,
+			    cases[i].re, cases[i].s, cases[i].tmpl, strbuf_cstr(&sb), want);
+		regex_free(re);
+	}
+	/* group offsets and names */
+	{
+		struct regex *re = regex_new("(?P<k>[a-z]+)=(v)?(?:x)?", 24, err, sizeof(err));
+
+		assert_non_null(re);
+		assert_int_equal(regex_groups(re), 2);
+		assert_string_equal(regex_group_name(re, 1), "k");
+		assert_string_equal(regex_group_name(re, 2), "");
+		assert_string_equal(regex_group_name(re, 3), "");
+		assert_true(regex_match_groups(re, "abc=", 4, &m));
+		assert_int_equal(m.start[1], 0);
+		assert_int_equal(m.end[1], 3);
+		assert_int_equal(m.start[2], -1);
+		assert_int_equal(m.end[2], -1);
+		assert_false(regex_match_groups(re, "abc=vv", 6, &m));
+		regex_free(re);
+	}
+	/* more than REGEX_MAX_GROUPS groups: the first ones are reported */
+	{
+		struct strbuf p = STRBUF_INIT;
+		struct regex *re;
+		int g;
+
+		for (g = 0; g < 80; g++)
+			strbuf_puts(&p, "(a)");
+		re = regex_new(p.buf, p.len, err, sizeof(err));
+		assert_non_null(re);
+		assert_int_equal(regex_groups(re), 80);
+		memset(err, 'a', 80);
+		assert_true(regex_match_groups(re, err, 80, &m));
+		assert_int_equal(m.ngroups, REGEX_MAX_GROUPS);
+		assert_int_equal(m.start[63], 62);
+		strbuf_reset(&sb);
+		regex_expand(re, "$63|$70", err, &m, &sb);
+		assert_string_equal(strbuf_cstr(&sb), "a|");
+		regex_free(re);
+		strbuf_free(&p);
+	}
+	strbuf_free(&sb);
+	printf("# regex: %zu expand cases passed\n", NELEM(cases));
+}
+
+static void
+test_regex_literal(void **state)
+{
+	static const struct {
+		const char *re, *lit;	/* NULL: not a literal */
+	} cases[] = {
+		{ "foo", "foo" }, { "", "" }, { "foo\\.bar", "foo.bar" }, { "a\\-b", "a-b" },
+		{ "\\Qa.b\\E", "a.b" }, { "a{", "a{" }, { "\xc3\xa9t\xc3\xa9", "\xc3\xa9t\xc3\xa9" },
+		{ "\\x41\\n", "A\n" }, { "job:up:sum", "job:up:sum" }, { "a}", "a}" },
+		{ "a|b", NULL }, { "a+", NULL }, { "(?i)a", NULL }, { "a.b", NULL }, { "(a)", NULL },
+		{ "[a]", NULL }, { "^a", NULL }, { "a$", NULL }, { "\\d", NULL }, { "a{2}", NULL },
+		{ "\\x00", NULL }, { ".*", NULL }, { "\\bfoo", NULL }, { "a\\x{fffd}", NULL },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < NELEM(cases); i++) {
+		struct regex *re = regex_new(cases[i].re, strlen(cases[i].re), NULL, 0);
+		const char *lit;
+
+		assert_non_null(re);
+		lit = regex_literal(re);
+		if (cases[i].lit == NULL) {
+			if (lit != NULL)
+				fail_msg("/%s/ reported literal \"%s\"", cases[i].re, lit);
+		} else {
+			if (lit == NULL || strcmp(lit, cases[i].lit) != 0)
+				fail_msg("/%s/: literal %s", cases[i].re, lit ? lit : "(null)");
+			/* the fast path agrees with the definition */
+			assert_true(regex_match(re, cases[i].lit, strlen(cases[i].lit)));
+			assert_false(regex_match(re, "zz", 2));
+		}
+		regex_free(re);
+	}
+	/* a NUL byte in a pattern is a literal rune, not the end */
+	{
+		struct regex *re = regex_new("a\0b", 3, NULL, 0);
+
+		assert_non_null(re);
+		assert_true(regex_match(re, "a\0b", 3));
+		assert_false(regex_match(re, "a", 1));
+		regex_free(re);
+	}
+}
+
+struct regex_thread_arg {
+	struct regex *re;
+	int bad;
+};
+
+static void *
+regex_thread_main(void *p)
+{
+	struct regex_thread_arg *a = p;
+	struct regex_match m;
+	char buf[64];
+	int i;
+
+	for (i = 0; i < 20000; i++) {
+		int n = snprintf(buf, sizeof(buf), "host%d:%d", i, 9000 + i % 100);
+
+		if (!regex_match_groups(a->re, buf, (size_t)n, &m) || m.start[2] < 0 ||
+		    m.end[2] != n)
+			a->bad++;
+		if (regex_match(a->re, buf, (size_t)n - 1))
+			a->bad++;
+	}
+	regex_thread_cleanup();
+	return NULL;
+}
+
+static void
+test_regex_threads(void **state)
+{
+	struct regex_thread_arg a[4];
+	pthread_t t[4];
+	static const char pat[] = "([a-z]+\\d+):(9\\d\\d\\d)";
+	struct regex *re = regex_new(pat, strlen(pat), NULL, 0);
+	int i;
+
+	(void)state;
+	assert_non_null(re);
+	for (i = 0; i < 4; i++) {
+		a[i].re = re;
+		a[i].bad = 0;
+		assert_int_equal(pthread_create(&t[i], NULL, regex_thread_main, &a[i]), 0);
+	}
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(a[i].bad, 0);
+	}
+	regex_free(re);
+}
+
+/* ------------------------------------------------------------------------ */
+/* matchers                                                                  */
+
+static void
+test_matchers(void **state)
+{
+	static const char *const kv[] = { "__name__", "http_requests_total", "job", "api",
+		"code", "503", "path", "/a\"b\n", NULL };
+	static const struct {
+		enum matcher_op op;
+		const char *name, *value;
+		bool want, empty;
+	} cases[] = {
+		{ MATCH_EQUAL, "job", "api", true, false },
+		{ MATCH_EQUAL, "job", "ap", false, false },
+		{ MATCH_EQUAL, "job", "", false, true },
+		{ MATCH_EQUAL, "missing", "", true, true },
+		{ MATCH_EQUAL, "missing", "x", false, false },
+		{ MATCH_NOT_EQUAL, "job", "api", false, true },
+		{ MATCH_NOT_EQUAL, "job", "web", true, true },
+		{ MATCH_NOT_EQUAL, "missing", "", false, false },
+		{ MATCH_NOT_EQUAL, "missing", "x", true, true },
+		{ MATCH_REGEX, "code", "5..", true, false },
+		{ MATCH_REGEX, "code", "5", false, false },
+		{ MATCH_REGEX, "code", "50", false, false },
+		{ MATCH_REGEX, "code", "4..|5..", true, false },
+		{ MATCH_REGEX, "job", "a.*", true, false },
+		{ MATCH_REGEX, "job", ".*", true, true },
+		{ MATCH_REGEX, "job", ".+", true, false },
+		{ MATCH_REGEX, "job", "api", true, false },
+		{ MATCH_REGEX, "missing", ".*", true, true },
+		{ MATCH_REGEX, "missing", ".+", false, false },
+		{ MATCH_REGEX, "missing", "|x", true, true },
+		{ MATCH_REGEX, "missing", "x?", true, true },
+		{ MATCH_REGEX, "__name__", "http_.*_total", true, false },
+		{ MATCH_REGEX, "path", "/a\"b.", false, false },
+		{ MATCH_REGEX, "path", "(?s)/a\"b.", true, false },
+		{ MATCH_NOT_REGEX, "code", "5..", false, true },
+		{ MATCH_NOT_REGEX, "code", "4..", true, true },
+		{ MATCH_NOT_REGEX, "missing", ".*", false, false },
+		{ MATCH_NOT_REGEX, "missing", ".+", true, true },
+		{ MATCH_NOT_REGEX, "job", "API", true, true },
+		{ MATCH_NOT_REGEX, "job", "(?i)API", false, true },
+	};
+	struct strbuf sb = STRBUF_INIT;
+	struct labels *ls = mk(kv);
+	struct matcher *m;
+	size_t i;
+	char err[256];
+
+	(void)state;
+	for (i = 0; i < NELEM(cases); i++) {
+		m = matcher_new(cases[i].op, cases[i].name, cases[i].value, err, sizeof(err));
+		if (m == NULL)
+			fail_msg("case %zu: %s", i, err);
+		if (matcher_matches_labels(m, ls) != cases[i].want)
+			fail_msg("case %zu: %s%s\"%s\" want %d", i, cases[i].name,
+			    matcher_op_string(cases[i].op), cases[i].value, cases[i].want);
+		assert_true(matcher_matches_empty(m) == cases[i].empty);
+		assert_true(matcher_matches(m, "") == cases[i].empty);
+		assert_true((m->re != NULL) == (cases[i].op == MATCH_REGEX || cases[i].op == MATCH_NOT_REGEX));
+		matcher_free(m);
+	}
+	assert_string_equal(matcher_op_string(MATCH_EQUAL), "=");
+	assert_string_equal(matcher_op_string(MATCH_NOT_EQUAL), "!=");
+	assert_string_equal(matcher_op_string(MATCH_REGEX), "=~");
+	assert_string_equal(matcher_op_string(MATCH_NOT_REGEX), "!~");
+	m = matcher_new(MATCH_NOT_REGEX, "path", "a\"b\\.c\n\xc3\xa9", err, sizeof(err));
+	assert_non_null(m);
+	matcher_format(m, &sb);
+	assert_string_equal(strbuf_cstr(&sb), "path!~\"a\\\"b\\\\.c\\n\xc3\xa9\"");
+	matcher_free(m);
+	strbuf_reset(&sb);
+	m = matcher_new(MATCH_EQUAL, "job", "api", err, sizeof(err));
+	matcher_format(m, &sb);
+	assert_string_equal(strbuf_cstr(&sb), "job=\"api\"");
+	matcher_free(m);
+	/* a bad regex is refused with the regex error */
+	assert_null(matcher_new(MATCH_REGEX, "job", "(?=x)", err, sizeof(err)));
+	assert_string_equal(err, "error parsing regexp: invalid or unsupported Perl syntax: `(?=`");
+	assert_null(matcher_new((enum matcher_op)42, "job", "x", err, sizeof(err)));
+	matcher_free(NULL);
+	labels_free(ls);
+	strbuf_free(&sb);
+	printf("# matchers: %zu cases passed\n", NELEM(cases));
+}
+
 int
 main(void)
 {
@@ -472,6 +1094,13 @@ main(void)
 		cmocka_unit_test(test_labels_names),
 		cmocka_unit_test(test_builder),
 		cmocka_unit_test(test_builder_random),
+		cmocka_unit_test(test_regex_match_table),
+		cmocka_unit_test(test_regex_errors),
+		cmocka_unit_test(test_regex_catastrophic),
+		cmocka_unit_test(test_regex_groups_expand),
+		cmocka_unit_test(test_regex_literal),
+		cmocka_unit_test(test_regex_threads),
+		cmocka_unit_test(test_matchers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,64 @@
+/* lib/tsdb/postings.h - the head's inverted index: label pair -> series ids.
+ *
+ * For every label name=value of every series the index keeps the sorted list
+ * of series ids carrying it, plus the list of all ids. Ids are assigned in
+ * increasing order by the head, so adding is an append. Lookups evaluate a
+ * whole matcher set (Prometheus' PostingsForMatchers: intersect what must
+ * match, subtract what must not) under one read lock and hand back a private
+ * sorted array. Strings are the interned strings of the series' label sets;
+ * the index holds one intern reference per distinct name and value.
+ *
+ * Thread-safety: one rwlock inside; every function may be called from any
+ * thread. The index never touches series: it knows ids and label sets only.
+ */
+#ifndef STRATA_TSDB_POSTINGS_H
+#define STRATA_TSDB_POSTINGS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "labels/labels.h"
+#include "labels/matcher.h"
+
+struct postings;
+
+/* A sorted array of series ids; free with postings_ids_free(). */
+struct postings_ids {
+	uint32_t *v;
+	size_t n;
+};
+
+/* A sorted array of interned strings, one intern reference each; free with
+ * postings_strings_free(). */
+struct postings_strings {
+	const char **v;
+	size_t n;
+};
+
+/* postings_new returns an empty index; free with postings_free(). */
+struct postings *postings_new(void);
+void postings_free(struct postings *p);
+/* postings_add indexes id (greater than any id added before) under every
+ * pair of ls (borrowed: interned strings are ref'd, ls is not kept). */
+void postings_add(struct postings *p, uint32_t id, const struct labels *ls);
+/* postings_del removes n ids with their label sets (ids sorted ascending).
+ * Lists left empty are dropped. */
+void postings_del(struct postings *p, const uint32_t *ids,
+    const struct labels *const *ls, size_t n);
+/* postings_select fills out with the ids of series matching all n matchers
+ * (n >= 1; a set that matches only by empty-accepting matchers starts from
+ * all ids). Caller frees out with postings_ids_free(). */
+void postings_select(struct postings *p, struct matcher *const *ms, size_t n,
+    struct postings_ids *out);
+/* postings_label_names fills out with every label name in use, sorted. */
+void postings_label_names(struct postings *p, struct postings_strings *out);
+/* postings_label_values fills out with the values in use for name, sorted. */
+void postings_label_values(struct postings *p, const char *name,
+    struct postings_strings *out);
+/* postings_bytes returns an estimate of the index's heap footprint. */
+size_t postings_bytes(struct postings *p);
+
+void postings_ids_free(struct postings_ids *ids);
+void postings_strings_free(struct postings_strings *s);
+
+#endif
