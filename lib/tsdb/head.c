@@ -1190,7 +1190,8 @@ tsdb_head_gc(struct tsdb_head *h, int64_t mint)
 		}
 	}
 	/* 3: drop them from the postings */
-	qsort(vic, removed, sizeof *vic, cmp_victim);
+	if (removed > 1)
+		qsort(vic, removed, sizeof *vic, cmp_victim);
 	ids = mem_alloc((removed + 1) * sizeof *ids);
 	lss = mem_alloc((removed + 1) * sizeof *lss);
 	for (i = 0; i < removed; i++) {
