@@ -1625,10 +1625,13 @@ expfmt_om_next(struct expfmt_parser *p, struct expfmt_entry *e)
 			}
 			if (end - w >= 3 && memcmp(w, "EOF", 3) == 0) {
 				w += 3;
-				if (w < end && *w == '\n')
+				if (w < end && *w == '\n' && w + 1 == end)
 					w++;
-				if (w != end)
+				if (w != end) {
+					if (*w == '\n')
+						expfmt_newline(p, ++w);
 					return expfmt_fail(p, w, "unexpected data after # EOF");
+				}
 				if (expfmt_hist_check(p, s) == EXPFMT_ERROR)
 					return EXPFMT_ERROR;
 				p->p = end;

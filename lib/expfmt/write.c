@@ -4,12 +4,14 @@
  * formatting reproduces Go's strconv.FormatFloat(v, 'g', -1, 64): the
  * shortest digit string that reads back as v (found by printf at 15, 16,
  * then 17 significant digits: when 15 round-trip, stripping their trailing
- * zeros gives the shortest string, and below 15 nothing else can), then
+ * zeros gives the shortest string, and below 15 nothing else can; for
+ * subnormals, which carry fewer digits, from one digit up), then
  * Go's layout: exponent form when the decimal exponent is below -4 or at
  * least 6 (Go's rule for shortest 'g'), plain decimals otherwise.
  */
 #include "config.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +46,8 @@ expfmt_shortest(double v, char digs[20], int *dp)
 			n--;
 		return n;
 	}
-	for (prec = 14; prec <= 16; prec++) {
+	/* subnormals carry fewer digits: search them from one digit up */
+	for (prec = v < DBL_MIN ? 0 : 14; prec <= 16; prec++) {
 		snprintf(buf, sizeof(buf), "%.*e", prec, v);
 		if (prec == 16 || strtod(buf, NULL) == v)
 			break;
