@@ -36,7 +36,15 @@ enum relabel_action {
 
 /* The fields of one relabel_configs entry as written; NULL (or has_* false)
  * means the field was absent and Prometheus' default applies. All strings
- * are borrowed for the duration of relabel_rule_new(). */
+ * are borrowed for the duration of relabel_rule_new().
+ *
+ * A YAML null sets a field to Go's zero value, not the default: pass ""
+ * for a null separator, regex, target_label or replacement, and
+ * has_modulus with 0 for a null modulus. action "" (from action: null)
+ * fails with "relabel action cannot be empty". source_labels != NULL counts
+ * as written even when n_source_labels is 0 ("source_labels: []"), which
+ * labeldrop/labelkeep refuse as Prometheus does. Any regex written (not
+ * NULL), even "(.*)", counts as set for keepequal/dropequal. */
 struct relabel_spec {
 	const char *action;		/* default "replace" */
 	const char *const *source_labels;
@@ -65,6 +73,11 @@ const char *relabel_action_name(enum relabel_action a);
  * dropped the set (lb's contents are then unspecified), true otherwise. */
 bool relabel_apply(struct relabel_rule *const *rules, size_t n,
     struct labels_builder *lb);
+
+/* relabel_process runs rules[0..n) over a copy of in. Returns the new set
+ * (caller frees with labels_free()) or NULL when a rule dropped it. */
+struct labels *relabel_process(struct relabel_rule *const *rules, size_t n,
+    const struct labels *in);
 
 /* relabel_hashmod returns Prometheus' hashmod of s[0..len) modulo mod (> 0). */
 uint64_t relabel_hashmod(const char *s, size_t len, uint64_t mod);

@@ -2,7 +2,8 @@
  *
  * Any input must either be refused with a FILE:line:col message or load;
  * a loaded config must marshal, and what it marshals must load again
- * (the /api/v1/status/config output is valid config). The same bytes are
+ * (the /api/v1/status/config output is valid config), except for the
+ * keepequal/dropequal quirk Prometheus has too (see below). The same bytes are
  * also read as a file_sd target file. Memory is bounded by the limits in
  * lib/config/yaml.h; run with -rss_limit_mb=2048.
  */
@@ -36,7 +37,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (cfg_marshal_yaml(c, &sb) < 0)
 			abort();
 		c2 = cfg_load_string(sb.buf, sb.len, "m.yml", NULL, err, sizeof(err));
-		if (c2 == NULL) {
+		/* Prometheus prints keepequal/dropequal rules with the default
+		 * separator, regex and replacement, which its own loader (and
+		 * ours) then refuses: the one known non-round-trip. */
+		if (c2 == NULL && strstr(err, "action requires only 'source_labels'") == NULL) {
 			fprintf(stderr, "marshalled config refused: %s\n%s\n", err, sb.buf);
 			abort();
 		}

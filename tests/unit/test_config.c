@@ -801,6 +801,7 @@ test_marshal(void **state)
 	    "    max_samples_per_send: 500\n";
 	struct strbuf sb = STRBUF_INIT;
 	struct cfg *c = expect_ok(in);
+	char err[1024];
 
 	(void)state;
 	assert_int_equal(cfg_marshal_yaml(c, &sb), 0);
@@ -814,6 +815,19 @@ test_marshal(void **state)
 	assert_int_equal(cfg_marshal_yaml(c, &sb), 0);
 	assert_non_null(strstr(sb.buf, "    a: \"true\"\n    b: \"123\"\n    c: \"\"\n    d: 'x: y'\n    e: \"1:20\"\n"));
 	cfg_free(c);
+
+	/* keepequal prints with the defaults, as Prometheus does; like
+	 * Prometheus, that output does not load again (fuzzer finding) */
+	strbuf_reset(&sb);
+	c = expect_ok("scrape_configs:\n- job_name: a\n  relabel_configs:\n"
+	    "  - {source_labels: [x], target_label: y, action: keepequal}\n");
+	assert_int_equal(cfg_marshal_yaml(c, &sb), 0);
+	assert_non_null(strstr(sb.buf, "  - source_labels: [x]\n    separator: ;\n    regex: (.*)\n"
+	    "    target_label: y\n    replacement: $1\n    action: keepequal\n"));
+	cfg_free(c);
+	c = cfg_load_string(sb.buf, sb.len, "m.yml", NULL, err, sizeof(err));
+	assert_null(c);
+	assert_non_null(strstr(err, "keepequal action requires only 'source_labels' and `target_label`"));
 	strbuf_free(&sb);
 	printf("# marshal: Prometheus' shape, defaults, <secret>, redacted URLs, yaml.v2 quoting\n");
 }
