@@ -1200,6 +1200,15 @@ expfmt_find_label(const struct expfmt_entry *e, const char *name, size_t len)
 	return NULL;
 }
 
+/* expfmt_qname quotes e's name into q for an error message; only called
+ * on the error path, so a valid sample costs no quoting. */
+static const char *
+expfmt_qname(char *q, size_t cap, const struct expfmt_entry *e)
+{
+	expfmt_goquote(q, cap, (const unsigned char *)e->name.p, e->name.len);
+	return q;
+}
+
 /* expfmt_om_sample_family applies the family-level OpenMetrics rules to a
  * sample already parsed into e. */
 static enum expfmt_kind
@@ -1229,7 +1238,6 @@ expfmt_om_sample_family(struct expfmt_parser *p, struct expfmt_entry *e, const u
 	if (!member && expfmt_family_start(p, e->name.p, e->name.len, at) == EXPFMT_ERROR)
 		return EXPFMT_ERROR;
 	f->nsamples++;
-	expfmt_goquote(q, sizeof(q), (const unsigned char *)e->name.p, e->name.len);
 
 	/* values */
 	switch (f->type) {
@@ -1243,21 +1251,25 @@ expfmt_om_sample_family(struct expfmt_parser *p, struct expfmt_entry *e, const u
 		    (isnan(v) || v < 0))
 			goto counterlike;
 		if (sfx == SFX_GSUM && isnan(v))
-			return expfmt_fail(p, at, "%s cannot be NaN", q);
+			return expfmt_fail(p, at, "%s cannot be NaN",
+			    expfmt_qname(q, sizeof(q), e));
 		break;
 	case EXPFMT_SUMMARY:
 		if ((sfx == SFX_COUNT || sfx == SFX_SUM) && (isnan(v) || v < 0))
 			goto counterlike;
 		if (sfx == SFX_NONE && v < 0)
-			return expfmt_fail(p, at, "summary quantile %s cannot be negative", q);
+			return expfmt_fail(p, at, "summary quantile %s cannot be negative",
+			    expfmt_qname(q, sizeof(q), e));
 		break;
 	case EXPFMT_INFO:
 		if (v != 1)
-			return expfmt_fail(p, at, "info metric %s must have value 1", q);
+			return expfmt_fail(p, at, "info metric %s must have value 1",
+			    expfmt_qname(q, sizeof(q), e));
 		break;
 	case EXPFMT_STATESET:
 		if (v != 0 && v != 1)
-			return expfmt_fail(p, at, "stateset %s must have value 0 or 1", q);
+			return expfmt_fail(p, at, "stateset %s must have value 0 or 1",
+			    expfmt_qname(q, sizeof(q), e));
 		break;
 	default:
 		break;
@@ -1268,7 +1280,8 @@ expfmt_om_sample_family(struct expfmt_parser *p, struct expfmt_entry *e, const u
 		const struct expfmt_label *l = expfmt_find_label(e, "le", 2);
 
 		if (l == NULL)
-			return expfmt_fail(p, at, "histogram bucket %s has no le label", q);
+			return expfmt_fail(p, at, "histogram bucket %s has no le label",
+			    expfmt_qname(q, sizeof(q), e));
 		if (expfmt_fparse((const unsigned char *)l->value.p, l->value.len, &le) != F_OK ||
 		    isnan(le) || (isinf(le) && !expfmt_str_eq(l->value, le > 0 ? "+Inf" : "-Inf", 4))) {
 			expfmt_goquote(q, sizeof(q), (const unsigned char *)l->value.p, l->value.len);
@@ -1280,7 +1293,8 @@ expfmt_om_sample_family(struct expfmt_parser *p, struct expfmt_entry *e, const u
 		double qv;
 
 		if (l == NULL)
-			return expfmt_fail(p, at, "summary sample %s has no quantile label", q);
+			return expfmt_fail(p, at, "summary sample %s has no quantile label",
+			    expfmt_qname(q, sizeof(q), e));
 		if (expfmt_fparse((const unsigned char *)l->value.p, l->value.len, &qv) != F_OK ||
 		    !(qv >= 0 && qv <= 1)) {
 			expfmt_goquote(q, sizeof(q), (const unsigned char *)l->value.p, l->value.len);
@@ -1292,7 +1306,8 @@ expfmt_om_sample_family(struct expfmt_parser *p, struct expfmt_entry *e, const u
 		const struct expfmt_label *l = expfmt_find_label(e, f->name, f->len);
 
 		if (l == NULL)
-			return expfmt_fail(p, at, "stateset sample %s has no label named after its family", q);
+			return expfmt_fail(p, at, "stateset sample %s has no label named after its family",
+			    expfmt_qname(q, sizeof(q), e));
 		skip = l;
 	}
 
@@ -1321,9 +1336,11 @@ expfmt_om_sample_family(struct expfmt_parser *p, struct expfmt_entry *e, const u
 		tsf = e->ts;	/* compared in ms; ties within a ms are allowed */
 	if (f->has_group && g == f->group) {
 		if (e->has_ts != f->group_has_ts)
-			return expfmt_fail(p, at, "%s mixes samples with and without timestamps", q);
+			return expfmt_fail(p, at, "%s mixes samples with and without timestamps",
+			    expfmt_qname(q, sizeof(q), e));
 		if (e->has_ts && tsf < f->group_ts)
-			return expfmt_fail(p, at, "timestamps of %s go backwards", q);
+			return expfmt_fail(p, at, "timestamps of %s go backwards",
+			    expfmt_qname(q, sizeof(q), e));
 	} else {
 		int rc = expfmt_hset_add(&f->groups, g);
 
@@ -1385,7 +1402,8 @@ expfmt_om_sample_family(struct expfmt_parser *p, struct expfmt_entry *e, const u
 	}
 	return EXPFMT_SAMPLE;
 counterlike:
-	return expfmt_fail(p, at, "%s is counter-like and cannot be NaN or negative", q);
+	return expfmt_fail(p, at, "%s is counter-like and cannot be NaN or negative",
+	    expfmt_qname(q, sizeof(q), e));
 }
 
 /* ---- OpenMetrics lines ----------------------------------------------- */

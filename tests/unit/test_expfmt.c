@@ -308,6 +308,24 @@ static const struct {
 	  "histogram \"a\" has no +Inf bucket" },
 	{ EXPFMT_OPENMETRICS, "a{x=\"1\"} 1\na{x=\"2\"} 1\na{x=\"1\"} 1\n# EOF\n", 3, 1,
 	  "samples of one metric of family a are not together" },
+	/* the family checks that quote the sample name only on failure */
+	{ EXPFMT_OPENMETRICS, "# TYPE g gaugehistogram\ng_gsum NaN\n# EOF\n", 2, 1,
+	  "\"g_gsum\" cannot be NaN" },
+	{ EXPFMT_OPENMETRICS, "# TYPE s summary\ns{quantile=\"0.5\"} -1\n# EOF\n", 2, 1,
+	  "summary quantile \"s\" cannot be negative" },
+	{ EXPFMT_OPENMETRICS, "# TYPE i info\ni_info 2\n# EOF\n", 2, 1,
+	  "info metric \"i_info\" must have value 1" },
+	{ EXPFMT_OPENMETRICS, "# TYPE s stateset\ns{s=\"a\"} 2\n# EOF\n", 2, 1,
+	  "stateset \"s\" must have value 0 or 1" },
+	{ EXPFMT_OPENMETRICS, "# TYPE h histogram\nh_bucket 1\n# EOF\n", 2, 1,
+	  "histogram bucket \"h_bucket\" has no le label" },
+	{ EXPFMT_OPENMETRICS, "# TYPE s summary\ns 1\n# EOF\n", 2, 1,
+	  "summary sample \"s\" has no quantile label" },
+	{ EXPFMT_OPENMETRICS, "# TYPE s stateset\ns{x=\"a\"} 1\n# EOF\n", 2, 1,
+	  "stateset sample \"s\" has no label named after its family" },
+	{ EXPFMT_OPENMETRICS, "a 1 1\na 1\n# EOF\n", 2, 1,
+	  "\"a\" mixes samples with and without timestamps" },
+	{ EXPFMT_OPENMETRICS, "a 1 2\na 1 1\n# EOF\n", 2, 1, "timestamps of \"a\" go backwards" },
 };
 
 static void
