@@ -669,6 +669,20 @@ test_roundtrip(void **state)
 	assert_int_equal(expfmt_next(p, &e), EXPFMT_EOF);
 	printf("round trip: %zu samples written and parsed back identically\n", nv * nn);
 	expfmt_parser_free(p);
+
+	/* An OpenMetrics timestamp before 1970 (or out of range, INT64_MIN) is
+	 * written with its sign, which the text format, like Prometheus'
+	 * promlex, does not read (fuzzer finding: the harness expected it to). */
+	for (i = 0; i < 2; i++) {
+		struct expfmt_error err;
+
+		strbuf_reset(&sb);
+		expfmt_write_sample(&sb, "neg", 3, NULL, 0, 1, true, i ? INT64_MIN : -1500);
+		assert_string_equal(sb.buf, i ? "neg 1 -9223372036854775808\n" : "neg 1 -1500\n");
+		assert_int_equal(parse_all(EXPFMT_TEXT, sb.buf, sb.len, NULL, &err), EXPFMT_ERROR);
+		assert_string_equal(err.msg, "expected timestamp or new record, got \"INVALID\"");
+		assert_int_equal(err.column, 7);
+	}
 	strbuf_free(&sb);
 }
 
