@@ -1082,12 +1082,7 @@ cdec_relabel(struct cdec *d, const struct ynode *n, struct cfg_relabel_raw *r,
 		} else if (strcmp(k, "replacement") == 0) {
 			rc = cdec_str(d, v, &r->replacement);
 		} else if (strcmp(k, "action") == 0) {
-			size_t j;
-
 			rc = cdec_str(d, v, &r->action);
-			for (j = 0; rc == 0 && r->action[j]; j++)
-				if (r->action[j] >= 'A' && r->action[j] <= 'Z')
-					r->action[j] = (char)(r->action[j] - 'A' + 'a');
 		} else {
 			return cdec_unknown(d, n, i, "relabel.plain");
 		}
@@ -1109,8 +1104,10 @@ cdec_relabel(struct cdec *d, const struct ynode *n, struct cfg_relabel_raw *r,
 	e[0] = '\0';
 	if ((*rule = relabel_rule_new(&spec, e, sizeof(e))) == NULL)
 		return cdec_fail(d, n, "%s", e[0] ? e : "invalid relabel configuration");
-	if (r->action == NULL)
-		r->action = mem_strdup(relabel_action_name(relabel_rule_action(*rule)));
+	/* Prometheus keeps the lowercased action ("Replace" prints as
+	 * "replace"); relabel_rule_new() knows Go's lowercasing. */
+	mem_free(r->action);
+	r->action = mem_strdup(relabel_action_name(relabel_rule_action(*rule)));
 	return 0;
 }
 

@@ -145,27 +145,28 @@ relabel_errq(char *err, size_t errlen, const char *q, const char *tail,
 	strbuf_free(&sb);
 }
 
+static void relabel_case(const char *s, size_t len, bool upper, struct strbuf *out);
+
+/* relabel_parse_action maps an action name to its enum the way Prometheus'
+ * Action.UnmarshalYAML does: after Go's strings.ToLower, so "Replace" and
+ * even "\u212Aeep" (KELVIN SIGN lowers to 'k') are accepted. The error
+ * quotes the name as written. */
 static int
 relabel_parse_action(const char *s, enum relabel_action *out, char *err, size_t errlen)
 {
-	char lower[16];
-	size_t i, len = strlen(s);
 	struct strbuf sb = STRBUF_INIT;
+	size_t i, len = strlen(s);
 
-	if (len < sizeof(lower)) {
-		for (i = 0; i < len; i++) {
-			char c = s[i];
-
-			lower[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-		}
-		lower[len] = '\0';
-		for (i = 0; i < RELABEL_NACTIONS; i++) {
-			if (strcmp(lower, relabel_action_names[i]) == 0) {
-				*out = (enum relabel_action)i;
-				return 0;
-			}
+	relabel_case(s, len, false, &sb);
+	for (i = 0; i < RELABEL_NACTIONS; i++) {
+		if (sb.len == strlen(relabel_action_names[i]) &&
+		    memcmp(strbuf_cstr(&sb), relabel_action_names[i], sb.len) == 0) {
+			*out = (enum relabel_action)i;
+			strbuf_free(&sb);
+			return 0;
 		}
 	}
+	strbuf_reset(&sb);
 	labels_quote(s, len, &sb);
 	if (err != NULL && errlen > 0)
 		snprintf(err, errlen, "unknown relabel action %s", strbuf_cstr(&sb));

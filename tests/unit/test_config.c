@@ -817,17 +817,37 @@ test_marshal(void **state)
 	cfg_free(c);
 
 	/* keepequal prints with the defaults, as Prometheus does; like
-	 * Prometheus, that output does not load again (fuzzer finding) */
+	 * Prometheus, that output does not load again (fuzzer finding). The
+	 * target "y" is quoted: yaml.v2 resolves a plain y as a YAML 1.1 bool,
+	 * so its encoder double-quotes that string (as it does "n", "on",
+	 * "off"); Prometheus 2.42 prints target_label: "y". */
 	strbuf_reset(&sb);
 	c = expect_ok("scrape_configs:\n- job_name: a\n  relabel_configs:\n"
 	    "  - {source_labels: [x], target_label: y, action: keepequal}\n");
 	assert_int_equal(cfg_marshal_yaml(c, &sb), 0);
-	assert_non_null(strstr(sb.buf, "  - source_labels: [x]\n    separator: ;\n    regex: (.*)\n"
-	    "    target_label: y\n    replacement: $1\n    action: keepequal\n"));
+	if (strstr(sb.buf, "  - source_labels: [x]\n    separator: ;\n    regex: (.*)\n"
+	    "    target_label: \"y\"\n    replacement: $1\n    action: keepequal\n") == NULL)
+		fail_msg("keepequal marshal; got:\n%s", sb.buf);
 	cfg_free(c);
 	c = cfg_load_string(sb.buf, sb.len, "m.yml", NULL, err, sizeof(err));
 	assert_null(c);
 	assert_non_null(strstr(err, "keepequal action requires only 'source_labels' and `target_label`"));
+
+	/* The action prints lowercased, as Prometheus keeps it after its
+	 * strings.ToLower (KELVIN SIGN included); an unknown one is named as
+	 * written. */
+	strbuf_reset(&sb);
+	c = expect_ok("scrape_configs:\n- job_name: a\n  relabel_configs:\n"
+	    "  - {source_labels: [x], target_label: t, action: Replace}\n"
+	    "  - {regex: tmp, action: LABELDROP}\n"
+	    "  - {source_labels: [x], action: \xe2\x84\xaa""eep}\n");
+	assert_int_equal(cfg_marshal_yaml(c, &sb), 0);
+	assert_non_null(strstr(sb.buf, "    target_label: t\n    replacement: $1\n    action: replace\n"));
+	assert_non_null(strstr(sb.buf, "    regex: tmp\n    replacement: $1\n    action: labeldrop\n"));
+	assert_non_null(strstr(sb.buf, "    regex: (.*)\n    replacement: $1\n    action: keep\n"));
+	cfg_free(c);
+	expect_error("scrape_configs:\n- job_name: a\n  relabel_configs:\n  - action: FooBar\n",
+	    "unknown relabel action \"FooBar\"");
 	strbuf_free(&sb);
 	printf("# marshal: Prometheus' shape, defaults, <secret>, redacted URLs, yaml.v2 quoting\n");
 }
