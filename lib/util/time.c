@@ -150,3 +150,23 @@ time_format_rfc3339(int64_t ms, char *buf, size_t buflen)
 	snprintf(buf, buflen, "%s.%03dZ", date, frac);
 	return buf;
 }
+
+char *
+time_format_go(int64_t ms, char *buf, size_t buflen)
+{
+	size_t n;
+
+	time_format_rfc3339(ms, buf, buflen);
+	/* "....SS.fffZ": drop trailing zeros of the fraction, then the dot. */
+	n = strlen(buf);
+	if (n < 6 || buf[n - 5] != '.')
+		return buf;
+	n--;			/* at the 'Z' */
+	while (buf[n - 1] == '0')
+		n--;
+	if (buf[n - 1] == '.')
+		n--;
+	buf[n] = 'Z';
+	buf[n + 1] = '\0';
+	return buf;
+}

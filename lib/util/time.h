@@ -26,4 +26,9 @@ char *time_format_duration(int64_t ms, char *buf, size_t buflen);
  * (at least 32 bytes) and returns buf. */
 char *time_format_rfc3339(int64_t ms, char *buf, size_t buflen);
 
+/* time_format_go writes ms the way Go marshals a UTC time.Time to JSON
+ * (RFC3339Nano: fraction without trailing zeros, none when zero), e.g.
+ * "2023-11-14T22:13:20.12Z", into buf (at least 32 bytes); returns buf. */
+char *time_format_go(int64_t ms, char *buf, size_t buflen);
+
 #endif

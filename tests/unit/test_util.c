@@ -144,6 +144,10 @@ test_rfc3339(void **state)
 	assert_string_equal(time_format_rfc3339(0, buf, sizeof(buf)), "1970-01-01T00:00:00.000Z");
 	assert_string_equal(time_format_rfc3339(1700000000123, buf, sizeof(buf)), "2023-11-14T22:13:20.123Z");
 	assert_string_equal(time_format_rfc3339(-1, buf, sizeof(buf)), "1969-12-31T23:59:59.999Z");
+	assert_string_equal(time_format_go(0, buf, sizeof(buf)), "1970-01-01T00:00:00Z");
+	assert_string_equal(time_format_go(1700000000120, buf, sizeof(buf)), "2023-11-14T22:13:20.12Z");
+	assert_string_equal(time_format_go(1700000000100, buf, sizeof(buf)), "2023-11-14T22:13:20.1Z");
+	assert_string_equal(time_format_go(1700000000001, buf, sizeof(buf)), "2023-11-14T22:13:20.001Z");
 }
 
 static struct flag test_flag_table[] = {
