@@ -44,6 +44,7 @@ strbuf_grow(struct strbuf *sb, size_t extra)
 	while (cap < need)
 		cap = cap < ((size_t)1 << 62) ? cap * 2 : need;
 	sb->buf = mem_realloc(sb->buf, cap);
+	sb->buf[sb->len] = '\0';	/* the first growth too: NUL-terminated once cap > 0 */
 	sb->cap = cap;
 }
 
