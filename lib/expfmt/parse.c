@@ -826,6 +826,8 @@ expfmt_parse_labels(struct expfmt_parser *p, const unsigned char *s, struct expf
 			if (*q == '\\') {
 				if (q + 1 >= end || q[1] == '\n')
 					goto badvalue;
+				if (q[1] >= 0x80)
+					high = true;	/* a backslash, then 0x80..0xff: check it too */
 				esc = true;
 				q += 2;
 				continue;

@@ -265,6 +265,10 @@ static const struct {
 	{ EXPFMT_TEXT, "a{b=\"1\",b=\"2\"} 1\n", 1, 9, "label name \"b\" is not unique" },
 	{ EXPFMT_TEXT, "a{__name__=\"x\"} 1\n", 1, 3, "label name \"__name__\" is not unique" },
 	{ EXPFMT_TEXT, "a{b=\"x\\\ny\"} 1\n", 1, 5, "expected label value, got \"INVALID\"" },
+	/* an invalid byte right after a backslash (fuzzer finding: it was
+	 * skipped unchecked, then written back as invalid UTF-8) */
+	{ EXPFMT_TEXT, "a{b=\"\\\xff\"} 1\n", 1, 5, "invalid UTF-8 label value" },
+	{ EXPFMT_OPENMETRICS, "a{b=\"x\\\xc3\"} 1\n# EOF\n", 1, 5, "invalid UTF-8 label value" },
 	{ EXPFMT_TEXT, "x 1\ny 2\n\n  z{a=\"1\" 3\n", 4, 11, "expected label name, got \"INVALID\"" },
 	{ EXPFMT_TEXT, "a{b=\"multi\nline\"} x\n", 2, 8, "strconv.ParseFloat: parsing \"x\": invalid syntax" },
 	/* OpenMetrics, after openmetricsparse_test.go */
