@@ -1,0 +1,113 @@
+/* lib/scrape/cache.h - one target's scrape cache and the append of a scrape.
+ *
+ * The cache is Prometheus' scrapeCache: it maps the series text of a sample
+ * as the target wrote it (`name{labels}`, byte for byte) to the final label
+ * set (after target labels and metric relabeling) and the head's series ref,
+ * so a sample seen before costs one hash of its text, one probe and one
+ * appender call: no label parsing, no allocation. Texts dropped by metric
+ * relabeling are cached as dropped. The same table tracks staleness: every
+ * entry remembers the last successful scrape that appended it without an
+ * explicit timestamp, so the series of the previous scrape that are missing
+ * from this one get a stale marker (NaN 0x7ff0000000000002) at this scrape's
+ * timestamp; a failed scrape marks every series of the previous scrape stale;
+ * scrape_cache_end_of_run does the same when the target goes away.
+ *
+ * Entries not seen in the last successful scrape are dropped from the cache
+ * after it (and after a failed one once the table holds more than twice the
+ * entries of the last success plus 1000, as Prometheus forces a flush).
+ *
+ * A cache belongs to one target and is used by one thread at a time (the
+ * scrape worker that holds the target); it holds no lock. A struct
+ * scrape_scratch is a worker's reusable parser, builder and buffers.
+ */
+#ifndef STRATA_SCRAPE_CACHE_H
+#define STRATA_SCRAPE_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "expfmt/parse.h"
+#include "labels/labels.h"
+#include "relabel/relabel.h"
+#include "tsdb/head.h"
+
+/* Samples further in the future than this are out of bounds (Prometheus'
+ * maxAheadTime). */
+#define SCRAPE_MAX_AHEAD_MS (10 * 60 * 1000)
+
+/* What the append of a scrape needs to know about its job and target
+ * (borrowed for the call). */
+struct scrape_append_conf {
+	const struct labels *target;	/* public target labels (no __ names) */
+	bool honor_labels;
+	bool honor_timestamps;
+	uint64_t sample_limit;		/* 0: none */
+	uint64_t label_limit;
+	uint64_t label_name_length_limit;
+	uint64_t label_value_length_limit;
+	struct relabel_rule *const *metric_relabel;
+	size_t n_metric_relabel;
+};
+
+/* The figures of one scrape. */
+struct scrape_append_result {
+	uint64_t total;		/* samples in the body (scrape_samples_scraped) */
+	uint64_t added;		/* after metric relabeling (..._post_metric_relabeling) */
+	uint64_t series_added;	/* new cache entries appended (scrape_series_added) */
+	uint64_t out_of_order, duplicate, out_of_bounds;
+	bool sample_limit;	/* the failure was "sample limit exceeded" */
+	bool label_limits;	/* the failure was a label limit */
+};
+
+struct scrape_cache;
+struct scrape_scratch;
+
+/* scrape_cache_new returns an empty cache; free with scrape_cache_free(). */
+struct scrape_cache *scrape_cache_new(void);
+/* scrape_cache_free releases the cache and its label references; NULL is a no-op. */
+void scrape_cache_free(struct scrape_cache *c);
+/* scrape_cache_size returns the number of cached series texts. */
+size_t scrape_cache_size(const struct scrape_cache *c);
+/* scrape_cache_has_scraped tells whether any scrape was recorded (success or
+ * failure): only then does end-of-run staleness apply. */
+bool scrape_cache_has_scraped(const struct scrape_cache *c);
+
+/* scrape_scratch_new returns per-thread working state; free with
+ * scrape_scratch_free(). */
+struct scrape_scratch *scrape_scratch_new(void);
+void scrape_scratch_free(struct scrape_scratch *w);
+
+/* scrape_cache_append parses body[0..len) in format fmt and stages its
+ * samples on app at ts_ms (or their own timestamps under honor_timestamps),
+ * then the stale markers of series gone since the previous scrape. now_ms
+ * bounds future timestamps. Fills *r. Returns 0, or -1 with Prometheus'
+ * error (a parse error as "line:column: message", "sample limit exceeded",
+ * a label limit, ...) in err: the caller then rolls app back and calls
+ * scrape_cache_fail(). Out-of-order, duplicate and out-of-bounds samples are
+ * counted in *r and skipped, as Prometheus does. */
+int scrape_cache_append(struct scrape_cache *c, struct scrape_scratch *w,
+    struct tsdb_appender *app, const struct scrape_append_conf *conf,
+    enum expfmt_format fmt, const char *body, size_t len, int64_t ts_ms,
+    int64_t now_ms, struct scrape_append_result *r, char *err, size_t errlen);
+
+/* scrape_cache_fail records a failed scrape at ts_ms: it stages a stale
+ * marker on app for every series the previous scrape appended. Returns
+ * true when the cache had grown too much and was flushed (Prometheus'
+ * forced flush). */
+bool scrape_cache_fail(struct scrape_cache *c, struct tsdb_appender *app, int64_t ts_ms);
+
+/* scrape_cache_report stages the synthetic series of a scrape with the
+ * target labels: up, scrape_duration_seconds, scrape_samples_scraped,
+ * scrape_samples_post_metric_relabeling, scrape_series_added. */
+void scrape_cache_report(struct scrape_cache *c, struct tsdb_appender *app,
+    const struct labels *target, int64_t ts_ms, bool up, double duration_s,
+    uint64_t scraped, uint64_t added, uint64_t series_added);
+
+/* scrape_cache_end_of_run stages, at ts_ms, stale markers for the series of
+ * the last scrape (if it succeeded) and for the five synthetic series: what
+ * Prometheus writes when a target goes away. */
+void scrape_cache_end_of_run(struct scrape_cache *c, struct tsdb_appender *app,
+    const struct labels *target, int64_t ts_ms);
+
+#endif

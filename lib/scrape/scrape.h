@@ -1,0 +1,156 @@
+/* lib/scrape/scrape.h - the scrape manager: targets, loops, HTTP, appends.
+ *
+ * A scrape manager turns a configuration's scrape_configs into scrape pools
+ * (one per job) of targets (static_configs and file_sd_configs groups, target
+ * relabeling, an ownership filter for sharding) and scrapes every target on
+ * its own timer, as Prometheus 2.42 does: same labels, same URLs, same
+ * request headers, same synthetic series, limits, error texts and staleness
+ * markers. Samples go to a tsdb head through appenders, one commit per scrape.
+ *
+ * Threads: one event-loop thread owns the timers and every HTTP transfer
+ * (libcurl multi, sockets in epoll); a few worker threads parse, relabel and
+ * append bodies; the caller's thread builds targets in scrape_manager_apply()
+ * (reading file_sd files) and hands them to the loop. Every function below
+ * may be called from any thread, but apply, resync, stop and free one at a
+ * time (they are serialised internally; free must be the last call).
+ *
+ * Phase: a target with interval I is scraped at the wall-clock instants
+ * t with t mod I == phase (ns since the epoch), where phase comes from the
+ * target's labels and URL (lib/scrape/target.h: Prometheus' Target.offset
+ * formula, with opts.jitter_seed for Prometheus' jitterSeed), so the same
+ * configuration scrapes a target at the same instants on two servers, and a
+ * target that survives a reload keeps its phase. The sample timestamp is the
+ * scheduled instant when the loop was on time (within 2 ms, as Prometheus'
+ * timestamp alignment), else the actual start.
+ */
+#ifndef STRATA_SCRAPE_SCRAPE_H
+#define STRATA_SCRAPE_SCRAPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "labels/labels.h"
+#include "tsdb/head.h"
+
+struct scrape_opts {
+	struct tsdb_head *head;		/* borrowed: where samples are appended */
+	/* Ownership filter for sharding: called for every target after target
+	 * relabeling with its full label set (__address__, __scheme__,
+	 * __metrics_path__, __param_*, job, instance, ...; no __meta_*);
+	 * false makes the target dropped (listed in droppedTargets) instead of
+	 * scraped. NULL: own everything. Must be thread-safe;
+	 * scrape_manager_resync() re-evaluates it for all targets. */
+	bool (*owns)(void *arg, const struct labels *target_labels);
+	void *owns_arg;
+	const char *user_agent;		/* e.g. "strata/0.1.0"; NULL: "strata" */
+	/* additions to the brief, all optional (0 = default) */
+	unsigned workers;		/* parse/append threads; 0: online CPUs, at most 8 */
+	uint64_t jitter_seed;		/* xor'ed into every target's phase hash; 0 */
+	int64_t sd_poll_ms;		/* file_sd mtime poll period; 0: 5000 */
+};
+
+struct scrape_manager;
+
+/* scrape_manager_new starts the loop and worker threads with no pools.
+ * Returns the manager (free with scrape_manager_free()) or NULL with err. */
+struct scrape_manager *scrape_manager_new(const struct scrape_opts *o, char *err, size_t errlen);
+
+/* scrape_manager_apply installs cfg's scrape_configs; cfg is borrowed and
+ * must stay alive until the next apply (or free) returns. Targets whose
+ * identity (labels and URL) did not change keep their loop: no gap, same
+ * phase, same scrape cache (unless honor_labels, honor_timestamps,
+ * metric_relabel_configs or a label limit of the job changed: then the
+ * target restarts like a new one and the old loop's series go stale).
+ * Removed targets get staleness markers two intervals later, as in
+ * Prometheus, unless they came back. file_sd files are read now and then
+ * polled (mtime, size, inode) every sd_poll_ms and re-read at their
+ * refresh_interval. Returns 0, or -1 with err (then nothing changed): only
+ * for what strata cannot scrape (oauth2). An unreadable file_sd file is
+ * logged and counted, not an error (as Prometheus). Returns after no scrape
+ * still uses the previous configuration. */
+int scrape_manager_apply(struct scrape_manager *m, const struct cfg *cfg, char *err, size_t errlen);
+
+/* scrape_manager_resync re-runs owns() on every target, starting targets
+ * now owned and retiring (with staleness markers) those no longer owned.
+ * Returns when done. */
+void scrape_manager_resync(struct scrape_manager *m);
+
+/* scrape_manager_stop stops scraping: transfers are cancelled, appends in
+ * progress finish, no staleness markers are written (as Prometheus on
+ * shutdown). Idempotent. */
+void scrape_manager_stop(struct scrape_manager *m);
+
+/* scrape_manager_free stops m if needed and releases it; NULL is a no-op. */
+void scrape_manager_free(struct scrape_manager *m);
+
+enum scrape_health { SCRAPE_UNKNOWN, SCRAPE_UP, SCRAPE_DOWN };
+
+/* One target, a snapshot; every pointer is owned by the array. */
+struct scrape_target_info {
+	char *pool;			/* job name */
+	struct labels *discovered;	/* before relabeling (__meta_*, __address__, job, ...) */
+	struct labels *labels;		/* after relabeling, without __ labels; NULL when dropped */
+	bool active;			/* false: dropped by relabeling or not owned */
+	char *scrape_url, *global_url;	/* NULL when dropped; global_url == scrape_url for now */
+	char *last_error;		/* "" when none; NULL when dropped */
+	int64_t last_scrape_ms;		/* wall clock of the last scrape start; 0 = never */
+	double last_duration_s;
+	enum scrape_health health;
+	int64_t interval_ms, timeout_ms;
+};
+
+/* scrape_manager_targets returns every target of every pool: the active
+ * ones of a pool first (in discovery order), then its dropped ones. Returns
+ * 0 with *out (free with scrape_target_info_free(*out, *n)) and *n. */
+int scrape_manager_targets(struct scrape_manager *m, struct scrape_target_info **out, size_t *n);
+void scrape_target_info_free(struct scrape_target_info *v, size_t n);
+
+/* Per pool figures. */
+struct scrape_pool_stats {
+	char *pool;			/* owned */
+	uint64_t targets;		/* prometheus_target_scrape_pool_targets (active, deduplicated) */
+	uint64_t dropped;		/* dropped by relabeling or ownership */
+	uint64_t discovered;		/* prometheus_sd_discovered_targets{config=pool} */
+	uint64_t target_limit;		/* prometheus_target_scrape_pool_target_limit */
+	uint64_t sync_failed;		/* prometheus_target_sync_failed_total (targets refused) */
+};
+
+/* Observed intervals between scrape starts of one configured interval,
+ * prometheus_target_interval_length_seconds{interval=...}: a summary. */
+struct scrape_interval_stats {
+	int64_t interval_ms;		/* the label; format it as Go's Duration.String() */
+	uint64_t count;
+	double sum;			/* seconds */
+	double q[5];			/* quantiles 0.01 0.05 0.5 0.9 0.99 of the last 1024 observations; NaN if none */
+};
+
+/* Manager-wide counters (totals since scrape_manager_new). */
+struct scrape_stats {
+	uint64_t scrapes;		/* scrapes done (strata_scrapes_total) */
+	uint64_t scrapes_failed;	/* with up == 0 (strata_scrapes_failed_total) */
+	uint64_t samples_appended;	/* samples staged from bodies, without synthetic series */
+	uint64_t ticks_skipped;		/* intervals skipped: the previous scrape was still running */
+	uint64_t exceeded_sample_limit;	/* prometheus_target_scrapes_exceeded_sample_limit_total */
+	uint64_t exceeded_body_size_limit; /* prometheus_target_scrapes_exceeded_body_size_limit_total */
+	uint64_t exceeded_label_limits;	/* prometheus_target_scrape_pool_exceeded_label_limits_total */
+	uint64_t exceeded_target_limit;	/* prometheus_target_scrape_pool_exceeded_target_limit_total */
+	uint64_t sample_out_of_order;	/* prometheus_target_scrapes_sample_out_of_order_total */
+	uint64_t sample_duplicate;	/* prometheus_target_scrapes_sample_duplicate_timestamp_total */
+	uint64_t sample_out_of_bounds;	/* prometheus_target_scrapes_sample_out_of_bounds_total */
+	uint64_t cache_flush_forced;	/* prometheus_target_scrapes_cache_flush_forced_total */
+	uint64_t sd_file_read_errors;	/* prometheus_sd_file_read_errors_total */
+	uint64_t reloads, reloads_failed; /* prometheus_target_scrape_pool_reloads(_failed)_total */
+	struct scrape_pool_stats *pools;
+	size_t n_pools;
+	struct scrape_interval_stats *intervals;
+	size_t n_intervals;
+};
+
+/* scrape_manager_stats fills *st; release with scrape_stats_free(). */
+void scrape_manager_stats(struct scrape_manager *m, struct scrape_stats *st);
+/* scrape_stats_free releases the arrays of st and zeroes it. */
+void scrape_stats_free(struct scrape_stats *st);
+
+#endif

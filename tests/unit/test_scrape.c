@@ -1,0 +1,766 @@
+/* tests/unit/test_scrape.c - lib/scrape: targets, the scrape cache, the manager over HTTP.
+ *
+ * Three layers, simplest first:
+ * - target building (PopulateLabels), host:port splitting, URLs, identity
+ *   and phase: table tests against Prometheus 2.42's behaviour;
+ * - scrape_cache_append on a real tsdb head, no network: honor_labels and
+ *   exported_ renaming, honor_timestamps, every limit with Prometheus' error
+ *   text, metric relabeling, duplicates/out-of-order counting, staleness on
+ *   disappearance, failure and end of run;
+ * - the scrape manager against lib/http servers on 127.0.0.1:0: request
+ *   headers, gzip, basic auth and bearer credentials, error texts (timeout,
+ *   refused, HTTP status, body size, parse line:column), a hanging target
+ *   not stalling the others, reloads keeping phase and writing staleness
+ *   markers, file_sd changes, ownership resync, target_limit.
+ * Scrape intervals are 250-300 ms so the suite stays within seconds.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config/config.h"
+#include "http/server.h"
+#include "labels/matcher.h"
+#include "scrape/cache.h"
+#include "scrape/scrape.h"
+#include "scrape/target.h"
+#include "tsdb/chunk.h"
+#include "tsdb/head.h"
+#include "util/mem.h"
+#include "util/strbuf.h"
+#include "util/time.h"
+
+/* --- helpers -------------------------------------------------------------------- */
+
+static struct cfg *
+load_cfg(const char *yaml)
+{
+	char err[1024];
+	struct cfg *c = cfg_load_string(yaml, strlen(yaml), "t.yml", "/tmp", err, sizeof(err));
+
+	if (c == NULL)
+		fail_msg("config refused: %s\n%s", err, yaml);
+	return c;
+}
+
+/* fmt_labels returns ls as {a="b", ...} in a static buffer ("<nil>" for NULL). */
+static const char *
+fmt_labels(const struct labels *ls)
+{
+	static char buf[2048];
+	struct strbuf sb = STRBUF_INIT;
+
+	if (ls == NULL)
+		return "<nil>";
+	labels_format(ls, &sb);
+	snprintf(buf, sizeof(buf), "%s", strbuf_cstr(&sb));
+	strbuf_free(&sb);
+	return buf;
+}
+
+static bool
+is_stale(double v)
+{
+	uint64_t b;
+
+	memcpy(&b, &v, sizeof(b));
+	return b == CHUNK_STALE_NAN_BITS;
+}
+
+#define MAXS 4096
+
+struct samples {
+	size_t n;
+	int64_t t[MAXS];
+	double v[MAXS];
+	char ls[256];		/* labels of the (single) series */
+	size_t nseries;
+};
+
+/* select_series collects the samples of the series matching the selector
+ * pairs (name, value, ..., NULL), requiring at most one series. */
+static void
+select_series(struct tsdb_head *h, struct samples *out, ...)
+{
+	struct matcher *ms[16];
+	size_t nm = 0, i;
+	va_list ap;
+	const char *n, *v;
+	struct tsdb_series_set *ss;
+	char err[256];
+
+	memset(out, 0, sizeof(*out));
+	va_start(ap, out);
+	while ((n = va_arg(ap, const char *)) != NULL) {
+		v = va_arg(ap, const char *);
+		ms[nm] = matcher_new(MATCH_EQUAL, n, v, err, sizeof(err));
+		assert_non_null(ms[nm]);
+		nm++;
+	}
+	va_end(ap);
+	ss = tsdb_head_select(h, ms, nm, INT64_MIN, INT64_MAX);
+	while (tsdb_series_set_next(ss)) {
+		struct tsdb_iter *it = tsdb_series_set_iter(ss);
+		int64_t t;
+		double val;
+
+		out->nseries++;
+		snprintf(out->ls, sizeof(out->ls), "%s", fmt_labels(tsdb_series_set_labels(ss)));
+		while (tsdb_iter_next(it, &t, &val) && out->n < MAXS) {
+			out->t[out->n] = t;
+			out->v[out->n] = val;
+			out->n++;
+		}
+	}
+	tsdb_series_set_free(ss);
+	for (i = 0; i < nm; i++)
+		matcher_free(ms[i]);
+	if (out->nseries > 1)
+		fail_msg("selector matched %zu series", out->nseries);
+}
+
+static struct tsdb_head *
+new_head(void)
+{
+	char err[256];
+	struct tsdb_head *h = tsdb_head_new(NULL, err, sizeof(err));
+
+	assert_non_null(h);
+	return h;
+}
+
+/* --- host:port ---------------------------------------------------------------------- */
+
+static void
+test_split_host_port(void **state)
+{
+	static const struct {
+		const char *in, *host, *port, *why;
+	} tc[] = {
+		{ "localhost:80", "localhost", "80", NULL },
+		{ "localhost:", "localhost", "", NULL },
+		{ "[::1]:9090", "::1", "9090", NULL },
+		{ "localhost", NULL, NULL, "missing port in address" },
+		{ "::1", NULL, NULL, "too many colons in address" },
+		{ "[::1]", NULL, NULL, "missing port in address" },
+		{ "[::1]x:1", NULL, NULL, "missing port in address" },
+		{ "[::1]:1:2", NULL, NULL, "too many colons in address" },
+		{ "[::1:80", NULL, NULL, "missing ']' in address" },
+		{ "a[b:80", NULL, NULL, "unexpected '[' in address" },
+		{ "a]b:80", NULL, NULL, "unexpected ']' in address" },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(tc) / sizeof(tc[0]); i++) {
+		const char *h, *p, *why = NULL;
+		size_t hl, pl;
+		int rc = scrape_split_host_port(tc[i].in, strlen(tc[i].in), &h, &hl, &p, &pl, &why);
+
+		if (tc[i].why != NULL) {
+			assert_int_equal(rc, -1);
+			assert_string_equal(why, tc[i].why);
+		} else {
+			assert_int_equal(rc, 0);
+			assert_int_equal(hl, strlen(tc[i].host));
+			assert_memory_equal(h, tc[i].host, hl);
+			assert_int_equal(pl, strlen(tc[i].port));
+			assert_memory_equal(p, tc[i].port, pl);
+		}
+	}
+}
+
+/* --- target building ------------------------------------------------------------------- */
+
+struct build_case {
+	const char *name;
+	const char *job;	/* YAML of one scrape config (indented by 2) */
+	const char *addr;
+	const char *group;	/* extra group labels "a=b,c=d" or NULL */
+	const char *want_labels;	/* public labels, NULL: dropped or error */
+	const char *want_url;
+	const char *want_err;	/* substring; NULL: no error */
+	int64_t want_interval, want_timeout;
+	const char *want_discovered_has;	/* label name that must be in discovered */
+};
+
+static void
+run_build_case(const struct build_case *bc)
+{
+	struct strbuf y = STRBUF_INIT;
+	struct cfg *c;
+	struct labels_builder *lb = labels_builder_new();
+	struct labels *base;
+	struct scrape_tdef d;
+	char err[1024] = "";
+	int rc;
+
+	strbuf_printf(&y, "global:\n  scrape_interval: 30s\n  scrape_timeout: 10s\n"
+	    "scrape_configs:\n%s", bc->job);
+	c = load_cfg(strbuf_cstr(&y));
+	if (bc->group != NULL) {
+		const char *kv = bc->group;
+
+		while (*kv != '\0') {
+			const char *eq = strchr(kv, '='), *end = strchr(kv, ',');
+
+			if (end == NULL)
+				end = kv + strlen(kv);
+			labels_builder_setn(lb, kv, (size_t)(eq - kv), eq + 1, (size_t)(end - eq - 1));
+			kv = *end == ',' ? end + 1 : end;
+		}
+	}
+	labels_builder_set(lb, "__address__", bc->addr);
+	base = labels_builder_labels(lb);
+	rc = scrape_tdef_build(base, &c->scrape[0], &d, err, sizeof(err));
+	if (bc->want_err != NULL) {
+		if (rc == 0)
+			fail_msg("%s: accepted, wanted error %s", bc->name, bc->want_err);
+		if (strstr(err, bc->want_err) == NULL)
+			fail_msg("%s: error '%s' lacks '%s'", bc->name, err, bc->want_err);
+	} else {
+		if (rc != 0)
+			fail_msg("%s: error %s", bc->name, err);
+		assert_non_null(d.discovered);
+		if (bc->want_labels == NULL) {
+			if (d.labels != NULL)
+				fail_msg("%s: not dropped: %s", bc->name, fmt_labels(d.labels));
+		} else {
+			if (d.labels == NULL)
+				fail_msg("%s: dropped", bc->name);
+			if (strcmp(fmt_labels(d.public), bc->want_labels) != 0)
+				fail_msg("%s: labels %s, want %s", bc->name, fmt_labels(d.public),
+				    bc->want_labels);
+			if (bc->want_url != NULL && strcmp(d.url, bc->want_url) != 0)
+				fail_msg("%s: url %s, want %s", bc->name, d.url, bc->want_url);
+			if (bc->want_interval && d.interval_ms != bc->want_interval)
+				fail_msg("%s: interval %lld", bc->name, (long long)d.interval_ms);
+			if (bc->want_timeout && d.timeout_ms != bc->want_timeout)
+				fail_msg("%s: timeout %lld", bc->name, (long long)d.timeout_ms);
+			/* the full set keeps __ labels but never __meta_ */
+			for (uint32_t i = 0; i < d.labels->n; i++)
+				assert_true(strncmp(d.labels->v[i].name, "__meta_", 7) != 0);
+			assert_non_null(labels_get(d.labels, "__address__"));
+		}
+		if (bc->want_discovered_has != NULL &&
+		    labels_get(d.discovered, bc->want_discovered_has) == NULL)
+			fail_msg("%s: discovered %s lacks %s", bc->name,
+			    fmt_labels(d.discovered), bc->want_discovered_has);
+		scrape_tdef_clear(&d);
+	}
+	labels_free(base);
+	labels_builder_free(lb);
+	cfg_free(c);
+	strbuf_free(&y);
+}
+
+static void
+test_target_build(void **state)
+{
+	static const struct build_case tc[] = {
+		{ "default port http",
+		  "  - job_name: j\n", "localhost", NULL,
+		  "{instance=\"localhost:80\", job=\"j\"}", "http://localhost:80/metrics",
+		  NULL, 30000, 10000, "__scrape_interval__" },
+		{ "default port https",
+		  "  - job_name: j\n    scheme: https\n", "example.org", NULL,
+		  "{instance=\"example.org:443\", job=\"j\"}", "https://example.org:443/metrics",
+		  NULL, 0, 0, NULL },
+		{ "ipv6 default port",
+		  "  - job_name: j\n", "[::1]", NULL,
+		  "{instance=\"[::1]:80\", job=\"j\"}", "http://[::1]:80/metrics", NULL, 0, 0, NULL },
+		{ "port kept, params in url and labels",
+		  "  - job_name: j\n    metrics_path: /federate\n    params:\n"
+		  "      match[]: ['{job=\"a\"}', 'up']\n      x: [\"a b\"]\n",
+		  "h:9090", NULL,
+		  "{instance=\"h:9090\", job=\"j\"}",
+		  "http://h:9090/federate?match%5B%5D=%7Bjob%3D%22a%22%7D&match%5B%5D=up&x=a+b",
+		  NULL, 0, 0, "__param_match[]" },
+		{ "group labels, meta removed, instance from group",
+		  "  - job_name: j\n", "h:1", "__meta_x=1,instance=mine,team=a",
+		  "{instance=\"mine\", job=\"j\", team=\"a\"}", "http://h:1/metrics", NULL, 0, 0,
+		  "__meta_x" },
+		{ "group job label wins over the job name",
+		  "  - job_name: j\n", "h:1", "job=other",
+		  "{instance=\"h:1\", job=\"other\"}", NULL, NULL, 0, 0, NULL },
+		{ "relabel drop keeps discovered labels",
+		  "  - job_name: j\n    relabel_configs:\n      - source_labels: [__address__]\n"
+		  "        regex: h:1\n        action: drop\n", "h:1", NULL,
+		  NULL, NULL, NULL, 0, 0, "__address__" },
+		{ "relabel sets interval, timeout, param, path",
+		  "  - job_name: j\n    relabel_configs:\n"
+		  "      - target_label: __scrape_interval__\n        replacement: 5s\n"
+		  "      - target_label: __scrape_timeout__\n        replacement: 2s\n"
+		  "      - target_label: __param_module\n        replacement: if_mib\n"
+		  "      - target_label: __metrics_path__\n        replacement: snmp\n",
+		  "h:1", NULL, "{instance=\"h:1\", job=\"j\"}",
+		  "http://h:1/snmp?module=if_mib", NULL, 5000, 2000, NULL },
+		{ "relabel moves address (blackbox style)",
+		  "  - job_name: j\n    relabel_configs:\n"
+		  "      - source_labels: [__address__]\n        target_label: __param_target\n"
+		  "      - source_labels: [__param_target]\n        target_label: instance\n"
+		  "      - target_label: __address__\n        replacement: bb:9115\n",
+		  "example.com", NULL, "{instance=\"example.com\", job=\"j\"}",
+		  "http://bb:9115/metrics?target=example.com", NULL, 0, 0, NULL },
+		{ "timeout above interval",
+		  "  - job_name: j\n    relabel_configs:\n"
+		  "      - target_label: __scrape_timeout__\n        replacement: 1m\n",
+		  "h:1", NULL, NULL, NULL,
+		  "scrape timeout cannot be greater than scrape interval (\"1m\" > \"30s\")", 0, 0, NULL },
+		{ "bad interval",
+		  "  - job_name: j\n    relabel_configs:\n"
+		  "      - target_label: __scrape_interval__\n        replacement: soon\n",
+		  "h:1", NULL, NULL, NULL, "error parsing scrape interval: not a valid duration string",
+		  0, 0, NULL },
+		{ "zero interval",
+		  "  - job_name: j\n    relabel_configs:\n"
+		  "      - target_label: __scrape_interval__\n        replacement: 0s\n",
+		  "h:1", NULL, NULL, NULL, "scrape interval cannot be 0", 0, 0, NULL },
+		{ "no address",
+		  "  - job_name: j\n    relabel_configs:\n      - action: labeldrop\n"
+		  "        regex: __address__\n", "h:1", NULL, NULL, NULL, "no address", 0, 0, NULL },
+		{ "slash in address",
+		  "  - job_name: j\n", "h/x:1", NULL, NULL, NULL,
+		  "\"h/x:1\" is not a valid hostname", 0, 0, NULL },
+		{ "invalid scheme from relabeling",
+		  "  - job_name: j\n    relabel_configs:\n"
+		  "      - target_label: __scheme__\n        replacement: ftp\n",
+		  "h", NULL, NULL, NULL, "invalid scheme: \"http\"", 0, 0, NULL },
+		{ "invalid utf-8 label value",
+		  "  - job_name: j\n", "h:1", "a=\xff", NULL, NULL,
+		  "invalid label value for \"a\": \"\\xff\"", 0, 0, NULL },
+		{ "path without slash, escaped",
+		  "  - job_name: j\n    metrics_path: 'a b?c'\n", "h:1", NULL,
+		  "{instance=\"h:1\", job=\"j\"}", "http://h:1/a%20b%3Fc", NULL, 0, 0, NULL },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(tc) / sizeof(tc[0]); i++)
+		run_build_case(&tc[i]);
+}
+
+static void
+test_target_identity(void **state)
+{
+	struct label a[] = { { "__address__", "h:1" }, { "job", "j" }, { "instance", "h:1" } };
+	struct label b[] = { { "__address__", "h:2" }, { "job", "j" }, { "instance", "h:2" } };
+	struct labels *la = labels_new(a, 3), *lb = labels_new(b, 3), *pub;
+	uint64_t ha = scrape_target_hash(la, "http://h:1/metrics");
+	uint64_t hb = scrape_target_hash(lb, "http://h:2/metrics");
+	int64_t p;
+	struct label empty_l[] = { { "a", "b" } };
+	struct labels *one = labels_new(empty_l, 1);
+
+	(void)state;
+	/* Prometheus' labels.Hash: xxh64 of "a\xffb\xff" */
+	assert_true(scrape_labels_xxh64(one) != 0);
+	assert_int_equal(ha, scrape_target_hash(la, "http://h:1/metrics"));
+	assert_true(ha != hb);
+	assert_true(ha != scrape_target_hash(la, "http://h:1/other"));
+	p = scrape_target_phase(ha, 0, 15000);
+	assert_true(p >= 0 && p < INT64_C(15000) * 1000000);
+	assert_int_equal(p, scrape_target_phase(ha, 0, 15000));
+	assert_true(p != scrape_target_phase(ha, 12345, 15000) ||
+	    scrape_target_phase(ha, 12345, 15000) == p);
+	pub = scrape_public_labels(la);
+	assert_string_equal(fmt_labels(pub), "{instance=\"h:1\", job=\"j\"}");
+	labels_free(pub);
+	labels_free(la);
+	labels_free(lb);
+	labels_free(one);
+}
+
+/* --- the scrape cache ------------------------------------------------------------------- */
+
+struct cache_env {
+	struct tsdb_head *h;
+	struct scrape_cache *c;
+	struct scrape_scratch *w;
+	struct tsdb_appender *app;
+	struct labels *target;
+	struct scrape_append_conf conf;
+	struct scrape_append_result r;
+	char err[1024];
+};
+
+static void
+env_init(struct cache_env *e)
+{
+	struct label tl[] = { { "job", "j" }, { "instance", "i:1" } };
+
+	memset(e, 0, sizeof(*e));
+	e->h = new_head();
+	e->c = scrape_cache_new();
+	e->w = scrape_scratch_new();
+	e->app = tsdb_appender_new(e->h);
+	e->target = labels_new(tl, 2);
+	e->conf.target = e->target;
+	e->conf.honor_timestamps = true;
+}
+
+static void
+env_free(struct cache_env *e)
+{
+	tsdb_appender_free(e->app);
+	scrape_scratch_free(e->w);
+	scrape_cache_free(e->c);
+	labels_free(e->target);
+	tsdb_head_free(e->h);
+}
+
+/* scrape runs one scrape of body at ts the way a worker does (append, on
+ * failure rollback + fail, report, commit) and returns the append's rc. */
+static int
+scrape(struct cache_env *e, const char *body, int64_t ts)
+{
+	int rc;
+
+	e->err[0] = '\0';
+	rc = scrape_cache_append(e->c, e->w, e->app, &e->conf, EXPFMT_TEXT, body,
+	    body ? strlen(body) : 0, ts, ts, &e->r, e->err, sizeof(e->err));
+	if (rc < 0) {
+		tsdb_appender_rollback(e->app);
+		scrape_cache_fail(e->c, e->app, ts);
+	}
+	scrape_cache_report(e->c, e->app, e->target, ts, rc == 0, 0.5, e->r.total,
+	    e->r.added, e->r.series_added);
+	tsdb_appender_commit(e->app);
+	return rc;
+}
+
+static void
+test_cache_basic(void **state)
+{
+	struct cache_env e;
+	struct samples s;
+
+	(void)state;
+	env_init(&e);
+	assert_int_equal(scrape(&e, "# TYPE a counter\na{x=\"1\"} 1\nb 2\n", 1000), 0);
+	assert_int_equal(e.r.total, 2);
+	assert_int_equal(e.r.added, 2);
+	assert_int_equal(e.r.series_added, 2);
+	assert_int_equal(scrape_cache_size(e.c), 2);
+	select_series(e.h, &s, "__name__", "a", NULL);
+	assert_string_equal(s.ls, "{__name__=\"a\", instance=\"i:1\", job=\"j\", x=\"1\"}");
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.t[0], 1000);
+	assert_true(s.v[0] == 1);
+	select_series(e.h, &s, "__name__", "up", NULL);
+	assert_string_equal(s.ls, "{__name__=\"up\", instance=\"i:1\", job=\"j\"}");
+	assert_true(s.n == 1 && s.v[0] == 1);
+	select_series(e.h, &s, "__name__", "scrape_samples_scraped", NULL);
+	assert_true(s.n == 1 && s.v[0] == 2);
+	select_series(e.h, &s, "__name__", "scrape_samples_post_metric_relabeling", NULL);
+	assert_true(s.n == 1 && s.v[0] == 2);
+	select_series(e.h, &s, "__name__", "scrape_series_added", NULL);
+	assert_true(s.n == 1 && s.v[0] == 2);
+	select_series(e.h, &s, "__name__", "scrape_duration_seconds", NULL);
+	assert_true(s.n == 1 && s.v[0] == 0.5);
+
+	/* second scrape: cache hits, no series added */
+	assert_int_equal(scrape(&e, "# TYPE a counter\na{x=\"1\"} 3\nb 4\n", 2000), 0);
+	assert_int_equal(e.r.series_added, 0);
+	select_series(e.h, &s, "__name__", "a", NULL);
+	assert_int_equal(s.n, 2);
+	assert_true(s.v[1] == 3);
+	select_series(e.h, &s, "__name__", "scrape_series_added", NULL);
+	assert_true(s.n == 2 && s.v[1] == 0);
+	env_free(&e);
+}
+
+static void
+test_cache_honor_labels(void **state)
+{
+	struct cache_env e;
+	struct samples s;
+
+	(void)state;
+	env_init(&e);
+	/* job conflicts; exported_job is taken by the scrape, so the scraped job
+	 * becomes exported_exported_job; instance conflicts too */
+	assert_int_equal(scrape(&e, "m{job=\"x\",exported_job=\"y\",instance=\"z\"} 1\n", 1000), 0);
+	select_series(e.h, &s, "__name__", "m", NULL);
+	assert_string_equal(s.ls, "{__name__=\"m\", exported_exported_job=\"x\", "
+	    "exported_instance=\"z\", exported_job=\"y\", instance=\"i:1\", job=\"j\"}");
+	/* an empty scraped value is no conflict */
+	assert_int_equal(scrape(&e, "n{job=\"\"} 1\n", 2000), 0);
+	select_series(e.h, &s, "__name__", "n", NULL);
+	assert_string_equal(s.ls, "{__name__=\"n\", instance=\"i:1\", job=\"j\"}");
+	env_free(&e);
+
+	env_init(&e);
+	e.conf.honor_labels = true;
+	assert_int_equal(scrape(&e, "m{job=\"x\"} 1\n", 1000), 0);
+	select_series(e.h, &s, "__name__", "m", NULL);
+	assert_string_equal(s.ls, "{__name__=\"m\", instance=\"i:1\", job=\"x\"}");
+	env_free(&e);
+}
+
+static void
+test_cache_honor_timestamps(void **state)
+{
+	struct cache_env e;
+	struct samples s;
+
+	(void)state;
+	env_init(&e);
+	assert_int_equal(scrape(&e, "a 1 500\nb 1\n", 1000), 0);
+	select_series(e.h, &s, "__name__", "a", NULL);
+	assert_true(s.n == 1 && s.t[0] == 500);
+	/* explicit timestamps are not tracked for staleness: a goes, no marker */
+	assert_int_equal(scrape(&e, "b 2\n", 2000), 0);
+	select_series(e.h, &s, "__name__", "a", NULL);
+	assert_int_equal(s.n, 1);
+	env_free(&e);
+
+	env_init(&e);
+	e.conf.honor_timestamps = false;
+	assert_int_equal(scrape(&e, "a 1 500\n", 1000), 0);
+	select_series(e.h, &s, "__name__", "a", NULL);
+	assert_true(s.n == 1 && s.t[0] == 1000);
+	/* now tracked: a goes, a stale marker at the next scrape */
+	assert_int_equal(scrape(&e, "b 2\n", 2000), 0);
+	select_series(e.h, &s, "__name__", "a", NULL);
+	assert_int_equal(s.n, 2);
+	assert_true(s.t[1] == 2000 && is_stale(s.v[1]));
+	env_free(&e);
+}
+
+static void
+test_cache_staleness(void **state)
+{
+	struct cache_env e;
+	struct samples s;
+
+	(void)state;
+	env_init(&e);
+	assert_int_equal(scrape(&e, "a 1\nb 1\nc 1\n", 1000), 0);
+	/* b disappears: stale at 2000; a, c carry on */
+	assert_int_equal(scrape(&e, "a 2\nc 2\n", 2000), 0);
+	select_series(e.h, &s, "__name__", "b", NULL);
+	assert_int_equal(s.n, 2);
+	assert_true(s.t[1] == 2000 && is_stale(s.v[1]));
+	select_series(e.h, &s, "__name__", "a", NULL);
+	assert_true(s.n == 2 && s.v[1] == 2);
+	/* a failed scrape (parse error half way) marks every series of the
+	 * previous scrape stale; the synthetic series get real values */
+	assert_int_equal(scrape(&e, "a 3\nc{ 3\n", 3000), -1);
+	assert_string_equal(e.err, "2:4: expected label name, got \"INVALID\"");
+	select_series(e.h, &s, "__name__", "a", NULL);
+	assert_int_equal(s.n, 3);
+	assert_true(s.t[2] == 3000 && is_stale(s.v[2]));
+	select_series(e.h, &s, "__name__", "c", NULL);
+	assert_true(s.n == 3 && is_stale(s.v[2]));
+	select_series(e.h, &s, "__name__", "b", NULL);
+	assert_int_equal(s.n, 2);	/* no second marker */
+	select_series(e.h, &s, "__name__", "up", NULL);
+	assert_true(s.n == 3 && s.v[2] == 0);
+	/* a second failure writes nothing more */
+	assert_int_equal(scrape(&e, NULL, 4000), 0);	/* empty body: success, nothing */
+	select_series(e.h, &s, "__name__", "a", NULL);
+	assert_int_equal(s.n, 3);
+	/* back: values again, then b goes stale... b was never back */
+	assert_int_equal(scrape(&e, "a 5\nb 5\n", 5000), 0);
+	select_series(e.h, &s, "__name__", "a", NULL);
+	assert_true(s.n == 4 && s.v[3] == 5);
+	/* end of run: the last scrape's series and the synthetic ones */
+	scrape_cache_end_of_run(e.c, e.app, e.target, 6000);
+	tsdb_appender_commit(e.app);
+	select_series(e.h, &s, "__name__", "b", NULL);
+	assert_true(s.t[s.n - 1] == 6000 && is_stale(s.v[s.n - 1]));
+	select_series(e.h, &s, "__name__", "a", NULL);
+	assert_true(s.t[s.n - 1] == 6000 && is_stale(s.v[s.n - 1]));
+	select_series(e.h, &s, "__name__", "up", NULL);
+	assert_true(s.t[s.n - 1] == 6000 && is_stale(s.v[s.n - 1]));
+	select_series(e.h, &s, "__name__", "scrape_series_added", NULL);
+	assert_true(is_stale(s.v[s.n - 1]));
+	select_series(e.h, &s, "__name__", "c", NULL);
+	assert_int_equal(s.n, 3);	/* already stale */
+	env_free(&e);
+}
+
+static void
+test_cache_limits(void **state)
+{
+	static const struct {
+		uint64_t sample, labels, name_len, value_len;
+		const char *body, *err;
+	} tc[] = {
+		{ 2, 0, 0, 0, "a 1\nb 1\nc 1\n", "sample limit exceeded" },
+		{ 0, 2, 0, 0, "a{x=\"1\",y=\"2\"} 1\n",
+		  "label_limit exceeded (metric: a, number of labels: 5, limit: 2)" },
+		{ 0, 0, 3, 0, "a{long=\"1\"} 1\n",
+		  "label_name_length_limit exceeded (metric: a, label name: __name__, length: 8, limit: 3)" },
+		{ 0, 0, 0, 3, "a{x=\"abcd\"} 1\n",
+		  "label_value_length_limit exceeded (metric: a, label name: x, value: \"abcd\", length: 4, limit: 3)" },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(tc) / sizeof(tc[0]); i++) {
+		struct cache_env e;
+		struct samples s;
+
+		env_init(&e);
+		assert_int_equal(scrape(&e, "keep 1\n", 500), 0);
+		e.conf.sample_limit = tc[i].sample;
+		e.conf.label_limit = tc[i].labels;
+		e.conf.label_name_length_limit = tc[i].name_len;
+		e.conf.label_value_length_limit = tc[i].value_len;
+		assert_int_equal(scrape(&e, tc[i].body, 1000), -1);
+		assert_string_equal(e.err, tc[i].err);
+		assert_int_equal(e.r.sample_limit, tc[i].sample > 0);
+		assert_int_equal(e.r.label_limits, tc[i].sample == 0);
+		/* nothing of the body was appended; the series before went stale */
+		select_series(e.h, &s, "__name__", "a", NULL);
+		assert_int_equal(s.n, 0);
+		select_series(e.h, &s, "__name__", "b", NULL);
+		assert_int_equal(s.n, 0);
+		select_series(e.h, &s, "__name__", "keep", NULL);
+		assert_true(s.n == 2 && is_stale(s.v[1]));
+		select_series(e.h, &s, "__name__", "up", NULL);
+		assert_true(s.n == 2 && s.v[1] == 0);
+		if (tc[i].sample > 0) {
+			/* every sample is counted, as Prometheus reports them */
+			select_series(e.h, &s, "__name__", "scrape_samples_scraped", NULL);
+			assert_true(s.v[1] == 3);
+			select_series(e.h, &s, "__name__", "scrape_samples_post_metric_relabeling", NULL);
+			assert_true(s.v[1] == 3);
+		}
+		/* within the limit the same scrape is fine */
+		e.conf.sample_limit = e.conf.label_limit = 0;
+		e.conf.label_name_length_limit = e.conf.label_value_length_limit = 0;
+		assert_int_equal(scrape(&e, tc[i].body, 2000), 0);
+		env_free(&e);
+	}
+}
+
+static void
+test_cache_metric_relabel(void **state)
+{
+	struct cache_env e;
+	struct samples s;
+	struct cfg *c = load_cfg("scrape_configs:\n  - job_name: j\n    metric_relabel_configs:\n"
+	    "      - source_labels: [__name__]\n        regex: drop_.*\n        action: drop\n"
+	    "      - source_labels: [x]\n        target_label: y\n"
+	    "      - regex: x\n        action: labeldrop\n");
+
+	(void)state;
+	env_init(&e);
+	e.conf.metric_relabel = c->scrape[0].metric_relabel.rules;
+	e.conf.n_metric_relabel = c->scrape[0].metric_relabel.n;
+	assert_int_equal(scrape(&e, "drop_me 1\nkeep{x=\"1\"} 1\n", 1000), 0);
+	assert_int_equal(e.r.total, 2);
+	assert_int_equal(e.r.added, 1);
+	assert_int_equal(scrape_cache_size(e.c), 2);	/* the dropped text is cached too */
+	select_series(e.h, &s, "__name__", "drop_me", NULL);
+	assert_int_equal(s.nseries, 0);
+	select_series(e.h, &s, "__name__", "keep", NULL);
+	assert_string_equal(s.ls, "{__name__=\"keep\", instance=\"i:1\", job=\"j\", y=\"1\"}");
+	assert_int_equal(scrape(&e, "drop_me 2\nkeep{x=\"1\"} 2\n", 2000), 0);
+	assert_int_equal(e.r.added, 1);
+	select_series(e.h, &s, "__name__", "scrape_samples_post_metric_relabeling", NULL);
+	assert_true(s.n == 2 && s.v[1] == 1);
+	env_free(&e);
+
+	/* a relabeling that removes __name__ fails the scrape */
+	env_init(&e);
+	cfg_free(c);
+	c = load_cfg("scrape_configs:\n  - job_name: j\n    metric_relabel_configs:\n"
+	    "      - regex: __name__\n        action: labeldrop\n");
+	e.conf.metric_relabel = c->scrape[0].metric_relabel.rules;
+	e.conf.n_metric_relabel = c->scrape[0].metric_relabel.n;
+	assert_int_equal(scrape(&e, "a 1\n", 1000), -1);
+	assert_string_equal(e.err, "missing metric name (__name__ label)");
+	env_free(&e);
+	cfg_free(c);
+}
+
+static void
+test_cache_append_errors(void **state)
+{
+	struct cache_env e;
+	struct samples s;
+
+	(void)state;
+	env_init(&e);
+	assert_int_equal(scrape(&e, "a 1 5000\n", 6000), 0);
+	/* older timestamp: out of order, counted, scrape still fine */
+	assert_int_equal(scrape(&e, "a 1 4000\n", 7000), 0);
+	assert_int_equal(e.r.out_of_order, 1);
+	assert_int_equal(e.r.added, 1);
+	/* same timestamp, other value */
+	assert_int_equal(scrape(&e, "a 2 5000\n", 8000), 0);
+	assert_int_equal(e.r.duplicate, 1);
+	/* far future: out of bounds */
+	assert_int_equal(scrape(&e, "a 2 999999999999\n", 9000), 0);
+	assert_int_equal(e.r.out_of_bounds, 1);
+	select_series(e.h, &s, "__name__", "a", NULL);
+	assert_int_equal(s.n, 1);
+	select_series(e.h, &s, "__name__", "up", NULL);
+	assert_true(s.n == 4 && s.v[3] == 1);
+	/* OpenMetrics: parse by format; a missing # EOF is a parse error */
+	e.err[0] = '\0';
+	assert_int_equal(scrape_cache_append(e.c, e.w, e.app, &e.conf, EXPFMT_OPENMETRICS,
+	    "b 1\n", 4, 10000, 10000, &e.r, e.err, sizeof(e.err)), -1);
+	assert_non_null(strstr(e.err, ":"));
+	tsdb_appender_rollback(e.app);
+	scrape_cache_fail(e.c, e.app, 10000);
+	tsdb_appender_commit(e.app);
+	env_free(&e);
+}
+
+/* the scrape cache forgets texts that left; a label set reached by two
+ * texts (other label order) is one series */
+static void
+test_cache_flush_and_aliases(void **state)
+{
+	struct cache_env e;
+	struct samples s;
+
+	(void)state;
+	env_init(&e);
+	assert_int_equal(scrape(&e, "a{x=\"1\",y=\"2\"} 1\nb 1\n", 1000), 0);
+	assert_int_equal(scrape_cache_size(e.c), 2);
+	assert_int_equal(scrape(&e, "a{y=\"2\",x=\"1\"} 2\n", 2000), 0);
+	assert_int_equal(scrape_cache_size(e.c), 1);
+	select_series(e.h, &s, "__name__", "a", NULL);
+	assert_int_equal(s.nseries, 1);
+	assert_true(s.n == 2 && s.v[1] == 2);	/* the alias' value, no stale marker */
+	select_series(e.h, &s, "__name__", "b", NULL);
+	assert_true(s.n == 2 && is_stale(s.v[1]));
+	env_free(&e);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_split_host_port),
+		cmocka_unit_test(test_target_build),
+		cmocka_unit_test(test_target_identity),
+		cmocka_unit_test(test_cache_basic),
+		cmocka_unit_test(test_cache_honor_labels),
+		cmocka_unit_test(test_cache_honor_timestamps),
+		cmocka_unit_test(test_cache_staleness),
+		cmocka_unit_test(test_cache_limits),
+		cmocka_unit_test(test_cache_metric_relabel),
+		cmocka_unit_test(test_cache_append_errors),
+		cmocka_unit_test(test_cache_flush_and_aliases),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
