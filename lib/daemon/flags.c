@@ -34,6 +34,9 @@ static const struct flag daemon_leaf_flags[] = {
 	{ "shard.self", FLAG_STRING, "", "Dynamic sharding: this leaf's URL as it appears in --shard.peers.", NULL, false },
 	{ "shard.replication-factor", FLAG_INT, "1", "Number of live leaves that scrape each target.", NULL, false },
 	{ "shard.replica-label", FLAG_STRING, "leaf_replica", "External label naming this leaf when targets are replicated.", NULL, false },
+	{ "shard.probe-interval", FLAG_DURATION, "1s", "Dynamic sharding: how often each peer's /-/ready is probed; a probe times out after the same time.", NULL, false },
+	{ "shard.dead-after", FLAG_INT, "3", "Dynamic sharding: consecutive failed probes after which a peer is dead and its targets move.", NULL, false },
+	{ "shard.hold-down", FLAG_DURATION, "30s", "Dynamic sharding: how long a dead peer must keep answering before it owns targets again.", NULL, false },
 };
 
 static const struct flag daemon_central_flags[] = {
