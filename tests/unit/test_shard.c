@@ -33,10 +33,14 @@
 #include <xxhash.h>
 
 #include "api/api.h"
+#include "config/config.h"
 #include "api/metrics.h"
 #include "http/json.h"
 #include "http/server.h"
+#include "tsdb/head.h"
+#include "scrape/scrape.h"
 #include "shard/api.h"
+#include "shard/leaf.h"
 #include "shard/members.h"
 #include "shard/shard.h"
 #include "util/log.h"
@@ -1230,6 +1234,85 @@ test_static_api(void **state)
 	shard_free(s);
 }
 
+/* --- the leaf's targets source over a real scrape manager ------------------------ */
+
+static void
+test_leaf_source(void **state)
+{
+	static const char yml[] =
+	    "scrape_configs:\n"
+	    "  - job_name: a\n"
+	    "    scrape_interval: 1h\n"
+	    "    static_configs:\n"
+	    "      - targets: ['127.0.0.1:1', '127.0.0.1:2', 'drop.me:3', 'rewrite:4']\n"
+	    "    relabel_configs:\n"
+	    "      - source_labels: [__address__]\n"
+	    "        regex: drop.*\n"
+	    "        action: drop\n"
+	    "      - source_labels: [__address__]\n"
+	    "        regex: rewrite:4\n"
+	    "        target_label: __address__\n"
+	    "        replacement: rewritten:5\n"
+	    "  - job_name: b\n"
+	    "    scrape_interval: 1h\n"
+	    "    static_configs:\n"
+	    "      - targets: ['127.0.0.1:1', 'x:9']\n";
+	static const char *const kept[] = { "127.0.0.1:1", "127.0.0.1:2", "rewritten:5", "127.0.0.1:1", "x:9" };
+	struct shard *s = static_shard(2, 0);
+	struct tsdb_head *h;
+	struct scrape_manager *m;
+	struct scrape_opts so;
+	struct shard_leaf_source *src;
+	struct cfg *cfg;
+	struct scrape_target_info *v;
+	char err[512];
+	uint64_t total, owned, per[2], want[2] = { 0, 0 };
+	size_t i, n, active = 0;
+
+	(void)state;
+	cfg = cfg_load_string(yml, sizeof(yml) - 1, "test.yml", NULL, err, sizeof(err));
+	if (cfg == NULL)
+		fail_msg("%s", err);
+	h = tsdb_head_new(NULL, err, sizeof(err));
+	assert_non_null(h);
+	memset(&so, 0, sizeof(so));
+	so.head = h;
+	so.owns = shard_owns;
+	so.owns_arg = s;
+	so.workers = 1;
+	m = scrape_manager_new(&so, err, sizeof(err));
+	assert_non_null(m);
+	src = shard_leaf_source_new(m);
+	shard_set_targets(s, shard_leaf_targets, src);
+	/* no configuration yet: nothing to count */
+	assert_int_equal(shard_count_targets(s, &total, &owned, per), 0);
+	assert_int_equal(total, 0);
+
+	assert_int_equal(scrape_manager_apply(m, cfg, err, sizeof(err)), 0);
+	shard_leaf_source_set_cfg(src, cfg);
+	for (i = 0; i < 5; i++)
+		want[md5_hashmod(kept[i], 2)]++;
+	memset(per, 0, sizeof(per));
+	assert_int_equal(shard_count_targets(s, &total, &owned, per), 0);
+	assert_int_equal(total, 5);	/* drop.me:3 is not a target */
+	assert_int_equal(owned, want[0]);
+	assert_int_equal(per[0], want[0]);
+	assert_int_equal(per[1], want[1]);
+	/* and the scrape manager agrees on what this leaf owns */
+	assert_int_equal(scrape_manager_targets(m, &v, &n), 0);
+	for (i = 0; i < n; i++)
+		active += v[i].active;
+	assert_int_equal(active, want[0]);
+	scrape_target_info_free(v, n);
+
+	shard_leaf_source_set_cfg(src, NULL);
+	scrape_manager_free(m);
+	shard_leaf_source_free(src);
+	tsdb_head_free(h);
+	cfg_free(cfg);
+	shard_free(s);
+}
+
 int
 main(void)
 {
@@ -1245,6 +1328,7 @@ main(void)
 		cmocka_unit_test(test_canonical_urls),
 		cmocka_unit_test(test_fingerprint_and_labels),
 		cmocka_unit_test(test_static_api),
+		cmocka_unit_test(test_leaf_source),
 		cmocka_unit_test(test_prober_real_peers),
 		cmocka_unit_test(test_group_failover_and_api),
 	};
