@@ -21,6 +21,9 @@
 #include <string.h>
 #include <strings.h>
 
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 #include "expfmt/parse.h"
 #include "util/mem.h"
 
@@ -1328,9 +1331,9 @@ expfmt_om_sample_family(struct expfmt_parser *p, struct expfmt_entry *e, const u
 
 		if (l == skip)
 			continue;
-		h = expfmt_hash_add(EXPFMT_HASH_INIT, l->name.p, l->name.len);
-		h = expfmt_hash_add(h, "\xff", 1);
-		h = expfmt_hash_add(h, l->value.p, l->value.len);
+		/* the name's hash seeds the value's: a pair hashes as one */
+		h = XXH3_64bits_withSeed(l->value.p, l->value.len,
+		    XXH3_64bits(l->name.p, l->name.len));
 		g += expfmt_hash_fin(h);
 	}
 	g = expfmt_hash_fin(g ^ 0x9e3779b97f4a7c15ULL);
