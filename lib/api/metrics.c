@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "expfmt/write.h"
+#include "scrape/scrape.h"
 #include "tsdb/head.h"
 #include "util/mem.h"
 #include "util/time.h"
@@ -219,4 +220,87 @@ api_metrics_head(void *arg, struct strbuf *out)
 	    "Maximum timestamp of the head block. The unit is decided by the library consumer.");
 	metrics_sample(out, "prometheus_tsdb_head_max_time",
 	    st.series > 0 ? (double)st.maxt : 0, (char *)NULL);
+}
+
+/* The scrape manager's counters: stats field, name, help (all counters). */
+#define SCRAPE_COUNTERS(X) \
+	X(scrapes, "strata_scrapes_total", \
+	    "Total number of scrapes done.") \
+	X(scrapes_failed, "strata_scrapes_failed_total", \
+	    "Total number of scrapes that failed (up == 0).") \
+	X(ticks_skipped, "strata_scrape_ticks_skipped_total", \
+	    "Total number of scrape intervals skipped because the previous scrape of the target was still running.") \
+	X(exceeded_sample_limit, "prometheus_target_scrapes_exceeded_sample_limit_total", \
+	    "Total number of scrapes that hit the sample limit and were rejected.") \
+	X(exceeded_body_size_limit, "prometheus_target_scrapes_exceeded_body_size_limit_total", \
+	    "Total number of scrapes that hit the body size limit") \
+	X(exceeded_label_limits, "prometheus_target_scrape_pool_exceeded_label_limits_total", \
+	    "Total number of times scrape pools hit the label limits, during sync or config reload.") \
+	X(exceeded_target_limit, "prometheus_target_scrape_pool_exceeded_target_limit_total", \
+	    "Total number of times scrape pools hit the target limit, during sync or config reload.") \
+	X(sample_out_of_order, "prometheus_target_scrapes_sample_out_of_order_total", \
+	    "Total number of samples rejected due to not being out of the expected order.") \
+	X(sample_duplicate, "prometheus_target_scrapes_sample_duplicate_timestamp_total", \
+	    "Total number of samples rejected due to duplicate timestamps but different values.") \
+	X(sample_out_of_bounds, "prometheus_target_scrapes_sample_out_of_bounds_total", \
+	    "Total number of samples rejected due to timestamp falling outside of the time bounds.") \
+	X(cache_flush_forced, "prometheus_target_scrapes_cache_flush_forced_total", \
+	    "How many times a scrape cache was flushed due to getting big while scrapes are failing.") \
+	X(sd_file_read_errors, "prometheus_sd_file_read_errors_total", \
+	    "The number of File-SD read errors.") \
+	X(reloads, "prometheus_target_scrape_pool_reloads_total", \
+	    "Total number of scrape pool reloads.") \
+	X(reloads_failed, "prometheus_target_scrape_pool_reloads_failed_total", \
+	    "Total number of failed scrape pool reloads.")
+
+void
+api_metrics_scrape(void *arg, struct strbuf *out)
+{
+	static const char *const quantiles[5] = { "0.01", "0.05", "0.5", "0.9", "0.99" };
+	struct scrape_stats st;
+	char buf[32];
+	size_t i, q;
+
+	scrape_manager_stats(arg, &st);
+#define X(field, name, help) \
+	metrics_family(out, name, "counter", help); \
+	metrics_sample(out, name, (double)st.field, (char *)NULL);
+	SCRAPE_COUNTERS(X)
+#undef X
+	metrics_family(out, "prometheus_target_scrape_pool_targets", "gauge",
+	    "Current number of targets in this scrape pool.");
+	for (i = 0; i < st.n_pools; i++)
+		metrics_sample(out, "prometheus_target_scrape_pool_targets",
+		    (double)st.pools[i].targets, "scrape_job", st.pools[i].pool, (char *)NULL);
+	metrics_family(out, "prometheus_target_scrape_pool_target_limit", "gauge",
+	    "Maximum number of targets allowed in this scrape pool.");
+	for (i = 0; i < st.n_pools; i++)
+		metrics_sample(out, "prometheus_target_scrape_pool_target_limit",
+		    (double)st.pools[i].target_limit, "scrape_job", st.pools[i].pool, (char *)NULL);
+	metrics_family(out, "prometheus_sd_discovered_targets", "gauge",
+	    "Current number of discovered targets.");
+	for (i = 0; i < st.n_pools; i++)
+		metrics_sample(out, "prometheus_sd_discovered_targets",
+		    (double)st.pools[i].discovered, "config", st.pools[i].pool,
+		    "name", "scrape", (char *)NULL);
+	metrics_family(out, "prometheus_target_sync_failed_total", "counter",
+	    "Total number of target sync failures.");
+	for (i = 0; i < st.n_pools; i++)
+		metrics_sample(out, "prometheus_target_sync_failed_total",
+		    (double)st.pools[i].sync_failed, "scrape_job", st.pools[i].pool, (char *)NULL);
+	metrics_family(out, "prometheus_target_interval_length_seconds", "summary",
+	    "Actual intervals between scrapes.");
+	for (i = 0; i < st.n_intervals; i++) {
+		const struct scrape_interval_stats *is = &st.intervals[i];
+
+		time_format_duration(is->interval_ms, buf, sizeof(buf));
+		for (q = 0; q < 5; q++)
+			metrics_sample(out, "prometheus_target_interval_length_seconds", is->q[q],
+			    "interval", buf, "quantile", quantiles[q], (char *)NULL);
+		metrics_sample(out, "prometheus_target_interval_length_seconds_sum", is->sum,
+		    "interval", buf, (char *)NULL);
+		metrics_sample(out, "prometheus_target_interval_length_seconds_count",
+		    (double)is->count, "interval", buf, (char *)NULL);
+	}
+	scrape_stats_free(&st);
 }

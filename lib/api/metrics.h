@@ -45,5 +45,7 @@ void metrics_sample(struct strbuf *out, const char *name, double v, ...)
 
 /* api_metrics_head is the collector of a struct tsdb_head (arg). */
 void api_metrics_head(void *head, struct strbuf *out);
+/* api_metrics_scrape is the collector of a struct scrape_manager (arg). */
+void api_metrics_scrape(void *scrape, struct strbuf *out);
 
 #endif

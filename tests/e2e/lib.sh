@@ -63,3 +63,61 @@ e2e_wait_http() {
 	done
 	e2e_fail "$url not ready after ${limit}s"
 }
+
+# e2e_get URL: prints the body of a GET (fails the test on a transport error).
+e2e_get() {
+	curl -sS -g --max-time 10 "$1" || e2e_fail "GET $1 failed"
+}
+
+# e2e_py SCRIPT [ARGS...]: runs a python3 snippet (sys.argv[1:] = ARGS); for
+# JSON checks. A failed assertion fails the test with its message.
+e2e_py() {
+	code=$1
+	shift
+	python3 -c "$code" "$@" || e2e_fail "check failed: $code"
+}
+
+# e2e_until SECONDS CMD...: retries CMD every 0.5 s until it succeeds;
+# returns non-zero after SECONDS.
+e2e_until() {
+	limit=$1
+	shift
+	i=0
+	while [ "$i" -lt $((limit * 2)) ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.5
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# e2e_synth NAME FIRST_PORT TARGETS SERIES [MODE ...]: starts synthetic targets.
+e2e_synth() {
+	name=$1 first=$2 n=$3 s=$4
+	shift 4
+	e2e_start "$name" "$STRATA_BUILDDIR/tests/bench/synth-targets" --first-port="$first" \
+		--targets="$n" --series="$s" "$@"
+}
+
+# e2e_ports N: prints N consecutive free TCP ports on 127.0.0.1 (the first).
+e2e_ports() {
+	python3 - "$1" <<'PY'
+import socket, sys, random
+n = int(sys.argv[1])
+for _ in range(200):
+    base = random.randint(20000, 60000 - n)
+    socks = []
+    try:
+        for p in range(base, base + n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", p))
+            socks.append(s)
+    except OSError:
+        for s in socks: s.close()
+        continue
+    for s in socks: s.close()
+    print(base)
+    sys.exit(0)
+sys.exit(1)
+PY
+}

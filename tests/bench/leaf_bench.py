@@ -1,0 +1,223 @@
+#!/usr/bin/env python3
+"""tests/bench/leaf_bench.py - strata-leaf beside Prometheus 2.42 and VictoriaMetrics.
+
+Starts one synthetic target server (tests/bench/synth-targets: T targets x S
+series) and, at the same time and against the same targets, strata-leaf, a
+real Prometheus 2.42 and a real VictoriaMetrics (Debian packages), each with
+its own port and data dir on 127.0.0.1. After a warm-up it measures, for each:
+
+  - CPU seconds per million samples ingested (utime+stime from /proc over a
+    window, divided by the samples its own counter says it appended),
+  - resident memory per active series (VmRSS / series),
+  - /federate of every series: median latency and bytes (uncompressed).
+
+Each configuration runs RUNS times; the figures printed are medians. Nothing
+is asserted: this prints figures for tests/bench/README.md.
+
+usage: leaf_bench.py [--series N] [--targets T] [--interval S] [--window S]
+                     [--runs R] [--builddir DIR] [--only strata,prometheus,vm]
+"""
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+
+CLK_TCK = os.sysconf('SC_CLK_TCK')
+
+
+def free_ports(n):
+    for base in range(21000, 60000, 97):
+        socks = []
+        try:
+            for p in range(base, base + n):
+                s = socket.socket()
+                s.bind(('127.0.0.1', p))
+                socks.append(s)
+        except OSError:
+            for s in socks:
+                s.close()
+            continue
+        for s in socks:
+            s.close()
+        return base
+    raise RuntimeError('no free ports')
+
+
+def get(url, timeout=120):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.read()
+
+
+def wait_ready(url, limit=120):
+    end = time.time() + limit
+    while time.time() < end:
+        try:
+            get(url, timeout=2)
+            return
+        except Exception:
+            time.sleep(0.3)
+    raise RuntimeError('%s not ready' % url)
+
+
+def cpu_seconds(pid):
+    with open('/proc/%d/stat' % pid) as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_bytes(pid):
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def metric(base, name):
+    """Sum of every sample of metric `name` in base/metrics."""
+    text = get(base + '/metrics').decode()
+    total, seen = 0.0, False
+    for line in text.splitlines():
+        m = re.match(r'^' + re.escape(name) + r'(\{[^}]*\})?\s+(\S+)', line)
+        if m:
+            total += float(m.group(2))
+            seen = True
+    return total if seen else None
+
+
+class System:
+    def __init__(self, name, cmd, base, samples_metric, log):
+        self.name, self.base, self.samples_metric = name, base, samples_metric
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+
+    def samples(self):
+        return metric(self.base, self.samples_metric)
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def scrape_config(targets, interval, first):
+    tl = ', '.join('"127.0.0.1:%d"' % (first + i) for i in range(targets))
+    return ('global:\n  scrape_interval: %ds\n  scrape_timeout: %ds\n'
+            'scrape_configs:\n  - job_name: synth\n    static_configs:\n'
+            '      - targets: [%s]\n') % (interval, max(1, interval - 1), tl)
+
+
+def run_once(a, tmp):
+    per_target = a.series // a.targets
+    first = free_ports(a.targets + 3)
+    ports = {n: first + a.targets + i for i, n in enumerate(('strata', 'prometheus', 'vm'))}
+    cfg = os.path.join(tmp, 'scrape.yml')
+    with open(cfg, 'w') as f:
+        f.write(scrape_config(a.targets, a.interval, first))
+    logs = {}
+    synth_log = open(os.path.join(tmp, 'synth.log'), 'w')
+    synth = subprocess.Popen([os.path.join(a.builddir, 'tests/bench/synth-targets'),
+                              '--first-port=%d' % first, '--targets=%d' % a.targets,
+                              '--series=%d' % per_target], stdout=synth_log, stderr=subprocess.STDOUT)
+    systems = []
+    try:
+        wait_ready('http://127.0.0.1:%d/metrics' % first)
+        for name in a.only:
+            logs[name] = open(os.path.join(tmp, name + '.log'), 'w')
+            base = 'http://127.0.0.1:%d' % ports[name]
+            data = os.path.join(tmp, name + '-data')
+            shutil.rmtree(data, ignore_errors=True)
+            if name == 'strata':
+                cmd = [os.path.join(a.builddir, 'strata-leaf'), '--config.file=' + cfg,
+                       '--web.listen-address=127.0.0.1:%d' % ports[name],
+                       '--storage.tsdb.path=' + data]
+                systems.append(System(name, cmd, base, 'prometheus_tsdb_head_samples_appended_total', logs[name]))
+            elif name == 'prometheus':
+                cmd = ['prometheus', '--config.file=' + cfg, '--storage.tsdb.path=' + data,
+                       '--web.listen-address=127.0.0.1:%d' % ports[name]]
+                systems.append(System(name, cmd, base, 'prometheus_tsdb_head_samples_appended_total', logs[name]))
+            else:
+                cmd = ['victoria-metrics', '-promscrape.config=' + cfg, '-storageDataPath=' + data,
+                       '-httpListenAddr=127.0.0.1:%d' % ports[name], '-retentionPeriod=1d']
+                systems.append(System(name, cmd, base, 'vm_rows_added_to_storage_total', logs[name]))
+        for s in systems:
+            wait_ready(s.base + ('/health' if s.name == 'vm' else '/-/ready'))
+        time.sleep(a.warmup)
+        c0 = {s.name: (cpu_seconds(s.proc.pid), s.samples()) for s in systems}
+        time.sleep(a.window)
+        c1 = {s.name: (cpu_seconds(s.proc.pid), s.samples()) for s in systems}
+        res = {}
+        active = a.targets * per_target
+        for s in systems:
+            cpu = c1[s.name][0] - c0[s.name][0]
+            n = (c1[s.name][1] or 0) - (c0[s.name][1] or 0)
+            if n <= 0:
+                n = active * a.window / a.interval
+            res[s.name] = {'cpu_per_m': cpu / (n / 1e6), 'samples_per_s': n / a.window,
+                           'rss_per_series': rss_bytes(s.proc.pid) / active}
+        sel = urllib.parse.urlencode({'match[]': '{__name__=~".+"}'})
+        for s in systems:
+            lat, size = [], 0
+            for _ in range(a.federate_runs):
+                t0 = time.perf_counter()
+                body = get(s.base + '/federate?' + sel)
+                lat.append(time.perf_counter() - t0)
+                size = len(body)
+            res[s.name]['federate_s'] = statistics.median(lat)
+            res[s.name]['federate_bytes'] = size
+        return res
+    finally:
+        for s in systems:
+            s.stop()
+        synth.send_signal(signal.SIGTERM)
+        synth.wait()
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument('--series', type=int, default=100000)
+    p.add_argument('--targets', type=int, default=100)
+    p.add_argument('--interval', type=int, default=5)
+    p.add_argument('--warmup', type=int, default=30)
+    p.add_argument('--window', type=int, default=60)
+    p.add_argument('--runs', type=int, default=3)
+    p.add_argument('--federate-runs', type=int, default=5)
+    p.add_argument('--builddir', default=os.environ.get('STRATA_BUILDDIR', 'build'))
+    p.add_argument('--only', default='strata,prometheus,vm')
+    a = p.parse_args()
+    a.only = a.only.split(',')
+    runs = []
+    tmp = tempfile.mkdtemp(prefix='strata-bench-')
+    try:
+        for i in range(a.runs):
+            r = run_once(a, tmp)
+            runs.append(r)
+            print('run %d: %s' % (i + 1, {k: {m: round(x, 4) for m, x in v.items()} for k, v in r.items()}),
+                  flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print()
+    print('%d series (%d targets x %d), scrape every %ds, window %ds, median of %d runs'
+          % (a.series, a.targets, a.series // a.targets, a.interval, a.window, a.runs))
+    print('| system | CPU-s per 1M samples | samples/s | RSS bytes/series | /federate all (s) | /federate bytes |')
+    print('|---|---|---|---|---|---|')
+    for name in a.only:
+        med = {m: statistics.median(r[name][m] for r in runs) for m in runs[0][name]}
+        print('| %s | %.3f | %.0f | %.0f | %.3f | %d |' % (
+            name, med['cpu_per_m'], med['samples_per_s'], med['rss_per_series'],
+            med['federate_s'], med['federate_bytes']))
+
+
+if __name__ == '__main__':
+    sys.exit(main())
