@@ -1381,15 +1381,22 @@ fetch_error(struct target *t, CURLcode rc)
 		long oserr = 0, port = 0;
 		char *ip = NULL;
 
+		/* libcurl knows the address it tried only when it connected; the
+		 * target's address stands in for it (Go names the resolved IP) */
 		curl_easy_getinfo(t->easy, CURLINFO_OS_ERRNO, &oserr);
 		curl_easy_getinfo(t->easy, CURLINFO_PRIMARY_IP, &ip);
 		curl_easy_getinfo(t->easy, CURLINFO_PRIMARY_PORT, &port);
-		if (oserr != 0 && ip != NULL && *ip != '\0') {
+		if (oserr != 0) {
 			char es[128];
 			const char *s = strerror_r((int)oserr, es, sizeof(es));
 
-			strbuf_printf(&sb, "Get \"%s\": dial tcp %s%s%s:%ld: connect: ", t->url,
-			    strchr(ip, ':') ? "[" : "", ip, strchr(ip, ':') ? "]" : "", port);
+			strbuf_printf(&sb, "Get \"%s\": dial tcp ", t->url);
+			if (ip != NULL && *ip != '\0')
+				strbuf_printf(&sb, "%s%s%s:%ld", strchr(ip, ':') ? "[" : "", ip,
+				    strchr(ip, ':') ? "]" : "", port);
+			else
+				strbuf_puts(&sb, labels_get(t->labels, "__address__"));
+			strbuf_puts(&sb, ": connect: ");
 			if (*s >= 'A' && *s <= 'Z') {
 				strbuf_putc(&sb, (char)(*s - 'A' + 'a'));
 				s++;

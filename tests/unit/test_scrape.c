@@ -130,6 +130,12 @@ select_series(struct tsdb_head *h, struct samples *out, ...)
 		fail_msg("selector matched %zu series", out->nseries);
 }
 
+static char *
+xdup(const char *s)
+{
+	return s != NULL ? mem_strdup(s) : NULL;
+}
+
 static struct tsdb_head *
 new_head(void)
 {
@@ -745,6 +751,841 @@ test_cache_flush_and_aliases(void **state)
 	env_free(&e);
 }
 
+/* --- the manager over HTTP ---------------------------------------------------------- */
+
+/* A route of the test server: what it answers and what it saw. */
+struct troute {
+	const char *path;
+	int status;
+	const char *ctype;
+	const char *body;
+	int delay_ms;
+	int nreq;
+	char accept[256], ua[64], tmo[32], ae[64], auth[256];
+	bool compressed;
+};
+
+static pthread_mutex_t tmu = PTHREAD_MUTEX_INITIALIZER;
+static volatile int stop_hang;
+
+static void
+copy_hdr(struct http_request *req, const char *name, char *dst, size_t len)
+{
+	const char *v = http_request_header(req, name);
+
+	snprintf(dst, len, "%s", v != NULL ? v : "");
+}
+
+static int
+h_route(struct http_request *req, void *arg)
+{
+	struct troute *r = arg;
+	int waited = 0;
+	const char *body;
+	int status;
+
+	pthread_mutex_lock(&tmu);
+	r->nreq++;
+	copy_hdr(req, "Accept", r->accept, sizeof(r->accept));
+	copy_hdr(req, "User-Agent", r->ua, sizeof(r->ua));
+	copy_hdr(req, "X-Prometheus-Scrape-Timeout-Seconds", r->tmo, sizeof(r->tmo));
+	copy_hdr(req, "Accept-Encoding", r->ae, sizeof(r->ae));
+	copy_hdr(req, "Authorization", r->auth, sizeof(r->auth));
+	r->compressed = http_request_compresses(req);
+	body = r->body;
+	status = r->status;
+	pthread_mutex_unlock(&tmu);
+	while (waited < r->delay_ms && !stop_hang) {
+		usleep(10000);
+		waited += 10;
+	}
+	return http_respond_data(req, status, r->ctype, body, strlen(body));
+}
+
+static struct http_server *
+start_server(struct troute *routes, size_t n, int *port)
+{
+	struct http_server_opts o;
+	struct http_server *srv;
+	char err[256];
+	size_t i;
+
+	http_server_opts_default(&o);
+	o.threads = 0;
+	srv = http_server_new("127.0.0.1:0", &o, err, sizeof(err));
+	assert_non_null(srv);
+	for (i = 0; i < n; i++)
+		assert_int_equal(http_server_route(srv, HTTP_GET, routes[i].path, HTTP_ROUTE_GZIP,
+		    h_route, &routes[i]), 0);
+	assert_int_equal(http_server_start(srv, err, sizeof(err)), 0);
+	*port = http_server_port(srv);
+	return srv;
+}
+
+/* free_port returns a port nothing listens on. */
+static int
+free_port(void)
+{
+	char err[256];
+	struct http_server *srv = http_server_new("127.0.0.1:0", NULL, err, sizeof(err));
+	int p;
+
+	assert_non_null(srv);
+	p = http_server_port(srv);
+	http_server_free(srv);
+	return p;
+}
+
+static char test_owned[64];
+static pthread_mutex_t owned_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* test_owns owns the target whose address is test_owned. */
+static bool
+test_owns(void *arg, const struct labels *ls)
+{
+	const char *a = labels_get(ls, "__address__");
+	bool own;
+
+	(void)arg;
+	if (labels_get(ls, "__scheme__") == NULL)
+		return false;
+	pthread_mutex_lock(&owned_mu);
+	own = strcmp(a, test_owned) == 0 || strncmp(a, "127.0.0.1:", 10) != 0 ||
+	    strstr(test_owned, "all") != NULL;
+	pthread_mutex_unlock(&owned_mu);
+	return own;
+}
+
+static void set_owned(const char *a);
+
+static void
+set_owned(const char *a)
+{
+	pthread_mutex_lock(&owned_mu);
+	snprintf(test_owned, sizeof(test_owned), "%s", a);
+	pthread_mutex_unlock(&owned_mu);
+}
+
+struct menv {
+	struct tsdb_head *h;
+	struct scrape_manager *m;
+	struct cfg *cfg[4];
+	size_t ncfg;
+};
+
+static void
+menv_init(struct menv *e, bool (*owns)(void *, const struct labels *))
+{
+	struct scrape_opts o;
+	char err[256];
+
+	memset(e, 0, sizeof(*e));
+	e->h = new_head();
+	memset(&o, 0, sizeof(o));
+	o.head = e->h;
+	o.user_agent = "strata-test/1";
+	o.workers = 2;
+	o.sd_poll_ms = 100;
+	o.owns = owns;
+	e->m = scrape_manager_new(&o, err, sizeof(err));
+	assert_non_null(e->m);
+}
+
+static void
+menv_apply(struct menv *e, const char *yaml)
+{
+	char err[512];
+
+	assert_true(e->ncfg < 4);
+	e->cfg[e->ncfg] = load_cfg(yaml);
+	if (scrape_manager_apply(e->m, e->cfg[e->ncfg], err, sizeof(err)) != 0)
+		fail_msg("apply: %s", err);
+	e->ncfg++;
+}
+
+static void
+menv_free(struct menv *e)
+{
+	size_t i;
+
+	scrape_manager_free(e->m);
+	for (i = 0; i < e->ncfg; i++)
+		cfg_free(e->cfg[i]);
+	tsdb_head_free(e->h);
+}
+
+/* target_info finds the target of pool whose scrape URL contains url_part
+ * (or, for dropped ones, whose discovered __address__ equals it). */
+static bool
+target_info(struct scrape_manager *m, const char *pool, const char *part,
+    struct scrape_target_info *out)
+{
+	struct scrape_target_info *v;
+	size_t n, i;
+	bool found = false;
+
+	assert_int_equal(scrape_manager_targets(m, &v, &n), 0);
+	for (i = 0; i < n && !found; i++) {
+		const char *a = labels_get(v[i].discovered, "__address__");
+
+		if (strcmp(v[i].pool, pool) != 0)
+			continue;
+		if ((v[i].scrape_url != NULL && strstr(v[i].scrape_url, part) != NULL) ||
+		    (v[i].scrape_url == NULL && a != NULL && strcmp(a, part) == 0)) {
+			*out = v[i];
+			out->pool = NULL;
+			out->discovered = labels_ref(v[i].discovered);
+			out->labels = labels_ref(v[i].labels);
+			out->scrape_url = xdup(v[i].scrape_url);
+			out->last_error = xdup(v[i].last_error);
+			out->global_url = NULL;
+			found = true;
+		}
+	}
+	scrape_target_info_free(v, n);
+	return found;
+}
+
+static void
+info_clear(struct scrape_target_info *x)
+{
+	labels_free(x->discovered);
+	labels_free(x->labels);
+	mem_free(x->scrape_url);
+	mem_free(x->last_error);
+	memset(x, 0, sizeof(*x));
+}
+
+/* wait_scraped waits until the target of pool (url part) has been scraped
+ * at least n times (health known and n up samples), at most 5 s. */
+static void
+wait_up_samples(struct menv *e, const char *job, size_t n)
+{
+	struct samples s;
+	int i;
+
+	for (i = 0; i < 250; i++) {
+		select_series(e->h, &s, "__name__", "up", "job", job, NULL);
+		if (s.n >= n)
+			return;
+		usleep(20000);
+	}
+	fail_msg("job %s: %zu up samples after 5 s, wanted %zu", job, s.n, n);
+}
+
+#define JOB(name, path, extra) \
+	"  - job_name: " name "\n    scrape_interval: 300ms\n    scrape_timeout: 250ms\n" \
+	"    metrics_path: " path "\n" extra
+
+static void
+test_manager_basic(void **state)
+{
+	struct troute r[] = {
+		{ "/metrics", 200, "text/plain; version=0.0.4", "# TYPE a gauge\na 1\nb{x=\"y\"} 2\n", 0, 0, "", "", "", "", "", false },
+		{ "/om", 200, "application/openmetrics-text; version=1.0.0; charset=utf-8",
+		  "# TYPE c counter\nc_total 5\n# EOF\n", 0, 0, "", "", "", "", "", false },
+	};
+	struct menv e;
+	struct http_server *srv;
+	struct strbuf y = STRBUF_INIT;
+	struct scrape_target_info ti;
+	struct samples s;
+	int port;
+	size_t i;
+	char want[128];
+
+	(void)state;
+	srv = start_server(r, 2, &port);
+	menv_init(&e, NULL);
+	strbuf_printf(&y, "scrape_configs:\n"
+	    JOB("basic", "/metrics", "    static_configs:\n      - targets: ['127.0.0.1:%d', '127.0.0.1:%d']\n"
+	    "        labels: {team: a}\n")
+	    JOB("om", "/om", "    static_configs:\n      - targets: ['127.0.0.1:%d']\n"),
+	    port, port, port);
+	menv_apply(&e, strbuf_cstr(&y));
+	wait_up_samples(&e, "basic", 3);
+	wait_up_samples(&e, "om", 1);
+
+	/* the duplicate target is scraped once */
+	select_series(e.h, &s, "__name__", "a", NULL);
+	assert_int_equal(s.nseries, 1);
+	snprintf(want, sizeof(want), "{__name__=\"a\", instance=\"127.0.0.1:%d\", job=\"basic\", team=\"a\"}", port);
+	assert_string_equal(s.ls, want);
+	assert_true(s.v[0] == 1);
+	/* timestamps on the phase grid: one phase, 300 ms apart */
+	select_series(e.h, &s, "__name__", "up", "job", "basic", NULL);
+	for (i = 1; i < s.n; i++) {
+		assert_int_equal(s.v[i], 1);
+		if (s.t[i] - s.t[i - 1] < 240 || s.t[i] - s.t[i - 1] > 360)
+			fail_msg("up at %lld then %lld", (long long)s.t[i - 1], (long long)s.t[i]);
+	}
+	select_series(e.h, &s, "__name__", "c_total", NULL);
+	assert_true(s.n >= 1 && s.v[0] == 5);
+
+	assert_true(target_info(e.m, "basic", "/metrics", &ti));
+	assert_true(ti.active);
+	assert_int_equal(ti.health, SCRAPE_UP);
+	assert_string_equal(ti.last_error, "");
+	snprintf(want, sizeof(want), "http://127.0.0.1:%d/metrics", port);
+	assert_string_equal(ti.scrape_url, want);
+	assert_int_equal(ti.interval_ms, 300);
+	assert_int_equal(ti.timeout_ms, 250);
+	assert_true(ti.last_scrape_ms > 0 && ti.last_duration_s > 0);
+	assert_non_null(labels_get(ti.discovered, "__scrape_interval__"));
+	assert_null(labels_get(ti.labels, "__address__"));
+	info_clear(&ti);
+
+	/* the request as Prometheus sends it */
+	pthread_mutex_lock(&tmu);
+	assert_string_equal(r[0].accept, "application/openmetrics-text;version=1.0.0,"
+	    "application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1");
+	assert_string_equal(r[0].ua, "strata-test/1");
+	assert_string_equal(r[0].tmo, "0.25");
+	assert_non_null(strstr(r[0].ae, "gzip"));
+	assert_true(r[0].compressed);	/* the body came gzip'ed and was read */
+	assert_string_equal(r[0].auth, "");
+	pthread_mutex_unlock(&tmu);
+
+	{
+		struct scrape_stats st;
+
+		scrape_manager_stats(e.m, &st);
+		assert_true(st.scrapes >= 4);
+		assert_int_equal(st.scrapes_failed, 0);
+		assert_int_equal(st.n_pools, 2);
+		assert_string_equal(st.pools[0].pool, "basic");
+		assert_int_equal(st.pools[0].targets, 1);
+		assert_int_equal(st.pools[0].discovered, 2);
+		assert_int_equal(st.n_intervals, 1);
+		assert_int_equal(st.intervals[0].interval_ms, 300);
+		assert_true(st.intervals[0].count >= 2);
+		assert_true(st.intervals[0].q[2] > 0.25 && st.intervals[0].q[2] < 0.35);
+		scrape_stats_free(&st);
+	}
+	menv_free(&e);
+	http_server_free(srv);
+	strbuf_free(&y);
+}
+
+static void
+test_manager_auth(void **state)
+{
+	struct troute r[] = {
+		{ "/basic", 200, "text/plain", "a 1\n", 0, 0, "", "", "", "", "", false },
+		{ "/bearer", 200, "text/plain", "a 1\n", 0, 0, "", "", "", "", "", false },
+		{ "/credfile", 200, "text/plain", "a 1\n", 0, 0, "", "", "", "", "", false },
+	};
+	char pwfile[] = "/tmp/strata-scrape-pw-XXXXXX", tokfile[] = "/tmp/strata-scrape-tok-XXXXXX";
+	struct strbuf y = STRBUF_INIT;
+	struct http_server *srv;
+	struct menv e;
+	int port, fd;
+
+	(void)state;
+	fd = mkstemp(pwfile);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, " s3cret\n", 8), 8);
+	close(fd);
+	fd = mkstemp(tokfile);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "tok-from-file\n", 14), 14);
+	close(fd);
+	srv = start_server(r, 3, &port);
+	menv_init(&e, NULL);
+	strbuf_printf(&y, "scrape_configs:\n"
+	    JOB("basic", "/basic", "    basic_auth:\n      username: alice\n      password_file: %s\n"
+	    "    static_configs: [{targets: ['127.0.0.1:%d']}]\n")
+	    JOB("bearer", "/bearer", "    bearer_token: tok\n"
+	    "    static_configs: [{targets: ['127.0.0.1:%d']}]\n")
+	    JOB("credfile", "/credfile", "    authorization:\n      type: Token\n      credentials_file: %s\n"
+	    "    static_configs: [{targets: ['127.0.0.1:%d']}]\n"),
+	    pwfile, port, port, tokfile, port);
+	menv_apply(&e, strbuf_cstr(&y));
+	wait_up_samples(&e, "basic", 1);
+	wait_up_samples(&e, "bearer", 1);
+	wait_up_samples(&e, "credfile", 1);
+	pthread_mutex_lock(&tmu);
+	/* base64("alice:s3cret") */
+	assert_string_equal(r[0].auth, "Basic YWxpY2U6czNjcmV0");
+	assert_string_equal(r[1].auth, "Bearer tok");
+	assert_string_equal(r[2].auth, "Token tok-from-file");
+	pthread_mutex_unlock(&tmu);
+
+	/* an unreadable credentials file fails the scrape with Prometheus' words */
+	unlink(tokfile);
+	{
+		struct scrape_target_info ti;
+		int i;
+
+		for (i = 0; i < 100; i++) {
+			assert_true(target_info(e.m, "credfile", "/credfile", &ti));
+			if (ti.health == SCRAPE_DOWN)
+				break;
+			info_clear(&ti);
+			usleep(20000);
+		}
+		assert_int_equal(ti.health, SCRAPE_DOWN);
+		if (strstr(ti.last_error, "unable to read authorization credentials file") == NULL)
+			fail_msg("last error: %s", ti.last_error);
+		info_clear(&ti);
+	}
+	menv_free(&e);
+	http_server_free(srv);
+	unlink(pwfile);
+	strbuf_free(&y);
+}
+
+/* one bad target of each kind next to a good one: each is down with a clear
+ * error, the good one is scraped on time all along */
+static void
+test_manager_bad_targets(void **state)
+{
+	static char big[4096];
+	struct troute r[] = {
+		{ "/good", 200, "text/plain", "g 1\n", 0, 0, "", "", "", "", "", false },
+		{ "/garbage", 200, "text/plain", "ok 1\nthis is { not an exposition\n", 0, 0, "", "", "", "", "", false },
+		{ "/500", 500, "text/plain", "boom\n", 0, 0, "", "", "", "", "", false },
+		{ "/big", 200, "text/plain", big, 0, 0, "", "", "", "", "", false },
+		{ "/hang", 200, "text/plain", "h 1\n", 3000, 0, "", "", "", "", "", false },
+		{ "/many", 200, "text/plain", "m1 1\nm2 1\nm3 1\n", 0, 0, "", "", "", "", "", false },
+	};
+	static const struct {
+		const char *job, *err;
+	} want[] = {
+		{ "garbage", "2:6: " },
+		{ "e500", "server returned HTTP status 500 Internal Server Error" },
+		{ "big", "body size limit exceeded" },
+		{ "hang", "/hang\": context deadline exceeded" },
+		{ "many", "sample limit exceeded" },
+		{ "refused", ": connect: connection refused" },
+	};
+	struct strbuf y = STRBUF_INIT;
+	struct http_server *srv;
+	struct menv e;
+	struct samples s;
+	int port, dead = free_port();
+	size_t i;
+	int64_t t0;
+
+	(void)state;
+	memset(big, 'x', sizeof(big) - 1);
+	memcpy(big, "# ", 2);
+	big[sizeof(big) - 2] = '\n';
+	stop_hang = 0;
+	srv = start_server(r, 6, &port);
+	menv_init(&e, NULL);
+	strbuf_printf(&y, "scrape_configs:\n"
+	    JOB("good", "/good", "    static_configs: [{targets: ['127.0.0.1:%d']}]\n")
+	    JOB("garbage", "/garbage", "    static_configs: [{targets: ['127.0.0.1:%d']}]\n")
+	    JOB("e500", "/500", "    static_configs: [{targets: ['127.0.0.1:%d']}]\n")
+	    JOB("big", "/big", "    body_size_limit: 1KB\n    static_configs: [{targets: ['127.0.0.1:%d']}]\n")
+	    JOB("hang", "/hang", "    static_configs: [{targets: ['127.0.0.1:%d']}]\n")
+	    JOB("many", "/many", "    sample_limit: 2\n    static_configs: [{targets: ['127.0.0.1:%d']}]\n")
+	    JOB("refused", "/metrics", "    static_configs: [{targets: ['127.0.0.1:%d']}]\n"),
+	    port, port, port, port, port, port, dead);
+	t0 = time_now_ms();
+	menv_apply(&e, strbuf_cstr(&y));
+	wait_up_samples(&e, "hang", 2);
+	wait_up_samples(&e, "good", 5);
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		struct scrape_target_info ti;
+		char ws[128];
+
+		snprintf(ws, sizeof(ws), "127.0.0.1:%d", want[i].job[0] == 'r' ? dead : port);
+		assert_true(target_info(e.m, want[i].job, ws, &ti));
+		if (ti.health != SCRAPE_DOWN || strstr(ti.last_error, want[i].err) == NULL)
+			fail_msg("%s: health %d, last error '%s', wanted '%s'", want[i].job,
+			    ti.health, ti.last_error, want[i].err);
+		info_clear(&ti);
+		select_series(e.h, &s, "__name__", "up", "job", want[i].job, NULL);
+		assert_true(s.n >= 1 && s.v[s.n - 1] == 0);
+	}
+	/* the good target: up all along, one scrape per interval */
+	select_series(e.h, &s, "__name__", "up", "job", "good", NULL);
+	for (i = 0; i < s.n; i++)
+		assert_true(s.v[i] == 1);
+	for (i = 1; i < s.n; i++)
+		assert_true(s.t[i] - s.t[i - 1] <= 360);
+	assert_true(s.n >= (size_t)((time_now_ms() - t0) / 300) - 2);
+	/* nothing of the failed bodies was stored */
+	select_series(e.h, &s, "__name__", "ok", NULL);
+	assert_int_equal(s.n, 0);
+	select_series(e.h, &s, "__name__", "m1", NULL);
+	assert_int_equal(s.n, 0);
+	{
+		struct scrape_stats st;
+
+		scrape_manager_stats(e.m, &st);
+		assert_true(st.exceeded_sample_limit >= 1);
+		assert_true(st.exceeded_body_size_limit >= 1);
+		assert_true(st.scrapes_failed >= 6);
+		scrape_stats_free(&st);
+	}
+	stop_hang = 1;
+	menv_free(&e);
+	http_server_free(srv);
+	strbuf_free(&y);
+}
+
+static size_t
+count_stale(const struct samples *s)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < s->n; i++)
+		n += is_stale(s->v[i]);
+	return n;
+}
+
+/* a reload keeps unchanged targets (same cache: scrape_series_added stays
+ * 0, no gap, no stale marker), restarts those whose metric handling
+ * changed, and retires removed ones with stale markers */
+static void
+test_manager_reload(void **state)
+{
+	struct troute r[] = {
+		{ "/a", 200, "text/plain", "a 1\n", 0, 0, "", "", "", "", "", false },
+		{ "/b", 200, "text/plain", "b 1\n", 0, 0, "", "", "", "", "", false },
+	};
+	struct strbuf y1 = STRBUF_INIT, y2 = STRBUF_INIT, y3 = STRBUF_INIT;
+	struct http_server *srv;
+	struct menv e;
+	struct samples s;
+	int port, i;
+	size_t n_before, k;
+	int64_t t_reload;
+
+	(void)state;
+	srv = start_server(r, 2, &port);
+	menv_init(&e, NULL);
+	strbuf_printf(&y1, "scrape_configs:\n"
+	    JOB("a", "/a", "    static_configs: [{targets: ['127.0.0.1:%d']}]\n")
+	    JOB("b", "/b", "    static_configs: [{targets: ['127.0.0.1:%d']}]\n"), port, port);
+	/* b removed; a unchanged (a new sample_limit does not touch the cache) */
+	strbuf_printf(&y2, "scrape_configs:\n"
+	    JOB("a", "/a", "    sample_limit: 100\n    static_configs: [{targets: ['127.0.0.1:%d']}]\n"), port);
+	/* a's metric relabeling changes: the target restarts with a new cache */
+	strbuf_printf(&y3, "scrape_configs:\n"
+	    JOB("a", "/a", "    metric_relabel_configs: [{target_label: r, replacement: x}]\n"
+	    "    static_configs: [{targets: ['127.0.0.1:%d']}]\n"), port);
+	menv_apply(&e, strbuf_cstr(&y1));
+	wait_up_samples(&e, "a", 2);
+	wait_up_samples(&e, "b", 2);
+
+	select_series(e.h, &s, "__name__", "up", "job", "a", NULL);
+	n_before = s.n;
+	t_reload = time_now_ms();
+	menv_apply(&e, strbuf_cstr(&y2));
+	wait_up_samples(&e, "a", n_before + 4);
+	select_series(e.h, &s, "__name__", "scrape_series_added", "job", "a", NULL);
+	assert_true(s.v[0] == 1);
+	for (k = 1; k < s.n; k++)
+		assert_true(s.v[k] == 0);
+	select_series(e.h, &s, "__name__", "up", "job", "a", NULL);
+	for (k = 1; k < s.n; k++)
+		assert_true(s.t[k] - s.t[k - 1] >= 240 && s.t[k] - s.t[k - 1] <= 360);
+	assert_int_equal(count_stale(&s), 0);
+	select_series(e.h, &s, "__name__", "a", NULL);
+	assert_int_equal(count_stale(&s), 0);
+
+	/* b: stale markers for its series and its synthetic ones, stamped with
+	 * the scrape that would have come next, written about 2.1 intervals on */
+	for (i = 0; i < 100; i++) {
+		select_series(e.h, &s, "__name__", "b", NULL);
+		if (s.n > 0 && is_stale(s.v[s.n - 1]))
+			break;
+		usleep(20000);
+	}
+	assert_true(s.n > 0 && is_stale(s.v[s.n - 1]));
+	assert_true(s.t[s.n - 1] > s.t[s.n - 2] && s.t[s.n - 1] <= s.t[s.n - 2] + 360);
+	assert_true(s.t[s.n - 1] >= t_reload - 10);
+	select_series(e.h, &s, "__name__", "up", "job", "b", NULL);
+	assert_true(is_stale(s.v[s.n - 1]));
+	assert_false(target_info(e.m, "b", "/b", &(struct scrape_target_info){ 0 }));
+
+	/* restart: new cache (series added again), the old loop's markers lose
+	 * to the new loop's samples, so a never reads as stale */
+	select_series(e.h, &s, "__name__", "up", "job", "a", NULL);
+	n_before = s.n;
+	menv_apply(&e, strbuf_cstr(&y3));
+	wait_up_samples(&e, "a", n_before + 5);
+	select_series(e.h, &s, "__name__", "scrape_series_added", "job", "a", NULL);
+	for (k = 0, i = 0; k < s.n; k++)
+		i += s.v[k] == 1;
+	assert_int_equal(i, 2);
+	select_series(e.h, &s, "__name__", "up", "job", "a", NULL);
+	assert_int_equal(count_stale(&s), 0);
+	select_series(e.h, &s, "__name__", "a", "r", "x", NULL);
+	assert_true(s.n >= 3);
+	/* the series before the change went stale (it is no longer exposed) */
+	{
+		struct matcher *ms[2];
+		char err[64];
+		struct tsdb_series_set *ss;
+		int found = 0;
+
+		ms[0] = matcher_new(MATCH_EQUAL, "__name__", "a", err, sizeof(err));
+		ms[1] = matcher_new(MATCH_EQUAL, "r", "", err, sizeof(err));
+		ss = tsdb_head_select(e.h, ms, 2, INT64_MIN, INT64_MAX);
+		while (tsdb_series_set_next(ss)) {
+			struct tsdb_iter *it = tsdb_series_set_iter(ss);
+			int64_t t;
+			double v = 0;
+
+			while (tsdb_iter_next(it, &t, &v))
+				;
+			found = 1;
+			assert_true(is_stale(v));
+		}
+		assert_int_equal(found, 1);
+		tsdb_series_set_free(ss);
+		matcher_free(ms[0]);
+		matcher_free(ms[1]);
+	}
+	menv_free(&e);
+	http_server_free(srv);
+	strbuf_free(&y1);
+	strbuf_free(&y2);
+	strbuf_free(&y3);
+}
+
+static void
+write_file(const char *path, const char *text)
+{
+	char tmp[256];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	assert_int_equal(rename(tmp, path), 0);
+}
+
+static bool
+wait_target(struct menv *e, const char *pool, const char *part, bool present)
+{
+	struct scrape_target_info ti;
+	int i;
+
+	for (i = 0; i < 150; i++) {
+		bool f = target_info(e->m, pool, part, &ti);
+
+		if (f)
+			info_clear(&ti);
+		if (f == present)
+			return true;
+		usleep(20000);
+	}
+	return false;
+}
+
+static void
+test_manager_file_sd(void **state)
+{
+	struct troute r[] = {
+		{ "/metrics", 200, "text/plain", "f 1\n", 0, 0, "", "", "", "", "", false },
+	};
+	char dir[] = "/tmp/strata-scrape-sd-XXXXXX", path[300], a[64], b[64], txt[512];
+	struct strbuf y = STRBUF_INIT;
+	struct http_server *srv, *srv2;
+	struct scrape_target_info ti;
+	struct samples s;
+	struct menv e;
+	int port, port2;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/targets.json", dir);
+	srv = start_server(r, 1, &port);
+	srv2 = start_server(r, 1, &port2);
+	snprintf(a, sizeof(a), "127.0.0.1:%d", port);
+	snprintf(b, sizeof(b), "127.0.0.1:%d", port2);
+	snprintf(txt, sizeof(txt), "[{\"targets\": [\"%s\"], \"labels\": {\"env\": \"t\"}}]\n", a);
+	write_file(path, txt);
+	menv_init(&e, NULL);
+	strbuf_printf(&y, "scrape_configs:\n"
+	    JOB("sd", "/metrics", "    file_sd_configs: [{files: ['%s/*.json'], refresh_interval: 1h}]\n"), dir);
+	menv_apply(&e, strbuf_cstr(&y));
+	assert_true(target_info(e.m, "sd", a, &ti));
+	assert_string_equal(labels_get(ti.discovered, "__meta_filepath"), path);
+	assert_string_equal(labels_get(ti.labels, "env"), "t");
+	info_clear(&ti);
+	assert_false(target_info(e.m, "sd", b, &ti));
+
+	/* a second target appears in the file: picked up by the mtime poll */
+	snprintf(txt, sizeof(txt), "[{\"targets\": [\"%s\", \"%s\"], \"labels\": {\"env\": \"t\"}}]\n", a, b);
+	write_file(path, txt);
+	assert_true(wait_target(&e, "sd", b, true));
+	select_series(e.h, &s, "__name__", "f", "instance", b, NULL);
+	for (int i = 0; i < 100 && s.n == 0; i++) {
+		usleep(20000);
+		select_series(e.h, &s, "__name__", "f", "instance", b, NULL);
+	}
+	assert_true(s.n >= 1);
+
+	/* a broken file keeps the targets it had */
+	write_file(path, "[{\"targets\": [\"x\"");
+	usleep(400000);
+	assert_true(target_info(e.m, "sd", b, &ti));
+	info_clear(&ti);
+	{
+		struct scrape_stats st;
+
+		scrape_manager_stats(e.m, &st);
+		assert_true(st.sd_file_read_errors >= 1);
+		scrape_stats_free(&st);
+	}
+
+	/* b leaves the file: retired, its series go stale */
+	snprintf(txt, sizeof(txt), "[{\"targets\": [\"%s\"]}]\n", a);
+	write_file(path, txt);
+	assert_true(wait_target(&e, "sd", b, false));
+	for (int i = 0; i < 100; i++) {
+		select_series(e.h, &s, "__name__", "f", "instance", b, NULL);
+		if (is_stale(s.v[s.n - 1]))
+			break;
+		usleep(20000);
+	}
+	assert_true(is_stale(s.v[s.n - 1]));
+	/* a's env label went with the group: a is a new target (labels changed) */
+	assert_true(target_info(e.m, "sd", a, &ti));
+	assert_null(labels_get(ti.labels, "env"));
+	info_clear(&ti);
+
+	menv_free(&e);
+	http_server_free(srv);
+	http_server_free(srv2);
+	unlink(path);
+	rmdir(dir);
+	strbuf_free(&y);
+}
+
+static void
+test_manager_owns_and_limits(void **state)
+{
+	struct troute r[] = {
+		{ "/metrics", 200, "text/plain", "o 1\n", 0, 0, "", "", "", "", "", false },
+	};
+	struct troute r2[] = {
+		{ "/metrics", 200, "text/plain", "o 1\n", 0, 0, "", "", "", "", "", false },
+	};
+	struct troute r3[] = {
+		{ "/limited", 200, "text/plain", "l 1\n", 0, 0, "", "", "", "", "", false },
+	};
+	struct strbuf y = STRBUF_INIT;
+	struct http_server *s1, *s2, *s3;
+	struct scrape_target_info ti;
+	struct menv e;
+	struct samples s;
+	int p1, p2, p3, i;
+	char a1[64], a2[64], *even, *odd;
+
+	(void)state;
+	s1 = start_server(r, 1, &p1);
+	s2 = start_server(r2, 1, &p2);
+	s3 = start_server(r3, 1, &p3);
+	snprintf(a1, sizeof(a1), "127.0.0.1:%d", p1);
+	snprintf(a2, sizeof(a2), "127.0.0.1:%d", p2);
+	even = a1;	/* owned first */
+	odd = a2;
+	set_owned(even);
+	menv_init(&e, test_owns);
+	strbuf_printf(&y, "scrape_configs:\n"
+	    JOB("own", "/metrics", "    static_configs: [{targets: ['%s', '%s']}]\n")
+	    JOB("limited", "/limited", "    target_limit: 1\n"
+	    "    static_configs: [{targets: ['localhost:%d', 'other.invalid:%d']}]\n"),
+	    a1, a2, p3, p3);
+	menv_apply(&e, strbuf_cstr(&y));
+
+	/* the odd one is not owned: listed as dropped with its discovered labels */
+	assert_true(target_info(e.m, "own", odd, &ti));
+	assert_false(ti.active);
+	assert_null(ti.labels);
+	assert_null(ti.scrape_url);
+	info_clear(&ti);
+	assert_true(target_info(e.m, "own", even, &ti));
+	assert_true(ti.active);
+	info_clear(&ti);
+	wait_up_samples(&e, "own", 2);
+	select_series(e.h, &s, "__name__", "up", "instance", odd, NULL);
+	assert_int_equal(s.n, 0);
+
+	/* target_limit: every target of the job fails without a request */
+	for (i = 0; i < 100; i++) {
+		assert_true(target_info(e.m, "limited", "localhost", &ti));
+		if (ti.health == SCRAPE_DOWN)
+			break;
+		info_clear(&ti);
+		usleep(20000);
+	}
+	assert_string_equal(ti.last_error, "target_limit exceeded (number of targets: 2, limit: 1)");
+	info_clear(&ti);
+	pthread_mutex_lock(&tmu);
+	assert_int_equal(r3[0].nreq, 0);
+	pthread_mutex_unlock(&tmu);
+
+	/* ownership flips: the odd target starts, the even one is retired */
+	set_owned(odd);
+	scrape_manager_resync(e.m);
+	assert_true(target_info(e.m, "own", even, &ti));
+	assert_false(ti.active);
+	info_clear(&ti);
+	for (i = 0; i < 100; i++) {
+		select_series(e.h, &s, "__name__", "up", "instance", odd, NULL);
+		if (s.n >= 1)
+			break;
+		usleep(20000);
+	}
+	assert_true(s.n >= 1 && s.v[0] == 1);
+	for (i = 0; i < 100; i++) {
+		select_series(e.h, &s, "__name__", "o", "instance", even, NULL);
+		if (s.n > 0 && is_stale(s.v[s.n - 1]))
+			break;
+		usleep(20000);
+	}
+	assert_true(is_stale(s.v[s.n - 1]));
+
+	menv_free(&e);
+	http_server_free(s1);
+	http_server_free(s2);
+	http_server_free(s3);
+	strbuf_free(&y);
+}
+
+/* stop writes no stale markers; apply after stop fails */
+static void
+test_manager_stop(void **state)
+{
+	struct troute r[] = {
+		{ "/metrics", 200, "text/plain", "z 1\n", 0, 0, "", "", "", "", "", false },
+	};
+	struct strbuf y = STRBUF_INIT;
+	struct http_server *srv;
+	struct menv e;
+	struct samples s;
+	char err[256];
+	int port;
+
+	(void)state;
+	srv = start_server(r, 1, &port);
+	menv_init(&e, NULL);
+	strbuf_printf(&y, "scrape_configs:\n"
+	    JOB("z", "/metrics", "    static_configs: [{targets: ['127.0.0.1:%d']}]\n"), port);
+	menv_apply(&e, strbuf_cstr(&y));
+	wait_up_samples(&e, "z", 1);
+	scrape_manager_stop(e.m);
+	scrape_manager_stop(e.m);
+	usleep(700000);
+	select_series(e.h, &s, "__name__", "z", NULL);
+	assert_int_equal(count_stale(&s), 0);
+	assert_int_equal(scrape_manager_apply(e.m, e.cfg[0], err, sizeof(err)), -1);
+	menv_free(&e);
+	http_server_free(srv);
+	strbuf_free(&y);
+}
+
 int
 main(void)
 {
@@ -760,6 +1601,13 @@ main(void)
 		cmocka_unit_test(test_cache_metric_relabel),
 		cmocka_unit_test(test_cache_append_errors),
 		cmocka_unit_test(test_cache_flush_and_aliases),
+		cmocka_unit_test(test_manager_basic),
+		cmocka_unit_test(test_manager_auth),
+		cmocka_unit_test(test_manager_bad_targets),
+		cmocka_unit_test(test_manager_reload),
+		cmocka_unit_test(test_manager_file_sd),
+		cmocka_unit_test(test_manager_owns_and_limits),
+		cmocka_unit_test(test_manager_stop),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
