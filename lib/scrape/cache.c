@@ -541,6 +541,15 @@ scrape_cache_append(struct scrape_cache *c, struct scrape_scratch *w,
 				r->label_limits = ll;
 				return -1;
 			}
+			if (limit_hit) {
+				/* The scrape fails anyway: count what Prometheus counts,
+				 * but cache nothing more, so a target exposing millions
+				 * of series over its sample_limit costs no memory. */
+				if (rc > 0)
+					r->added++;
+				labels_free(ls);
+				continue;
+			}
 			ce = cache_add(c, h, e.series.p, e.series.len, ls);
 			ce->used = iter;
 			if (rc == 0)

@@ -59,7 +59,7 @@
 	"text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
 #define NS_PER_MS INT64_C(1000000)
 #define ALIGN_TOLERANCE_NS (2 * NS_PER_MS)	/* Prometheus' ScrapeTimestampTolerance */
-#define KEEP_BUF_MAX (256 * 1024)	/* bodies up to this keep their buffer */
+#define KEEP_BUF_MAX (64 * 1024)	/* bodies up to this keep their buffer */
 #define RING 1024			/* interval observations kept for quantiles */
 #define MAX_WORKERS 8
 

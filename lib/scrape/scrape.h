@@ -40,7 +40,8 @@ struct scrape_opts {
 	 * relabeling with its full label set (__address__, __scheme__,
 	 * __metrics_path__, __param_*, job, instance, ...; no __meta_*);
 	 * false makes the target dropped (listed in droppedTargets) instead of
-	 * scraped. NULL: own everything. Must be thread-safe;
+	 * scraped. NULL: own everything. Must be thread-safe and must not call
+	 * back into the scrape manager (it runs under the manager's lock);
 	 * scrape_manager_resync() re-evaluates it for all targets. */
 	bool (*owns)(void *arg, const struct labels *target_labels);
 	void *owns_arg;

@@ -729,6 +729,28 @@ test_cache_append_errors(void **state)
 	env_free(&e);
 }
 
+/* a target far over its sample_limit costs no cache memory */
+static void
+test_cache_limit_memory(void **state)
+{
+	struct cache_env e;
+	struct strbuf body = STRBUF_INIT;
+	int i;
+
+	(void)state;
+	env_init(&e);
+	for (i = 0; i < 20000; i++)
+		strbuf_printf(&body, "series_%d{a=\"%d\"} %d\n", i, i, i);
+	e.conf.sample_limit = 10;
+	assert_int_equal(scrape(&e, strbuf_cstr(&body), 1000), -1);
+	assert_string_equal(e.err, "sample limit exceeded");
+	assert_int_equal(e.r.total, 20000);
+	assert_int_equal(e.r.added, 20000);
+	assert_true(scrape_cache_size(e.c) <= 11);
+	strbuf_free(&body);
+	env_free(&e);
+}
+
 /* the scrape cache forgets texts that left; a label set reached by two
  * texts (other label order) is one series */
 static void
@@ -763,6 +785,7 @@ struct troute {
 	int nreq;
 	char accept[256], ua[64], tmo[32], ae[64], auth[256];
 	bool compressed;
+	const char *location;	/* a Location header to send */
 };
 
 static pthread_mutex_t tmu = PTHREAD_MUTEX_INITIALIZER;
@@ -799,6 +822,8 @@ h_route(struct http_request *req, void *arg)
 		usleep(10000);
 		waited += 10;
 	}
+	if (r->location != NULL)
+		(void)http_response_header(req, "Location", r->location);
 	return http_respond_data(req, status, r->ctype, body, strlen(body));
 }
 
@@ -981,9 +1006,8 @@ static void
 test_manager_basic(void **state)
 {
 	struct troute r[] = {
-		{ "/metrics", 200, "text/plain; version=0.0.4", "# TYPE a gauge\na 1\nb{x=\"y\"} 2\n", 0, 0, "", "", "", "", "", false },
-		{ "/om", 200, "application/openmetrics-text; version=1.0.0; charset=utf-8",
-		  "# TYPE c counter\nc_total 5\n# EOF\n", 0, 0, "", "", "", "", "", false },
+		{ .path = "/metrics", .status = 200, .ctype = "text/plain; version=0.0.4", .body = "# TYPE a gauge\na 1\nb{x=\"y\"} 2\n" },
+		{ .path = "/om", .status = 200, .ctype = "application/openmetrics-text; version=1.0.0; charset=utf-8", .body = "# TYPE c counter\nc_total 5\n# EOF\n" },
 	};
 	struct menv e;
 	struct http_server *srv;
@@ -1071,9 +1095,9 @@ static void
 test_manager_auth(void **state)
 {
 	struct troute r[] = {
-		{ "/basic", 200, "text/plain", "a 1\n", 0, 0, "", "", "", "", "", false },
-		{ "/bearer", 200, "text/plain", "a 1\n", 0, 0, "", "", "", "", "", false },
-		{ "/credfile", 200, "text/plain", "a 1\n", 0, 0, "", "", "", "", "", false },
+		{ .path = "/basic", .status = 200, .ctype = "text/plain", .body = "a 1\n" },
+		{ .path = "/bearer", .status = 200, .ctype = "text/plain", .body = "a 1\n" },
+		{ .path = "/credfile", .status = 200, .ctype = "text/plain", .body = "a 1\n" },
 	};
 	char pwfile[] = "/tmp/strata-scrape-pw-XXXXXX", tokfile[] = "/tmp/strata-scrape-tok-XXXXXX";
 	struct strbuf y = STRBUF_INIT;
@@ -1142,12 +1166,13 @@ test_manager_bad_targets(void **state)
 {
 	static char big[4096];
 	struct troute r[] = {
-		{ "/good", 200, "text/plain", "g 1\n", 0, 0, "", "", "", "", "", false },
-		{ "/garbage", 200, "text/plain", "ok 1\nthis is { not an exposition\n", 0, 0, "", "", "", "", "", false },
-		{ "/500", 500, "text/plain", "boom\n", 0, 0, "", "", "", "", "", false },
-		{ "/big", 200, "text/plain", big, 0, 0, "", "", "", "", "", false },
-		{ "/hang", 200, "text/plain", "h 1\n", 3000, 0, "", "", "", "", "", false },
-		{ "/many", 200, "text/plain", "m1 1\nm2 1\nm3 1\n", 0, 0, "", "", "", "", "", false },
+		{ .path = "/good", .status = 200, .ctype = "text/plain", .body = "g 1\n" },
+		{ .path = "/garbage", .status = 200, .ctype = "text/plain", .body = "ok 1\nthis is { not an exposition\n" },
+		{ .path = "/500", .status = 500, .ctype = "text/plain", .body = "boom\n" },
+		{ .path = "/big", .status = 200, .ctype = "text/plain", .body = big },
+		{ .path = "/hang", .status = 200, .ctype = "text/plain", .body = "h 1\n", .delay_ms = 3000 },
+		{ .path = "/many", .status = 200, .ctype = "text/plain", .body = "m1 1\nm2 1\nm3 1\n" },
+		{ .path = "/redir", .status = 302, .ctype = "text/plain", .body = "", .location = "/good" },
 	};
 	static const struct {
 		const char *job, *err;
@@ -1158,6 +1183,7 @@ test_manager_bad_targets(void **state)
 		{ "hang", "/hang\": context deadline exceeded" },
 		{ "many", "sample limit exceeded" },
 		{ "refused", ": connect: connection refused" },
+		{ "noredir", "server returned HTTP status 302 Found" },
 	};
 	struct strbuf y = STRBUF_INIT;
 	struct http_server *srv;
@@ -1172,7 +1198,7 @@ test_manager_bad_targets(void **state)
 	memcpy(big, "# ", 2);
 	big[sizeof(big) - 2] = '\n';
 	stop_hang = 0;
-	srv = start_server(r, 6, &port);
+	srv = start_server(r, 7, &port);
 	menv_init(&e, NULL);
 	strbuf_printf(&y, "scrape_configs:\n"
 	    JOB("good", "/good", "    static_configs: [{targets: ['127.0.0.1:%d']}]\n")
@@ -1181,8 +1207,11 @@ test_manager_bad_targets(void **state)
 	    JOB("big", "/big", "    body_size_limit: 1KB\n    static_configs: [{targets: ['127.0.0.1:%d']}]\n")
 	    JOB("hang", "/hang", "    static_configs: [{targets: ['127.0.0.1:%d']}]\n")
 	    JOB("many", "/many", "    sample_limit: 2\n    static_configs: [{targets: ['127.0.0.1:%d']}]\n")
-	    JOB("refused", "/metrics", "    static_configs: [{targets: ['127.0.0.1:%d']}]\n"),
-	    port, port, port, port, port, port, dead);
+	    JOB("refused", "/metrics", "    static_configs: [{targets: ['127.0.0.1:%d']}]\n")
+	    JOB("redir", "/redir", "    static_configs: [{targets: ['127.0.0.1:%d']}]\n")
+	    JOB("noredir", "/redir", "    follow_redirects: false\n"
+	    "    static_configs: [{targets: ['127.0.0.1:%d']}]\n"),
+	    port, port, port, port, port, port, dead, port, port);
 	t0 = time_now_ms();
 	menv_apply(&e, strbuf_cstr(&y));
 	wait_up_samples(&e, "hang", 2);
@@ -1207,6 +1236,11 @@ test_manager_bad_targets(void **state)
 	for (i = 1; i < s.n; i++)
 		assert_true(s.t[i] - s.t[i - 1] <= 360);
 	assert_true(s.n >= (size_t)((time_now_ms() - t0) / 300) - 2);
+	/* a followed redirect reads the good body */
+	select_series(e.h, &s, "__name__", "up", "job", "redir", NULL);
+	assert_true(s.n >= 1 && s.v[s.n - 1] == 1);
+	select_series(e.h, &s, "__name__", "g", "job", "redir", NULL);
+	assert_true(s.n >= 1);
 	/* nothing of the failed bodies was stored */
 	select_series(e.h, &s, "__name__", "ok", NULL);
 	assert_int_equal(s.n, 0);
@@ -1218,7 +1252,7 @@ test_manager_bad_targets(void **state)
 		scrape_manager_stats(e.m, &st);
 		assert_true(st.exceeded_sample_limit >= 1);
 		assert_true(st.exceeded_body_size_limit >= 1);
-		assert_true(st.scrapes_failed >= 6);
+		assert_true(st.scrapes_failed >= 7);
 		scrape_stats_free(&st);
 	}
 	stop_hang = 1;
@@ -1244,8 +1278,8 @@ static void
 test_manager_reload(void **state)
 {
 	struct troute r[] = {
-		{ "/a", 200, "text/plain", "a 1\n", 0, 0, "", "", "", "", "", false },
-		{ "/b", 200, "text/plain", "b 1\n", 0, 0, "", "", "", "", "", false },
+		{ .path = "/a", .status = 200, .ctype = "text/plain", .body = "a 1\n" },
+		{ .path = "/b", .status = 200, .ctype = "text/plain", .body = "b 1\n" },
 	};
 	struct strbuf y1 = STRBUF_INIT, y2 = STRBUF_INIT, y3 = STRBUF_INIT;
 	struct http_server *srv;
@@ -1385,7 +1419,7 @@ static void
 test_manager_file_sd(void **state)
 {
 	struct troute r[] = {
-		{ "/metrics", 200, "text/plain", "f 1\n", 0, 0, "", "", "", "", "", false },
+		{ .path = "/metrics", .status = 200, .ctype = "text/plain", .body = "f 1\n" },
 	};
 	char dir[] = "/tmp/strata-scrape-sd-XXXXXX", path[300], a[64], b[64], txt[512];
 	struct strbuf y = STRBUF_INIT;
@@ -1466,13 +1500,13 @@ static void
 test_manager_owns_and_limits(void **state)
 {
 	struct troute r[] = {
-		{ "/metrics", 200, "text/plain", "o 1\n", 0, 0, "", "", "", "", "", false },
+		{ .path = "/metrics", .status = 200, .ctype = "text/plain", .body = "o 1\n" },
 	};
 	struct troute r2[] = {
-		{ "/metrics", 200, "text/plain", "o 1\n", 0, 0, "", "", "", "", "", false },
+		{ .path = "/metrics", .status = 200, .ctype = "text/plain", .body = "o 1\n" },
 	};
 	struct troute r3[] = {
-		{ "/limited", 200, "text/plain", "l 1\n", 0, 0, "", "", "", "", "", false },
+		{ .path = "/limited", .status = 200, .ctype = "text/plain", .body = "l 1\n" },
 	};
 	struct strbuf y = STRBUF_INIT;
 	struct http_server *s1, *s2, *s3;
@@ -1559,7 +1593,7 @@ static void
 test_manager_stop(void **state)
 {
 	struct troute r[] = {
-		{ "/metrics", 200, "text/plain", "z 1\n", 0, 0, "", "", "", "", "", false },
+		{ .path = "/metrics", .status = 200, .ctype = "text/plain", .body = "z 1\n" },
 	};
 	struct strbuf y = STRBUF_INIT;
 	struct http_server *srv;
@@ -1600,6 +1634,7 @@ main(void)
 		cmocka_unit_test(test_cache_limits),
 		cmocka_unit_test(test_cache_metric_relabel),
 		cmocka_unit_test(test_cache_append_errors),
+		cmocka_unit_test(test_cache_limit_memory),
 		cmocka_unit_test(test_cache_flush_and_aliases),
 		cmocka_unit_test(test_manager_basic),
 		cmocka_unit_test(test_manager_auth),
