@@ -317,6 +317,12 @@ chunk_from_bytes(const uint8_t *b, size_t len)
 }
 
 struct chunk *
+chunk_new(const uint8_t *b, size_t len, int64_t mint, int64_t maxt)
+{
+	return chunk_alloc(b, (uint32_t)len, mint, maxt);
+}
+
+struct chunk *
 chunk_ref(struct chunk *c)
 {
 	__atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);

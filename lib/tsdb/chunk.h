@@ -28,6 +28,18 @@
 #define CHUNK_MAX_SAMPLES 65535		/* what the 2-byte header counts */
 #define CHUNK_STALE_NAN_BITS UINT64_C(0x7ff0000000000002)
 
+/* Chunk encodings, as block chunk files name them. */
+enum chunk_enc {
+	CHUNK_ENC_XOR = 1,		/* this file's format */
+	CHUNK_ENC_PACK = 2,		/* lib/tsdb/pack.h */
+};
+
+/* A sample as stored: timestamp and the bits of the value. */
+struct tsdb_sample {
+	int64_t t;
+	uint64_t v;
+};
+
 enum chunk_err {
 	CHUNK_OK = 0,
 	CHUNK_ERR_ORDER = -1,		/* timestamp not after the last one */
@@ -96,6 +108,9 @@ int chunk_app_resume(struct chunk_app *app, const uint8_t *b, size_t len);
  * a chunk holding a copy with one reference, or NULL when the bytes are
  * not a well-formed chunk of at least one sample. */
 struct chunk *chunk_from_bytes(const uint8_t *b, size_t len);
+/* chunk_new returns a chunk holding a copy of len trusted bytes (already
+ * checksummed) with the given time range, without decoding them. */
+struct chunk *chunk_new(const uint8_t *b, size_t len, int64_t mint, int64_t maxt);
 /* chunk_ref adds a reference to c and returns it. */
 struct chunk *chunk_ref(struct chunk *c);
 /* chunk_put drops a reference; c is freed at zero. NULL is a no-op. */

@@ -1,27 +1,37 @@
-/* lib/tsdb/head.c - the in-memory head: series, appenders, selects, GC.
+/* lib/tsdb/head.c - the in-memory head: series, appenders, out-of-order
+ * samples, replay, dumps for blocks and checkpoints, selects, GC.
  *
  * Owns every series (struct series): its label set (one reference), closed
  * chunks (immutable, shared with readers by reference count), the open chunk
- * (struct chunk_app, whose last sample is the newest sample uncompressed)
- * and the bookkeeping that hides an in-flight commit from readers.
+ * (struct chunk_app, whose last sample is the newest sample uncompressed),
+ * the samples written out of order (struct ooo, sorted by time, each tagged
+ * with the generation it was committed in) and the bookkeeping that hides an
+ * in-flight commit from readers.
  *
  * Maps and locks, always taken in this order:
  *   shard (rwlock, by labels hash): labels hash -> id, the label-set map;
  *   stripe (mutex, by id): id -> series, and all of that series' state;
  *   postings (rwlock inside lib/tsdb/postings.c): label pair -> ids.
- * The commit mutex serialises commits; it is taken before any of the above.
+ * The commit mutex serialises commits (and tsdb_head_roll); it is taken
+ * before any of the above. A series' `logged` flag is only touched under it.
  *
  * Visibility: each commit gets a sequence number; h->seq is the last one
  * fully applied. A series remembers the commit that last touched it
- * (pend_seq), how many samples that commit added (pend_n) and its newest
- * sample before that commit (vis_t/vis_v). A reader loads h->seq once and
- * hides the pend_n newest samples of any series whose pend_seq is newer, so
- * it never sees part of a commit. Readers copy the open chunk's bytes under
- * the stripe lock, so they never see a half-written chunk.
+ * (pend_seq), how many in-order samples that commit added (pend_n) and its
+ * newest sample before that commit (vis_t/vis_v). A reader loads h->seq once
+ * and hides the pend_n newest samples of any series whose pend_seq is newer,
+ * so it never sees part of a commit's in-order samples. Readers copy the
+ * open chunk's bytes under the stripe lock, so they never see a
+ * half-written chunk. Out-of-order samples are visible once applied.
+ *
+ * Write path with a store attached: commit takes the commit mutex, logs the
+ * series no commit logged yet and every staged sample (hooks.log), applies,
+ * releases, then waits for durability if the store asks (hooks.wait).
  *
  * Chunks are cut as Prometheus' head cuts them: never across a multiple of
  * chunk_range, aiming at 120 samples (end time predicted at 30 samples),
- * at most 240.
+ * at most 240. The store cuts blocks at multiples of chunk_range, so a chunk
+ * always falls in one block.
  */
 #include "config.h"
 
@@ -32,6 +42,7 @@
 
 #include "tsdb/chunk.h"
 #include "tsdb/head.h"
+#include "tsdb/iter.h"
 #include "tsdb/postings.h"
 #include "util/mem.h"
 
@@ -40,18 +51,25 @@
 #define NSHARDS 64
 #define SHARD_SHIFT 58		/* 64 - log2(NSHARDS) */
 
+struct ooo {
+	uint32_t n, cap;
+	struct tsdb_ooo_sample s[];
+};
+
 struct series {
 	struct labels *ls;
 	uint32_t id;
 	uint32_t pending;	/* samples staged by appenders; GC skips */
 	struct chunk **closed;
 	uint32_t nclosed, capclosed;
-	uint32_t pend_n;	/* samples added by commit pend_seq */
+	uint32_t pend_n;	/* in-order samples added by commit pend_seq */
 	uint8_t vis_has;	/* a sample existed before commit pend_seq */
+	uint8_t logged;		/* its series record is in the log */
 	uint64_t pend_seq;
 	int64_t vis_t;
 	uint64_t vis_v;
 	int64_t next_at;	/* cut the open chunk at this timestamp */
+	struct ooo *ooo;	/* NULL when none */
 	struct chunk_app app;
 };
 
@@ -74,34 +92,47 @@ struct shard {
 
 struct tsdb_head {
 	int64_t chunk_range;
+	int64_t ooo_window;
+	bool bounded;
+	bool has_hooks;
+	struct tsdb_head_hooks hk;
 	struct stripe stripes[NSTRIPES];
 	struct shard shards[NSHARDS];
 	struct postings *post;
 	pthread_mutex_t commit_mu;
 	uint64_t seq;		/* atomic: last applied commit */
 	uint32_t next_id;	/* atomic */
+	uint32_t gen;		/* atomic: generation of new out-of-order samples */
+	uint64_t unlogged;	/* atomic: series not logged yet */
+	int64_t min_valid;	/* atomic */
 	/* statistics, atomic */
 	uint64_t nseries, series_created, series_removed, samples, dups,
-	    ooo, dupts, chunks, chunks_created, chunks_removed;
-	int64_t mint, maxt;
-};
-
-struct staged {
-	uint32_t id;
-	int64_t t;
-	uint64_t v;
+	    ooo, dupts, chunks, chunks_created, chunks_removed, ooo_live,
+	    ooo_appended, oob, too_old, commits_failed;
+	int64_t mint, maxt, mint_inorder;
 };
 
 struct tsdb_appender {
 	struct tsdb_head *h;
-	struct staged *v;
+	struct tsdb_log_sample *v;	/* staged */
 	size_t n, cap;
 	uint64_t created;
+	bool unrestricted;
+	struct tsdb_log_series *ls;	/* scratch: series to log */
+	size_t nls, capls;
+};
+
+/* classify results beside the tsdb_err codes */
+enum {
+	C_APPEND = 0,
+	C_DUP = 1,
+	C_OOO = 2,
 };
 
 #define ADD(p, x) __atomic_add_fetch((p), (x), __ATOMIC_RELAXED)
 #define SUB(p, x) __atomic_sub_fetch((p), (x), __ATOMIC_RELAXED)
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define STORE(p, x) __atomic_store_n((p), (x), __ATOMIC_RELAXED)
 
 const char *
 tsdb_strerror(int err)
@@ -113,6 +144,9 @@ tsdb_strerror(int err)
 	case TSDB_ERR_NOT_FOUND: return "unknown series ref";
 	case TSDB_ERR_EMPTY_LABELS: return "empty labelset";
 	case TSDB_ERR_TOO_MANY_SERIES: return "too many series";
+	case TSDB_ERR_OUT_OF_BOUNDS: return "out of bounds";
+	case TSDB_ERR_IO: return "write to WAL failed";
+	case TSDB_ERR_TOO_OLD: return "too old sample";
 	}
 	return "unknown error";
 }
@@ -274,13 +308,16 @@ tsdb_head_new(const struct tsdb_head_opts *opts, char *err, size_t errlen)
 	struct tsdb_head *h;
 	size_t i;
 
-	if (opts != NULL && opts->chunk_range < 0) {
-		snprintf(err, errlen, "tsdb: negative chunk range %lld",
-		    (long long)opts->chunk_range);
+	if (opts != NULL && (opts->chunk_range < 0 || opts->ooo_window < 0)) {
+		snprintf(err, errlen, "tsdb: negative %s %lld",
+		    opts->chunk_range < 0 ? "chunk range" : "out-of-order window",
+		    (long long)(opts->chunk_range < 0 ? opts->chunk_range : opts->ooo_window));
 		return NULL;
 	}
 	h = mem_calloc(1, sizeof *h);
 	h->chunk_range = opts && opts->chunk_range ? opts->chunk_range : TSDB_DEFAULT_CHUNK_RANGE;
+	h->ooo_window = opts ? opts->ooo_window : 0;
+	h->bounded = opts ? opts->bounded : false;
 	for (i = 0; i < NSTRIPES; i++)
 		pthread_mutex_init(&h->stripes[i].mu, NULL);
 	for (i = 0; i < NSHARDS; i++)
@@ -288,8 +325,9 @@ tsdb_head_new(const struct tsdb_head_opts *opts, char *err, size_t errlen)
 	pthread_mutex_init(&h->commit_mu, NULL);
 	h->post = postings_new();
 	h->next_id = 1;
-	h->mint = INT64_MAX;
+	h->mint = h->mint_inorder = INT64_MAX;
 	h->maxt = INT64_MIN;
+	h->min_valid = INT64_MIN;
 	return h;
 }
 
@@ -302,6 +340,7 @@ series_free(struct series *s)
 		chunk_put(s->closed[i]);
 	mem_free(s->closed);
 	chunk_app_reset(&s->app);
+	mem_free(s->ooo);
 	labels_free(s->ls);
 	mem_free(s);
 }
@@ -329,6 +368,36 @@ tsdb_head_free(struct tsdb_head *h)
 	postings_free(h->post);
 	pthread_mutex_destroy(&h->commit_mu);
 	mem_free(h);
+}
+
+void
+tsdb_head_set_hooks(struct tsdb_head *h, const struct tsdb_head_hooks *hk)
+{
+	if (hk != NULL) {
+		h->hk = *hk;
+		h->has_hooks = hk->log != NULL;
+	} else {
+		memset(&h->hk, 0, sizeof h->hk);
+		h->has_hooks = false;
+	}
+}
+
+uint32_t
+tsdb_head_next_id(struct tsdb_head *h)
+{
+	return LOAD(&h->next_id);
+}
+
+uint64_t
+tsdb_head_seq(struct tsdb_head *h)
+{
+	return __atomic_load_n(&h->seq, __ATOMIC_ACQUIRE);
+}
+
+struct postings *
+tsdb_head_postings(struct tsdb_head *h)
+{
+	return h->post;
 }
 
 /* lookup_locked finds the series of ls and returns it with its stripe lock
@@ -363,6 +432,40 @@ lookup_locked(struct tsdb_head *h, const struct labels *ls)
 	return found;
 }
 
+uint64_t
+tsdb_head_lookup(struct tsdb_head *h, const struct labels *ls)
+{
+	struct series *s = lookup_locked(h, ls);
+	uint32_t id;
+
+	if (s == NULL)
+		return 0;
+	id = s->id;
+	pthread_mutex_unlock(&stripe_of(h, id)->mu);
+	return id;
+}
+
+/* insert_series makes a new series with id for ls (shard write lock held)
+ * and returns it with its stripe lock held. */
+static struct series *
+insert_series(struct tsdb_head *h, struct shard *sh, struct labels *ls, uint32_t id)
+{
+	struct stripe *st = stripe_of(h, id);
+	struct series *s = mem_calloc(1, sizeof *s);
+
+	s->ls = labels_ref(ls);
+	s->id = id;
+	s->next_at = INT64_MIN;
+	chunk_app_init(&s->app);
+	pthread_mutex_lock(&st->mu);
+	stripe_put(st, s);
+	shard_put(sh, ls->hash, id);
+	postings_add(h->post, id, s->ls);
+	ADD(&h->nseries, 1);
+	ADD(&h->series_created, 1);
+	return s;
+}
+
 /* get_or_create returns the series of ls with its stripe lock held (NULL
  * when ids are exhausted); *created tells whether it is new. */
 static struct series *
@@ -394,44 +497,143 @@ get_or_create(struct tsdb_head *h, struct labels *ls, bool *created)
 	}
 	id = __atomic_fetch_add(&h->next_id, 1, __ATOMIC_RELAXED);
 	if (id == 0 || id == UINT32_MAX) {
-		__atomic_store_n(&h->next_id, UINT32_MAX, __ATOMIC_RELAXED);
+		STORE(&h->next_id, UINT32_MAX);
 		pthread_rwlock_unlock(&sh->mu);
 		return NULL;
 	}
-	s = mem_calloc(1, sizeof *s);
-	s->ls = labels_ref(ls);
-	s->id = id;
-	s->next_at = INT64_MIN;
-	chunk_app_init(&s->app);
-	st = stripe_of(h, id);
-	pthread_mutex_lock(&st->mu);
-	stripe_put(st, s);
-	shard_put(sh, ls->hash, id);
-	postings_add(h->post, id, s->ls);
+	s = insert_series(h, sh, ls, id);
 	pthread_rwlock_unlock(&sh->mu);
-	ADD(&h->nseries, 1);
-	ADD(&h->series_created, 1);
+	ADD(&h->unlogged, 1);
 	*created = true;
 	return s;
 }
 
-/* check_append applies Prometheus' appendable rules against the series'
- * newest sample. Returns 0 (append), 1 (identical duplicate: drop) or a
- * tsdb_err. */
-static int
-check_append(const struct series *s, int64_t t, uint64_t vbits)
+/* --- appendability ------------------------------------------------------------ */
+
+static int64_t
+min_valid_for(struct tsdb_head *h, bool replay)
 {
+	int64_t mv = LOAD(&h->min_valid), maxt;
+
+	if (h->bounded && !replay && (maxt = LOAD(&h->maxt)) != INT64_MIN) {
+		int64_t cw = maxt - h->chunk_range / 2;
+
+		if (cw > mv)
+			mv = cw;
+	}
+	return mv;
+}
+
+/* ooo_find returns the index of the first out-of-order sample at or after t. */
+static uint32_t
+ooo_find(const struct ooo *o, int64_t t)
+{
+	uint32_t lo = 0, hi = o->n;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (o->s[mid].t < t)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* inorder_find looks for a sample at t in s's in-order chunks. */
+static bool
+inorder_find(const struct series *s, int64_t t, uint64_t *bits)
+{
+	struct chunk_iter ci;
+	uint32_t i;
+
+	for (i = 0; i < s->nclosed; i++) {
+		const struct chunk *c = s->closed[i];
+
+		if (t < c->mint || t > c->maxt)
+			continue;
+		chunk_iter_init(&ci, c->b, c->len, CHUNK_MAX_SAMPLES);
+		if (chunk_iter_seek(&ci, t) && ci.t == t) {
+			*bits = ci.v;
+			return true;
+		}
+		return false;
+	}
+	if (s->app.n > 0 && t >= s->app.mint && t <= s->app.t) {
+		chunk_iter_init(&ci, s->app.b, s->app.len, s->app.n);
+		if (chunk_iter_seek(&ci, t) && ci.t == t) {
+			*bits = ci.v;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* ooo_check classifies a sample that cannot go in order. */
+static int
+ooo_check(const struct series *s, int64_t t, uint64_t vbits)
+{
+	uint64_t bits;
+
+	if (s->ooo != NULL) {
+		uint32_t i = ooo_find(s->ooo, t);
+
+		if (i < s->ooo->n && s->ooo->s[i].t == t)
+			return s->ooo->s[i].v == vbits ? C_DUP : TSDB_ERR_DUPLICATE;
+	}
+	if (inorder_find(s, t, &bits))
+		return bits == vbits ? C_DUP : TSDB_ERR_DUPLICATE;
+	return C_OOO;
+}
+
+/* classify applies Prometheus' appendable rules (stripe lock held). Returns
+ * C_APPEND, C_DUP, C_OOO or a tsdb_err. */
+static int
+classify(struct tsdb_head *h, const struct series *s, int64_t t, uint64_t vbits,
+    bool unrestricted, bool replay)
+{
+	int64_t maxt;
+	bool ooo_ok;
+
+	if (s->app.n == 0 || t > s->app.t) {
+		if (t >= min_valid_for(h, replay))
+			return C_APPEND;
+	} else if (t == s->app.t) {
+		return vbits == s->app.v ? C_DUP : TSDB_ERR_DUPLICATE;
+	}
+	maxt = LOAD(&h->maxt);
+	ooo_ok = unrestricted || replay || (h->ooo_window > 0 &&
+	    (maxt == INT64_MIN || t >= maxt - h->ooo_window));
+	if (ooo_ok)
+		return ooo_check(s, t, vbits);
+	if (h->ooo_window > 0)
+		return TSDB_ERR_TOO_OLD;
 	if (s->app.n == 0 || t > s->app.t)
-		return 0;
-	if (t == s->app.t)
-		return vbits == s->app.v ? 1 : TSDB_ERR_DUPLICATE;
+		return TSDB_ERR_OUT_OF_BOUNDS;
 	return TSDB_ERR_OUT_OF_ORDER;
+}
+
+static void
+count_rejected(struct tsdb_head *h, int rc)
+{
+	switch (rc) {
+	case C_DUP: ADD(&h->dups, 1); break;
+	case TSDB_ERR_DUPLICATE: ADD(&h->dupts, 1); break;
+	case TSDB_ERR_OUT_OF_BOUNDS: ADD(&h->oob, 1); break;
+	case TSDB_ERR_TOO_OLD: ADD(&h->too_old, 1); break;
+	default: ADD(&h->ooo, 1); break;
+	}
 }
 
 static int64_t
 range_end(int64_t t, int64_t width)
 {
-	return (t / width) * width + width;
+	int64_t q = t / width;
+
+	if (t < 0 && q * width != t)
+		q--;	/* floor for negative timestamps */
+	return q * width + width;
 }
 
 static int64_t
@@ -462,21 +664,11 @@ atomic_max(int64_t *p, int64_t v)
 		;
 }
 
-/* apply appends one sample to s as part of commit seq (stripe lock held). */
+/* append_inorder appends one sample to s's open chunk as part of commit seq
+ * (stripe lock held; classify said C_APPEND). */
 static void
-apply(struct tsdb_head *h, struct series *s, int64_t t, uint64_t vbits, uint64_t seq)
+append_inorder(struct tsdb_head *h, struct series *s, int64_t t, uint64_t vbits, uint64_t seq)
 {
-	int rc = check_append(s, t, vbits);
-
-	if (rc != 0) {
-		if (rc == 1)
-			ADD(&h->dups, 1);
-		else if (rc == TSDB_ERR_DUPLICATE)
-			ADD(&h->dupts, 1);
-		else
-			ADD(&h->ooo, 1);
-		return;
-	}
 	if (s->pend_seq != seq) {
 		s->pend_seq = seq;
 		s->pend_n = 0;
@@ -504,7 +696,66 @@ apply(struct tsdb_head *h, struct series *s, int64_t t, uint64_t vbits, uint64_t
 	s->pend_n++;
 	ADD(&h->samples, 1);
 	atomic_min(&h->mint, t);
+	atomic_min(&h->mint_inorder, t);
 	atomic_max(&h->maxt, t);
+}
+
+/* ooo_insert adds an out-of-order sample (classify said C_OOO). */
+static void
+ooo_insert(struct tsdb_head *h, struct series *s, int64_t t, uint64_t vbits, uint32_t gen)
+{
+	struct ooo *o = s->ooo;
+	uint32_t i;
+
+	if (o == NULL || o->n == o->cap) {
+		uint32_t cap = o == NULL ? 4 : o->cap + o->cap / 2 + 1;
+
+		o = mem_realloc(o, sizeof *o + cap * sizeof o->s[0]);
+		if (s->ooo == NULL)
+			o->n = 0;
+		o->cap = cap;
+		s->ooo = o;
+	}
+	i = ooo_find(o, t);
+	memmove(&o->s[i + 1], &o->s[i], (o->n - i) * sizeof o->s[0]);
+	o->s[i].t = t;
+	o->s[i].v = vbits;
+	o->s[i].gen = gen;
+	o->n++;
+	ADD(&h->ooo_live, 1);
+	ADD(&h->ooo_appended, 1);
+	atomic_min(&h->mint, t);
+	atomic_max(&h->maxt, t);
+}
+
+/* apply applies one committed sample (stripe lock held). */
+static void
+apply(struct tsdb_head *h, struct series *s, int64_t t, uint64_t vbits, uint64_t seq,
+    bool unrestricted, uint32_t gen)
+{
+	int rc = classify(h, s, t, vbits, unrestricted, false);
+
+	if (rc == C_APPEND)
+		append_inorder(h, s, t, vbits, seq);
+	else if (rc == C_OOO)
+		ooo_insert(h, s, t, vbits, gen);
+	else
+		count_rejected(h, rc);
+}
+
+uint32_t
+tsdb_head_roll(struct tsdb_head *h, int64_t min_valid)
+{
+	uint32_t gen;
+
+	pthread_mutex_lock(&h->commit_mu);
+	if (min_valid > LOAD(&h->min_valid))
+		STORE(&h->min_valid, min_valid);
+	if (h->has_hooks && h->hk.roll != NULL)
+		h->hk.roll(h->hk.arg);
+	gen = __atomic_add_fetch(&h->gen, 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&h->commit_mu);
+	return gen;
 }
 
 /* --- appenders --------------------------------------------------------------- */
@@ -515,6 +766,15 @@ tsdb_appender_new(struct tsdb_head *h)
 	struct tsdb_appender *a = mem_calloc(1, sizeof *a);
 
 	a->h = h;
+	return a;
+}
+
+struct tsdb_appender *
+tsdb_appender_new_unrestricted(struct tsdb_head *h)
+{
+	struct tsdb_appender *a = tsdb_appender_new(h);
+
+	a->unrestricted = true;
 	return a;
 }
 
@@ -548,18 +808,18 @@ tsdb_appender_append(struct tsdb_appender *a, uint64_t *ref, struct labels *ls,
 			a->created++;
 	}
 	st = stripe_of(h, s->id);
-	rc = check_append(s, t, vbits);
-	if (rc == 0)
+	rc = classify(h, s, t, vbits, a->unrestricted, false);
+	if (rc == C_APPEND || rc == C_OOO)
 		s->pending++;
 	pthread_mutex_unlock(&st->mu);
 	if (ref != NULL)
 		*ref = s->id;
-	if (rc == 1) {
+	if (rc == C_DUP) {
 		ADD(&h->dups, 1);
 		return TSDB_OK;
 	}
 	if (rc < 0) {
-		ADD(rc == TSDB_ERR_DUPLICATE ? &h->dupts : &h->ooo, 1);
+		count_rejected(h, rc);
 		return rc;
 	}
 	if (a->n == a->cap) {
@@ -573,37 +833,9 @@ tsdb_appender_append(struct tsdb_appender *a, uint64_t *ref, struct labels *ls,
 	return TSDB_OK;
 }
 
-int
-tsdb_appender_commit(struct tsdb_appender *a)
-{
-	struct tsdb_head *h = a->h;
-	uint64_t seq;
-	size_t i;
-
-	if (a->n == 0)
-		return TSDB_OK;
-	pthread_mutex_lock(&h->commit_mu);
-	seq = LOAD(&h->seq) + 1;
-	for (i = 0; i < a->n; i++) {
-		struct stripe *st = stripe_of(h, a->v[i].id);
-		struct series *s;
-
-		pthread_mutex_lock(&st->mu);
-		s = stripe_find(st, a->v[i].id);
-		if (s != NULL) {	/* pending kept it from GC */
-			s->pending--;
-			apply(h, s, a->v[i].t, a->v[i].v, seq);
-		}
-		pthread_mutex_unlock(&st->mu);
-	}
-	__atomic_store_n(&h->seq, seq, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&h->commit_mu);
-	a->n = 0;
-	return TSDB_OK;
-}
-
-void
-tsdb_appender_rollback(struct tsdb_appender *a)
+/* unpend drops the pending marks of the staged samples. */
+static void
+unpend(struct tsdb_appender *a)
 {
 	size_t i;
 
@@ -619,6 +851,101 @@ tsdb_appender_rollback(struct tsdb_appender *a)
 	a->n = 0;
 }
 
+/* log_commit hands the commit to the store's log (commit lock held).
+ * Returns 0 or the log's error. */
+static int
+log_commit(struct tsdb_appender *a, uint64_t *pos)
+{
+	struct tsdb_head *h = a->h;
+	size_t i;
+	int rc;
+
+	a->nls = 0;
+	if (LOAD(&h->unlogged) > 0) {
+		for (i = 0; i < a->n; i++) {
+			struct stripe *st = stripe_of(h, a->v[i].id);
+			struct series *s;
+
+			pthread_mutex_lock(&st->mu);
+			s = stripe_find(st, a->v[i].id);
+			if (s != NULL && !s->logged) {
+				s->logged = 1;	/* pending keeps s and s->ls alive */
+				if (a->nls == a->capls) {
+					a->capls = a->capls ? a->capls * 2 : 64;
+					a->ls = mem_realloc(a->ls, a->capls * sizeof *a->ls);
+				}
+				a->ls[a->nls].id = s->id;
+				a->ls[a->nls++].ls = s->ls;
+			}
+			pthread_mutex_unlock(&st->mu);
+		}
+	}
+	rc = h->hk.log(h->hk.arg, a->ls, a->nls, a->v, a->n, pos);
+	if (rc == 0) {
+		SUB(&h->unlogged, a->nls);
+		return 0;
+	}
+	for (i = 0; i < a->nls; i++) {
+		struct stripe *st = stripe_of(h, a->ls[i].id);
+		struct series *s;
+
+		pthread_mutex_lock(&st->mu);
+		if ((s = stripe_find(st, a->ls[i].id)) != NULL)
+			s->logged = 0;
+		pthread_mutex_unlock(&st->mu);
+	}
+	return rc;
+}
+
+int
+tsdb_appender_commit(struct tsdb_appender *a)
+{
+	struct tsdb_head *h = a->h;
+	uint64_t seq, pos = 0;
+	uint32_t gen;
+	size_t i;
+
+	if (a->n == 0)
+		return TSDB_OK;
+	pthread_mutex_lock(&h->commit_mu);
+	if (h->has_hooks) {
+		int rc = log_commit(a, &pos);
+
+		if (rc != 0) {
+			pthread_mutex_unlock(&h->commit_mu);
+			ADD(&h->commits_failed, 1);
+			unpend(a);
+			return rc;
+		}
+	}
+	seq = LOAD(&h->seq) + 1;
+	gen = LOAD(&h->gen);
+	for (i = 0; i < a->n; i++) {
+		struct stripe *st = stripe_of(h, a->v[i].id);
+		struct series *s;
+
+		pthread_mutex_lock(&st->mu);
+		s = stripe_find(st, a->v[i].id);
+		if (s != NULL) {	/* pending kept it from GC */
+			s->pending--;
+			apply(h, s, a->v[i].t, a->v[i].v, seq, a->unrestricted, gen);
+		}
+		pthread_mutex_unlock(&st->mu);
+	}
+	__atomic_store_n(&h->seq, seq, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&h->commit_mu);
+	a->n = 0;
+	if (h->has_hooks && h->hk.wait != NULL)
+		h->hk.wait(h->hk.arg, pos);
+	return TSDB_OK;
+}
+
+void
+tsdb_appender_rollback(struct tsdb_appender *a)
+{
+	unpend(a);
+}
+
 uint64_t
 tsdb_appender_series_created(const struct tsdb_appender *a)
 {
@@ -632,21 +959,27 @@ tsdb_appender_free(struct tsdb_appender *a)
 		return;
 	tsdb_appender_rollback(a);
 	mem_free(a->v);
+	mem_free(a->ls);
 	mem_free(a);
 }
 
 int
 tsdb_head_append(struct tsdb_head *h, uint64_t *ref, struct labels *ls, int64_t t, double v)
 {
-	struct tsdb_appender a = { h, NULL, 0, 0, 0 };
-	struct staged one;
+	struct tsdb_appender a;
+	struct tsdb_log_sample one;
+	struct tsdb_log_series ones;
 	int rc;
 
+	memset(&a, 0, sizeof a);
+	a.h = h;
 	a.v = &one;
 	a.cap = 1;
+	a.ls = &ones;
+	a.capls = 1;
 	rc = tsdb_appender_append(&a, ref, ls, t, v);
 	if (rc == 0)
-		tsdb_appender_commit(&a);
+		rc = tsdb_appender_commit(&a);
 	return rc;
 }
 
@@ -656,94 +989,59 @@ tsdb_head_append(struct tsdb_head *h, uint64_t *ref, struct labels *ls, int64_t 
 static bool
 visible_newest(const struct series *s, uint64_t w, int64_t *t, uint64_t *v)
 {
-	if (s->pend_seq > w) {
+	if (s->pend_seq > w && s->pend_n > 0) {
 		*t = s->vis_t;
 		*v = s->vis_v;
-		return s->vis_has;
+		if (s->vis_has)
+			return true;
+	} else if (s->app.n > 0) {
+		*t = s->app.t;
+		*v = s->app.v;
+		return true;
 	}
-	*t = s->app.t;
-	*v = s->app.v;
-	return s->app.n > 0;
+	if (s->ooo != NULL && s->ooo->n > 0) {
+		*t = s->ooo->s[s->ooo->n - 1].t;
+		*v = s->ooo->s[s->ooo->n - 1].v;
+		return true;
+	}
+	return false;
 }
 
 static int64_t
 series_mint(const struct series *s)
 {
-	return s->nclosed > 0 ? s->closed[0]->mint : s->app.mint;
+	int64_t m = s->nclosed > 0 ? s->closed[0]->mint : s->app.n > 0 ? s->app.mint : INT64_MAX;
+
+	if (s->ooo != NULL && s->ooo->n > 0 && s->ooo->s[0].t < m)
+		m = s->ooo->s[0].t;
+	return m;
 }
 
-struct tsdb_iter {
-	struct chunk **c;
-	uint16_t *lim;
-	uint32_t n, cap;
-	uint32_t i;		/* chunk being decoded */
-	bool open;		/* ci is set up for c[i] */
-	bool done;
-	bool have;		/* cur is valid */
-	struct chunk_iter ci;
-	int64_t mint, maxt;
-	int64_t t;
-	uint64_t v;
-};
-
-struct ss_entry {
-	uint32_t id;
-	struct labels *ls;
-};
-
-struct tsdb_series_set {
-	struct tsdb_head *h;
-	uint64_t w;
-	int64_t mint, maxt;
-	struct ss_entry *e;
-	size_t n, pos;		/* pos: 1 + index of the current entry */
-	struct tsdb_iter it;
-};
-
-static void
-iter_clear(struct tsdb_iter *it)
+bool
+tsdb_head_series_sources(struct tsdb_head *h, uint32_t id, uint64_t w,
+    struct tsdb_iter *it, uint32_t prio)
 {
-	uint32_t i;
+	struct stripe *st = stripe_of(h, id);
+	const struct series *s;
+	uint32_t hidden, k, total;
 
-	for (i = 0; i < it->n; i++)
-		chunk_put(it->c[i]);
-	it->n = 0;
-	it->i = 0;
-	it->open = it->done = it->have = false;
-}
-
-static void
-iter_push(struct tsdb_iter *it, struct chunk *c, uint16_t lim)
-{
-	if (it->n == it->cap) {
-		it->cap = it->cap ? it->cap * 2 : 8;
-		it->c = mem_realloc(it->c, it->cap * sizeof *it->c);
-		it->lim = mem_realloc(it->lim, it->cap * sizeof *it->lim);
+	pthread_mutex_lock(&st->mu);
+	s = stripe_find(st, id);
+	if (s == NULL) {
+		pthread_mutex_unlock(&st->mu);
+		return false;
 	}
-	it->c[it->n] = c;
-	it->lim[it->n] = lim;
-	it->n++;
-}
-
-/* snapshot loads s's chunks overlapping [mint, maxt] as seen at commit w
- * into it (stripe lock held). */
-static void
-snapshot(struct tsdb_iter *it, const struct series *s, uint64_t w)
-{
-	uint32_t hidden = s->pend_seq > w ? s->pend_n : 0, i, total = s->nclosed + 1;
-	uint32_t k;
-
-	iter_clear(it);
+	hidden = s->pend_seq > w ? s->pend_n : 0;
+	total = s->nclosed + 1;
 	/* walk from the newest chunk, hiding the in-flight commit's samples */
 	for (k = total; k-- > 0;) {
-		const struct chunk_app *app = &s->app;
 		uint32_t cnt;
 		int64_t cmint, cmaxt;
 
 		if (k == s->nclosed) {
-			cnt = app->n;
-			cmint = app->mint;
-			cmaxt = app->t;
+			cnt = s->app.n;
+			cmint = s->app.mint;
+			cmaxt = s->app.t;
 		} else {
 			cnt = chunk_samples(s->closed[k]);
 			cmint = s->closed[k]->mint;
@@ -759,100 +1057,40 @@ snapshot(struct tsdb_iter *it, const struct series *s, uint64_t w)
 			break;
 		if (cmint > it->maxt)
 			continue;
-		iter_push(it, k == s->nclosed ? chunk_app_snapshot(app) : chunk_ref(s->closed[k]),
-		    (uint16_t)cnt);
+		iter_add_xor(it, k == s->nclosed ? chunk_app_snapshot(&s->app) :
+		    chunk_ref(s->closed[k]), (uint16_t)cnt, prio);
 	}
-	/* pushed newest first: reverse */
-	for (i = 0; i < it->n / 2; i++) {
-		struct chunk *c = it->c[i];
-		uint16_t l = it->lim[i];
+	if (s->ooo != NULL && s->ooo->n > 0) {
+		uint32_t a = ooo_find(s->ooo, it->mint), b, j;
+		struct tsdb_sample *v;
 
-		it->c[i] = it->c[it->n - 1 - i];
-		it->lim[i] = it->lim[it->n - 1 - i];
-		it->c[it->n - 1 - i] = c;
-		it->lim[it->n - 1 - i] = l;
-	}
-}
-
-bool
-tsdb_iter_next(struct tsdb_iter *it, int64_t *t, double *v)
-{
-	while (!it->done) {
-		if (!it->open) {
-			if (it->i >= it->n) {
-				it->done = true;
-				break;
+		for (b = a; b < s->ooo->n && s->ooo->s[b].t <= it->maxt; b++)
+			;
+		if (b > a) {
+			v = mem_alloc((b - a) * sizeof *v);
+			for (j = a; j < b; j++) {
+				v[j - a].t = s->ooo->s[j].t;
+				v[j - a].v = s->ooo->s[j].v;
 			}
-			chunk_iter_init(&it->ci, it->c[it->i]->b, it->c[it->i]->len, it->lim[it->i]);
-			it->open = true;
+			iter_add_array(it, v, b - a, prio - 1);
 		}
-		if (!chunk_iter_next(&it->ci)) {
-			it->open = false;
-			it->i++;
-			continue;
-		}
-		if (it->ci.t < it->mint)
-			continue;
-		if (it->ci.t > it->maxt) {
-			it->done = true;
-			break;
-		}
-		it->have = true;
-		it->t = it->ci.t;
-		it->v = it->ci.v;
-		if (t != NULL)
-			*t = it->t;
-		if (v != NULL)
-			*v = chunk_bits_f64(it->v);
-		return true;
 	}
-	it->have = false;
-	return false;
-}
-
-bool
-tsdb_iter_seek(struct tsdb_iter *it, int64_t t, int64_t *tout, double *vout)
-{
-	if (!(it->have && it->t >= t)) {
-		/* skip whole chunks that end before t */
-		while (it->i < it->n && it->c[it->i]->maxt < t) {
-			it->i++;
-			it->open = false;
-		}
-		do {
-			if (!tsdb_iter_next(it, NULL, NULL))
-				return false;
-		} while (it->t < t);
-	}
-	if (tout != NULL)
-		*tout = it->t;
-	if (vout != NULL)
-		*vout = chunk_bits_f64(it->v);
+	pthread_mutex_unlock(&st->mu);
 	return true;
-}
-
-static int
-cmp_entry(const void *a, const void *b)
-{
-	return labels_compare(((const struct ss_entry *)a)->ls, ((const struct ss_entry *)b)->ls);
 }
 
 struct tsdb_series_set *
 tsdb_head_select(struct tsdb_head *h, struct matcher *const *ms, size_t n,
     int64_t mint, int64_t maxt)
 {
-	struct tsdb_series_set *ss = mem_calloc(1, sizeof *ss);
+	struct tsdb_series_set *ss = sset_new(h, mint, maxt);
+	uint64_t w = sset_head_w(ss);
 	struct postings_ids ids;
 	size_t i;
 
-	ss->h = h;
-	ss->mint = ss->it.mint = mint;
-	ss->maxt = ss->it.maxt = maxt;
-	ss->w = __atomic_load_n(&h->seq, __ATOMIC_ACQUIRE);
 	if (n == 0 || mint > maxt)
 		return ss;
 	postings_select(h->post, ms, n, &ids);
-	ss->e = mem_alloc((ids.n + 1) * sizeof *ss->e);
 	for (i = 0; i < ids.n; i++) {
 		struct stripe *st = stripe_of(h, ids.v[i]);
 		struct series *s;
@@ -861,79 +1099,14 @@ tsdb_head_select(struct tsdb_head *h, struct matcher *const *ms, size_t n,
 
 		pthread_mutex_lock(&st->mu);
 		s = stripe_find(st, ids.v[i]);
-		if (s != NULL && visible_newest(s, ss->w, &t, &v) && t >= mint &&
-		    series_mint(s) <= maxt) {
-			ss->e[ss->n].id = s->id;
-			ss->e[ss->n].ls = labels_ref(s->ls);
-			ss->n++;
-		}
+		if (s != NULL && visible_newest(s, w, &t, &v) && t >= mint &&
+		    series_mint(s) <= maxt)
+			sset_add(ss, labels_ref(s->ls), true, s->id, 0, 0);
 		pthread_mutex_unlock(&st->mu);
 	}
 	postings_ids_free(&ids);
-	qsort(ss->e, ss->n, sizeof *ss->e, cmp_entry);
+	sset_finish(ss);
 	return ss;
-}
-
-bool
-tsdb_series_set_next(struct tsdb_series_set *ss)
-{
-	while (ss->pos < ss->n) {
-		struct ss_entry *e = &ss->e[ss->pos++];
-		struct stripe *st = stripe_of(ss->h, e->id);
-		struct series *s;
-
-		pthread_mutex_lock(&st->mu);
-		s = stripe_find(st, e->id);
-		if (s != NULL)
-			snapshot(&ss->it, s, ss->w);
-		else
-			iter_clear(&ss->it);
-		pthread_mutex_unlock(&st->mu);
-		if (ss->it.n > 0)
-			return true;
-	}
-	iter_clear(&ss->it);
-	return false;
-}
-
-const struct labels *
-tsdb_series_set_labels(const struct tsdb_series_set *ss)
-{
-	return ss->pos > 0 ? ss->e[ss->pos - 1].ls : NULL;
-}
-
-uint64_t
-tsdb_series_set_ref(const struct tsdb_series_set *ss)
-{
-	return ss->pos > 0 ? ss->e[ss->pos - 1].id : 0;
-}
-
-struct tsdb_iter *
-tsdb_series_set_iter(struct tsdb_series_set *ss)
-{
-	return &ss->it;
-}
-
-size_t
-tsdb_series_set_count(const struct tsdb_series_set *ss)
-{
-	return ss->n;
-}
-
-void
-tsdb_series_set_free(struct tsdb_series_set *ss)
-{
-	size_t i;
-
-	if (ss == NULL)
-		return;
-	iter_clear(&ss->it);
-	mem_free(ss->it.c);
-	mem_free(ss->it.lim);
-	for (i = 0; i < ss->n; i++)
-		labels_free(ss->e[i].ls);
-	mem_free(ss->e);
-	mem_free(ss);
 }
 
 static int
@@ -996,8 +1169,8 @@ cmp_cstr(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* collect_strings gathers name itself (value == false) or the value of label
- * name (value == true; name NULL = every label name) of the series in ids. */
+/* collect_strings gathers the label names (name NULL) or the values of label
+ * name of the series in ids. */
 static void
 collect_strings(struct tsdb_head *h, const struct postings_ids *ids,
     const char *name, struct tsdb_strings *out)
@@ -1101,9 +1274,111 @@ tsdb_head_stats(struct tsdb_head *h, struct tsdb_head_stats *st)
 	st->chunks_removed = LOAD(&h->chunks_removed);
 	st->mint = LOAD(&h->mint);
 	st->maxt = LOAD(&h->maxt);
+	st->ooo_samples = LOAD(&h->ooo_live);
+	st->ooo_appended = LOAD(&h->ooo_appended);
+	st->out_of_bounds = LOAD(&h->oob);
+	st->too_old = LOAD(&h->too_old);
+	st->commits_failed = LOAD(&h->commits_failed);
+	st->mint_inorder = LOAD(&h->mint_inorder);
+	st->min_valid = LOAD(&h->min_valid);
 }
 
-/* --- garbage collection ----------------------------------------------------- */
+/* --- dumps ------------------------------------------------------------------ */
+
+/* dump_series fills d with what the selection takes of s (stripe lock
+ * held). Returns false when it takes nothing. */
+static bool
+dump_series(const struct series *s, int64_t maxt, int64_t ooo_maxt, uint32_t ooo_gen,
+    struct tsdb_series_dump *d, uint32_t *capc, uint32_t *capo)
+{
+	uint32_t i;
+
+	d->id = s->id;
+	d->nc = d->nooo = 0;
+	d->open = false;
+	for (i = 0; i < s->nclosed + 1; i++) {
+		struct chunk *c;
+
+		if (i < s->nclosed) {
+			if (s->closed[i]->maxt >= maxt)
+				break;
+			c = chunk_ref(s->closed[i]);
+		} else {
+			if (s->app.n == 0 || s->app.t >= maxt)
+				break;
+			c = chunk_app_snapshot(&s->app);
+			d->open = true;
+		}
+		if (d->nc == *capc) {
+			*capc = *capc ? *capc * 2 : 8;
+			d->c = mem_realloc(d->c, *capc * sizeof *d->c);
+		}
+		d->c[d->nc++] = c;
+	}
+	for (i = 0; s->ooo != NULL && i < s->ooo->n && s->ooo->s[i].t < ooo_maxt; i++) {
+		if (s->ooo->s[i].gen >= ooo_gen)
+			continue;
+		if (d->nooo == *capo) {
+			*capo = *capo ? *capo * 2 : 16;
+			d->ooo = mem_realloc(d->ooo, *capo * sizeof *d->ooo);
+		}
+		d->ooo[d->nooo++] = s->ooo->s[i];
+	}
+	if (d->nc == 0 && d->nooo == 0)
+		return false;
+	d->ls = labels_ref(s->ls);
+	return true;
+}
+
+void
+tsdb_head_dump(struct tsdb_head *h, int64_t maxt, int64_t ooo_maxt, uint32_t ooo_gen,
+    void (*fn)(void *arg, const struct tsdb_series_dump *d), void *arg)
+{
+	struct tsdb_series_dump *batch = NULL;
+	uint32_t *capc = NULL, *capo = NULL;
+	size_t cap = 0, i;
+
+	for (i = 0; i < NSTRIPES; i++) {
+		struct stripe *st = &h->stripes[i];
+		size_t n = 0, j, k;
+
+		/* copy the stripe's selection under its lock, hand it out after */
+		pthread_mutex_lock(&st->mu);
+		if (st->n > cap) {
+			batch = mem_realloc(batch, st->n * sizeof *batch);
+			capc = mem_realloc(capc, st->n * sizeof *capc);
+			capo = mem_realloc(capo, st->n * sizeof *capo);
+			for (j = cap; j < st->n; j++) {
+				memset(&batch[j], 0, sizeof batch[j]);
+				capc[j] = capo[j] = 0;
+			}
+			cap = st->n;
+		}
+		for (j = 0; j < st->cap; j++) {
+			if (st->tab[j] == NULL)
+				continue;
+			if (dump_series(st->tab[j], maxt, ooo_maxt, ooo_gen, &batch[n],
+			    &capc[n], &capo[n]))
+				n++;
+		}
+		pthread_mutex_unlock(&st->mu);
+		for (j = 0; j < n; j++) {
+			fn(arg, &batch[j]);
+			for (k = 0; k < batch[j].nc; k++)
+				chunk_put(batch[j].c[k]);
+			labels_free(batch[j].ls);
+		}
+	}
+	for (i = 0; i < cap; i++) {
+		mem_free(batch[i].c);
+		mem_free(batch[i].ooo);
+	}
+	mem_free(batch);
+	mem_free(capc);
+	mem_free(capo);
+}
+
+/* --- truncation and garbage collection --------------------------------------------- */
 
 struct victim {
 	uint32_t id;
@@ -1118,19 +1393,67 @@ cmp_victim(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* is_empty_below tells whether s holds nothing at or after maxt in order,
+ * no out-of-order sample, and nothing staged. */
+static bool
+is_empty_below(const struct series *s, int64_t maxt)
+{
+	return (s->app.n == 0 || s->app.t < maxt) && s->nclosed == 0 &&
+	    (s->ooo == NULL || s->ooo->n == 0) && s->pending == 0;
+}
+
+/* trim_series drops s's chunks ending before maxt (the open one only when
+ * out-of-order samples keep the series) and its selected out-of-order
+ * samples (stripe lock held). */
+static void
+trim_series(struct tsdb_head *h, struct series *s, int64_t maxt, int64_t ooo_maxt,
+    uint32_t ooo_gen)
+{
+	uint32_t drop, k, j;
+
+	for (drop = 0; drop < s->nclosed && s->closed[drop]->maxt < maxt; drop++)
+		chunk_put(s->closed[drop]);
+	if (drop > 0) {
+		for (k = drop; k < s->nclosed; k++)
+			s->closed[k - drop] = s->closed[k];
+		s->nclosed -= drop;
+		SUB(&h->chunks, drop);
+		ADD(&h->chunks_removed, drop);
+	}
+	if (s->ooo != NULL) {
+		for (j = k = 0; j < s->ooo->n; j++) {
+			if (s->ooo->s[j].t < ooo_maxt && s->ooo->s[j].gen < ooo_gen)
+				continue;
+			s->ooo->s[k++] = s->ooo->s[j];
+		}
+		SUB(&h->ooo_live, s->ooo->n - k);
+		s->ooo->n = k;
+		if (k == 0)
+			MEM_FREE(s->ooo);
+	}
+	if (s->ooo != NULL && s->nclosed == 0 && s->app.n > 0 && s->app.t < maxt &&
+	    s->pending == 0) {
+		chunk_app_reset(&s->app);
+		s->pend_n = 0;
+		s->vis_has = 0;
+		SUB(&h->chunks, 1);
+		ADD(&h->chunks_removed, 1);
+	}
+}
+
 size_t
-tsdb_head_gc(struct tsdb_head *h, int64_t mint)
+tsdb_head_truncate(struct tsdb_head *h, int64_t maxt, int64_t ooo_maxt, uint32_t ooo_gen)
 {
 	struct victim *vic = NULL;
 	size_t nv = 0, cv = 0, i, removed = 0;
-	int64_t newmint = INT64_MAX;
+	int64_t newmint = INT64_MAX, newmint_in = INT64_MAX;
 	uint32_t *ids;
 	const struct labels **lss;
 
-	/* 1: drop old closed chunks; note series that are left empty */
+	/* 1: drop old chunks; note series that are left empty */
 	for (i = 0; i < NSTRIPES; i++) {
 		struct stripe *st = &h->stripes[i];
-		uint32_t j, k, drop;
+		uint32_t j;
 
 		pthread_mutex_lock(&st->mu);
 		for (j = 0; j < st->cap; j++) {
@@ -1138,16 +1461,8 @@ tsdb_head_gc(struct tsdb_head *h, int64_t mint)
 
 			if (s == NULL)
 				continue;
-			for (drop = 0; drop < s->nclosed && s->closed[drop]->maxt < mint; drop++)
-				chunk_put(s->closed[drop]);
-			if (drop > 0) {
-				for (k = drop; k < s->nclosed; k++)
-					s->closed[k - drop] = s->closed[k];
-				s->nclosed -= drop;
-				SUB(&h->chunks, drop);
-				ADD(&h->chunks_removed, drop);
-			}
-			if ((s->app.n == 0 || s->app.t < mint) && s->pending == 0) {
+			trim_series(h, s, maxt, ooo_maxt, ooo_gen);
+			if (is_empty_below(s, maxt)) {
 				if (nv == cv) {
 					cv = cv ? cv * 2 : 64;
 					vic = mem_realloc(vic, cv * sizeof *vic);
@@ -1155,9 +1470,14 @@ tsdb_head_gc(struct tsdb_head *h, int64_t mint)
 				vic[nv].id = s->id;
 				vic[nv].ls = labels_ref(s->ls);
 				nv++;
-			} else if (s->app.n > 0 && series_mint(s) < newmint) {
-				newmint = series_mint(s);
+				continue;
 			}
+			if (series_mint(s) < newmint)
+				newmint = series_mint(s);
+			if (s->nclosed > 0 && s->closed[0]->mint < newmint_in)
+				newmint_in = s->closed[0]->mint;
+			else if (s->nclosed == 0 && s->app.n > 0 && s->app.mint < newmint_in)
+				newmint_in = s->app.mint;
 		}
 		pthread_mutex_unlock(&st->mu);
 	}
@@ -1170,14 +1490,22 @@ tsdb_head_gc(struct tsdb_head *h, int64_t mint)
 		pthread_rwlock_wrlock(&sh->mu);
 		pthread_mutex_lock(&st->mu);
 		s = stripe_find(st, vic[i].id);
-		if (s != NULL && (s->app.n == 0 || s->app.t < mint) && s->pending == 0) {
+		if (s != NULL && is_empty_below(s, maxt)) {
 			stripe_del(st, s->id);
 			shard_del(sh, vic[i].ls->hash, s->id);
-			SUB(&h->chunks, s->nclosed + (s->app.n > 0));
-			ADD(&h->chunks_removed, s->nclosed + (s->app.n > 0));
+			SUB(&h->chunks, s->app.n > 0);
+			ADD(&h->chunks_removed, s->app.n > 0);
+			if (!s->logged)
+				SUB(&h->unlogged, 1);
 		} else {
-			if (s != NULL && s->app.n > 0 && series_mint(s) < newmint)
-				newmint = series_mint(s);
+			if (s != NULL) {
+				if (series_mint(s) < newmint)
+					newmint = series_mint(s);
+				if (s->nclosed > 0 && s->closed[0]->mint < newmint_in)
+					newmint_in = s->closed[0]->mint;
+				else if (s->nclosed == 0 && s->app.n > 0 && s->app.mint < newmint_in)
+					newmint_in = s->app.mint;
+			}
 			s = NULL;
 		}
 		pthread_mutex_unlock(&st->mu);
@@ -1208,8 +1536,224 @@ tsdb_head_gc(struct tsdb_head *h, int64_t mint)
 	ADD(&h->series_removed, removed);
 	/* the head now starts at its oldest remaining sample (or at mint when
 	 * a concurrent append went older, which the next gc corrects) */
-	__atomic_store_n(&h->mint, newmint, __ATOMIC_RELAXED);
+	STORE(&h->mint, newmint);
+	STORE(&h->mint_inorder, newmint_in);
 	if (LOAD(&h->nseries) == 0)
-		__atomic_store_n(&h->maxt, INT64_MIN, __ATOMIC_RELAXED);
+		STORE(&h->maxt, INT64_MIN);
 	return removed;
+}
+
+size_t
+tsdb_head_gc(struct tsdb_head *h, int64_t mint)
+{
+	return tsdb_head_truncate(h, mint, mint, UINT32_MAX);
+}
+
+/* --- replay ------------------------------------------------------------------ */
+
+struct tsdb_head_replay {
+	struct tsdb_head *h;
+	struct series **byid;	/* logged id -> series (aliases included) */
+	uint32_t cap;
+	struct tsdb_replay_stats st;
+};
+
+struct tsdb_head_replay *
+tsdb_head_replay_begin(struct tsdb_head *h)
+{
+	struct tsdb_head_replay *r = mem_calloc(1, sizeof *r);
+
+	r->h = h;
+	return r;
+}
+
+static void
+byid_put(struct tsdb_head_replay *r, uint32_t id, struct series *s)
+{
+	if (id >= r->cap) {
+		uint32_t cap = r->cap ? r->cap : 1024;
+
+		while (cap <= id)
+			cap *= 2;
+		r->byid = mem_realloc(r->byid, cap * sizeof *r->byid);
+		memset(r->byid + r->cap, 0, (cap - r->cap) * sizeof *r->byid);
+		r->cap = cap;
+	}
+	r->byid[id] = s;
+}
+
+static struct series *
+byid_get(const struct tsdb_head_replay *r, uint32_t id)
+{
+	return id < r->cap ? r->byid[id] : NULL;
+}
+
+/* replay_series finds or makes the series for (id, ls); takes over ls. */
+static struct series *
+replay_series(struct tsdb_head_replay *r, uint32_t id, struct labels *ls)
+{
+	struct tsdb_head *h = r->h;
+	struct series *s = byid_get(r, id);
+	struct shard *sh;
+
+	if (s != NULL) {
+		if (!labels_equal(s->ls, ls))
+			s = NULL;	/* an id logged twice for two sets: keep the first */
+		labels_free(ls);
+		return s;
+	}
+	if ((s = lookup_locked(h, ls)) != NULL) {
+		pthread_mutex_unlock(&stripe_of(h, s->id)->mu);
+		byid_put(r, id, s);	/* logged again under another id */
+		labels_free(ls);
+		return s;
+	}
+	if (stripe_find(stripe_of(h, id), id) != NULL) {
+		labels_free(ls);	/* id taken by another label set */
+		return NULL;
+	}
+	sh = shard_of(h, ls->hash);
+	pthread_rwlock_wrlock(&sh->mu);
+	s = insert_series(h, sh, ls, id);
+	pthread_mutex_unlock(&stripe_of(h, id)->mu);
+	pthread_rwlock_unlock(&sh->mu);
+	s->logged = 1;
+	if (id >= LOAD(&h->next_id))
+		STORE(&h->next_id, id + 1);
+	byid_put(r, id, s);
+	labels_free(ls);
+	r->st.series++;
+	return s;
+}
+
+void
+tsdb_head_replay_series(struct tsdb_head_replay *r, uint32_t id, struct labels *ls)
+{
+	(void)replay_series(r, id, ls);
+}
+
+/* replay_ooo inserts a replayed out-of-order sample; live ones get a
+ * newer generation than any replayed. */
+static void
+replay_ooo(struct tsdb_head *h, struct series *s, int64_t t, uint64_t v, uint32_t gen)
+{
+	ooo_insert(h, s, t, v, gen);
+	if (gen < UINT32_MAX && gen >= LOAD(&h->gen))
+		STORE(&h->gen, gen + 1);
+}
+
+static void
+replay_apply(struct tsdb_head_replay *r, struct series *s, int64_t t, uint64_t v, uint32_t gen)
+{
+	int rc = classify(r->h, s, t, v, true, true);
+
+	if (rc == C_APPEND) {
+		append_inorder(r->h, s, t, v, 0);
+		r->st.samples++;
+	} else if (rc == C_OOO) {
+		replay_ooo(r->h, s, t, v, gen);
+		r->st.ooo++;
+	} else {
+		r->st.dropped++;
+	}
+}
+
+void
+tsdb_head_replay_sample(struct tsdb_head_replay *r, const struct tsdb_log_sample *x,
+    uint32_t gen)
+{
+	struct series *s = byid_get(r, x->id);
+
+	if (s == NULL) {
+		r->st.unknown_refs++;
+		return;
+	}
+	replay_apply(r, s, x->t, x->v, gen);
+}
+
+int
+tsdb_head_replay_snap(struct tsdb_head_replay *r, uint32_t id, struct labels *ls,
+    const uint8_t *const *chunk, const size_t *len, const int64_t *mint,
+    const int64_t *maxt, size_t n, bool open, const struct tsdb_ooo_sample *ooo,
+    size_t nooo)
+{
+	struct tsdb_head *h = r->h;
+	struct series *s = replay_series(r, id, ls);
+	size_t i, nclosed = open && n > 0 ? n - 1 : n;
+	int rc = 0;
+
+	if (s == NULL)
+		return -1;
+	r->st.snap_series++;
+	if (s->nclosed == 0 && s->app.n == 0 && s->ooo == NULL) {
+		/* fresh series: take the chunks as they are */
+		if (nclosed > 0) {
+			s->closed = mem_alloc(nclosed * sizeof *s->closed);
+			s->capclosed = (uint32_t)nclosed;
+		}
+		for (i = 0; i < nclosed; i++) {
+			if (len[i] < 2 || maxt[i] < mint[i] ||
+			    (s->nclosed > 0 && mint[i] <= s->closed[s->nclosed - 1]->maxt)) {
+				rc = -1;
+				continue;
+			}
+			s->closed[s->nclosed++] = chunk_new(chunk[i], len[i], mint[i], maxt[i]);
+		}
+		if (open && n > 0) {
+			if (chunk_app_resume(&s->app, chunk[n - 1], len[n - 1]) != CHUNK_OK ||
+			    (s->nclosed > 0 && s->app.mint <= s->closed[s->nclosed - 1]->maxt)) {
+				chunk_app_reset(&s->app);
+				rc = -1;
+			} else {
+				s->next_at = range_end(s->app.mint, h->chunk_range);
+				if (s->app.n >= TSDB_SAMPLES_PER_CHUNK / 4)
+					s->next_at = chunk_end_estimate(s->app.mint, s->app.t, s->next_at);
+			}
+		}
+		ADD(&h->chunks, s->nclosed + (s->app.n > 0));
+		ADD(&h->chunks_created, s->nclosed + (s->app.n > 0));
+		if (s->nclosed > 0 || s->app.n > 0) {
+			int64_t lo = s->nclosed > 0 ? s->closed[0]->mint : s->app.mint;
+			int64_t hi = s->app.n > 0 ? s->app.t : s->closed[s->nclosed - 1]->maxt;
+
+			atomic_min(&h->mint, lo);
+			atomic_min(&h->mint_inorder, lo);
+			atomic_max(&h->maxt, hi);
+		}
+		for (i = 0; i < nooo; i++) {
+			if (i > 0 && ooo[i].t <= ooo[i - 1].t)
+				continue;
+			replay_ooo(h, s, ooo[i].t, ooo[i].v, ooo[i].gen);
+		}
+		return rc;
+	}
+	/* the series already has data (logged twice): merge sample by sample */
+	for (i = 0; i < n; i++) {
+		struct chunk_iter ci;
+
+		chunk_iter_init(&ci, chunk[i], len[i], CHUNK_MAX_SAMPLES);
+		while (chunk_iter_next(&ci))
+			replay_apply(r, s, ci.t, ci.v, 0);
+		if (ci.err)
+			rc = -1;
+	}
+	for (i = 0; i < nooo; i++)
+		replay_apply(r, s, ooo[i].t, ooo[i].v, ooo[i].gen);
+	return rc;
+}
+
+void
+tsdb_head_replay_next_id(struct tsdb_head_replay *r, uint32_t id)
+{
+	if (id > LOAD(&r->h->next_id) && id < UINT32_MAX)
+		STORE(&r->h->next_id, id);
+}
+
+void
+tsdb_head_replay_end(struct tsdb_head_replay *r, struct tsdb_replay_stats *st)
+{
+	if (st != NULL)
+		*st = r->st;
+	mem_free(r->byid);
+	mem_free(r);
 }

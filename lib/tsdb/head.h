@@ -1,19 +1,24 @@
 /* lib/tsdb/head.h - the in-memory head of the time-series store.
  *
  * The head holds every active series: its label set, its closed XOR chunks,
- * one open chunk and its newest sample uncompressed. Series are found by
- * label set (a hash map sharded by labels hash, collisions resolved with
- * labels_equal) or by ref, a stable id the head assigns at creation and never
- * reuses, which a scrape loop caches to append without hashing labels again.
- * A postings index (lib/tsdb/postings.h) answers matcher sets.
+ * one open chunk and its newest sample uncompressed, and the samples written
+ * out of order (a sorted array per series). Series are found by label set (a
+ * hash map sharded by labels hash, collisions resolved with labels_equal) or
+ * by ref, a stable id the head assigns at creation and never reuses, which a
+ * scrape loop caches to append without hashing labels again. A postings
+ * index (lib/tsdb/postings.h) answers matcher sets.
  *
  * Writes go through an appender: samples are checked as they are added
  * (Prometheus' rules: same timestamp and same value bits is a duplicate,
  * accepted and counted; same timestamp and other value is "duplicate sample
- * for timestamp"; older than the newest is "out of order sample") and become
- * visible together at commit: a reader never sees part of a commit, nor a
- * half-written chunk. Commits are applied one at a time (a commit mutex);
- * a WAL will hook in at commit, before samples are applied.
+ * for timestamp"; older than the newest is "out of order sample", unless
+ * out-of-order writes are allowed: within ooo_window of the head's newest
+ * sample, or always for an unrestricted appender; older than the head's
+ * min valid time is "out of bounds") and become visible together at commit:
+ * a reader never sees part of a commit's in-order samples, nor a
+ * half-written chunk. Commits are applied one at a time (a commit mutex).
+ * When a store (lib/tsdb/db.h) attaches hooks, each commit is logged to the
+ * WAL before it is applied, and a commit the log refuses is dropped whole.
  *
  * Threads: any number of appenders and readers. Series state is guarded by
  * striped mutexes (by id), the label map by sharded rwlocks, the postings by
@@ -29,6 +34,7 @@
 
 #include "labels/labels.h"
 #include "labels/matcher.h"
+#include "tsdb/chunk.h"
 
 #define TSDB_DEFAULT_CHUNK_RANGE (2 * 3600 * 1000)	/* ms, Prometheus' 2h */
 #define TSDB_SAMPLES_PER_CHUNK 120
@@ -40,10 +46,18 @@ enum tsdb_err {
 	TSDB_ERR_NOT_FOUND = -3,	/* unknown ref and no labels given */
 	TSDB_ERR_EMPTY_LABELS = -4,	/* "empty labelset" */
 	TSDB_ERR_TOO_MANY_SERIES = -5,	/* series ids exhausted */
+	TSDB_ERR_OUT_OF_BOUNDS = -6,	/* "out of bounds" */
+	TSDB_ERR_IO = -7,		/* the write-ahead log refused the commit */
+	TSDB_ERR_TOO_OLD = -8,		/* "too old sample": before the ooo window */
 };
 
 struct tsdb_head_opts {
 	int64_t chunk_range;	/* ms; chunks never span a multiple of it; 0 = 2h */
+	int64_t ooo_window;	/* ms; out-of-order writes accepted this far behind
+				 * the newest sample; 0 = none (Prometheus' default) */
+	bool bounded;		/* refuse in-order samples older than the newest
+				 * minus chunk_range/2 ("out of bounds"), as
+				 * Prometheus' head does; set by the store */
 };
 
 struct tsdb_head_stats {
@@ -59,6 +73,14 @@ struct tsdb_head_stats {
 	uint64_t chunks_removed;	/* total */
 	int64_t mint;			/* oldest sample, INT64_MAX when empty */
 	int64_t maxt;			/* newest sample, INT64_MIN when empty */
+	/* out-of-order writes and the store */
+	uint64_t ooo_samples;		/* held out of order now */
+	uint64_t ooo_appended;		/* total, committed out of order */
+	uint64_t out_of_bounds;		/* rejected: older than the min valid time */
+	uint64_t too_old;		/* rejected: older than the ooo window */
+	uint64_t commits_failed;	/* refused by the write-ahead log */
+	int64_t mint_inorder;		/* oldest in-order sample, INT64_MAX when none */
+	int64_t min_valid;		/* set by tsdb_head_roll; INT64_MIN at first */
 };
 
 /* One series' newest sample, for /federate. */
@@ -92,6 +114,10 @@ void tsdb_head_free(struct tsdb_head *h);
 /* tsdb_appender_new returns an appender on h; free with tsdb_appender_free().
  * One thread uses an appender at a time; it can be reused after a commit. */
 struct tsdb_appender *tsdb_appender_new(struct tsdb_head *h);
+/* tsdb_appender_new_unrestricted returns an appender that writes samples of
+ * any age: what the head cannot take in order is kept out of order until the
+ * store moves it to blocks. For imports and the central's gap repair. */
+struct tsdb_appender *tsdb_appender_new_unrestricted(struct tsdb_head *h);
 /* tsdb_appender_append stages one sample. *ref (may be NULL) is a series ref
  * from an earlier append or 0; when it names a live series ls is not looked
  * at, else the series is found or created from ls (borrowed). On success *ref
@@ -103,7 +129,9 @@ int tsdb_appender_append(struct tsdb_appender *a, uint64_t *ref,
     struct labels *ls, int64_t t, double v);
 /* tsdb_appender_commit applies the staged samples and makes them visible
  * together. Samples that became out of order since staging (another
- * appender got there first) are dropped and counted. Returns 0. */
+ * appender got there first) are dropped and counted. Returns 0, or
+ * TSDB_ERR_IO when the store's write-ahead log refused the commit (disk
+ * full...): then nothing of it was applied and the appender is empty. */
 int tsdb_appender_commit(struct tsdb_appender *a);
 /* tsdb_appender_rollback drops the staged samples. */
 void tsdb_appender_rollback(struct tsdb_appender *a);
@@ -167,5 +195,116 @@ void tsdb_head_stats(struct tsdb_head *h, struct tsdb_head_stats *st);
  * series left without samples (unless an appender has samples staged for
  * them). Live series keep their refs. Returns the number of series removed. */
 size_t tsdb_head_gc(struct tsdb_head *h, int64_t mint);
+
+/* --- store integration (lib/tsdb/db.c, the WAL and block cutting) --------- */
+
+/* A series first written by a commit, as logged. */
+struct tsdb_log_series {
+	uint32_t id;
+	const struct labels *ls;
+};
+
+/* A sample as logged: value bits as appended. */
+struct tsdb_log_sample {
+	uint32_t id;
+	int64_t t;
+	uint64_t v;
+};
+
+/* A sample held out of order, with the generation it was committed in. */
+struct tsdb_ooo_sample {
+	int64_t t;
+	uint64_t v;
+	uint32_t gen;
+};
+
+struct tsdb_head_hooks {
+	/* log writes a commit's new series and samples before it is applied
+	 * (commit lock held). Returns 0, or a tsdb_err that drops the commit;
+	 * *pos is passed to wait. */
+	int (*log)(void *arg, const struct tsdb_log_series *s, size_t ns,
+	    const struct tsdb_log_sample *v, size_t nv, uint64_t *pos);
+	/* wait is called after the commit lock is released. May be NULL. */
+	void (*wait)(void *arg, uint64_t pos);
+	/* roll starts a new log segment (commit lock held). May be NULL. */
+	void (*roll)(void *arg);
+	void *arg;
+};
+
+/* tsdb_head_set_hooks attaches a log; call before any appender exists. */
+void tsdb_head_set_hooks(struct tsdb_head *h, const struct tsdb_head_hooks *hk);
+
+/* tsdb_head_roll, under the commit lock, raises the min valid time to
+ * min_valid (in-order samples older than it are refused or go out of order
+ * from now on), rolls the log and starts a new generation, which it returns:
+ * every out-of-order sample of a lower generation was committed (and
+ * logged) before the call. */
+uint32_t tsdb_head_roll(struct tsdb_head *h, int64_t min_valid);
+
+/* One series' data handed out by tsdb_head_dump. */
+struct tsdb_series_dump {
+	uint32_t id;
+	struct labels *ls;
+	struct chunk **c;		/* chunk references, oldest first */
+	uint32_t nc;
+	bool open;			/* c[nc-1] is a copy of the open chunk */
+	struct tsdb_ooo_sample *ooo;	/* sorted by t */
+	uint32_t nooo;
+};
+
+/* tsdb_head_dump calls fn, outside any lock, for every series holding
+ * in-order chunks that end before maxt or out-of-order samples with t <
+ * ooo_maxt of a generation below ooo_gen, with those. The dump is valid
+ * during the call only (fn takes references to keep anything). With
+ * INT64_MAX, INT64_MAX, UINT32_MAX it is the whole head (a checkpoint). */
+void tsdb_head_dump(struct tsdb_head *h, int64_t maxt, int64_t ooo_maxt,
+    uint32_t ooo_gen, void (*fn)(void *arg, const struct tsdb_series_dump *d),
+    void *arg);
+/* tsdb_head_truncate drops what the same tsdb_head_dump selected (a chunk
+ * still open and not yet past maxt stays) and the series left empty.
+ * Returns the number of series removed. */
+size_t tsdb_head_truncate(struct tsdb_head *h, int64_t maxt, int64_t ooo_maxt,
+    uint32_t ooo_gen);
+/* tsdb_head_next_id returns the id the next new series will get. */
+uint32_t tsdb_head_next_id(struct tsdb_head *h);
+
+/* Replay: rebuilding the head from the WAL before it is shared with any
+ * other thread (no locks are taken). Series keep their logged ids; a series
+ * logged again under another id is mapped onto the first. */
+struct tsdb_head_replay;
+struct tsdb_replay_stats {
+	uint64_t series, samples, ooo, dropped, unknown_refs, snap_series;
+};
+struct tsdb_head_replay *tsdb_head_replay_begin(struct tsdb_head *h);
+/* tsdb_head_replay_series takes over ls (one reference). */
+void tsdb_head_replay_series(struct tsdb_head_replay *r, uint32_t id, struct labels *ls);
+/* tsdb_head_replay_sample applies one logged sample of generation gen: in
+ * order when it can, else out of order; identical samples are dropped. */
+void tsdb_head_replay_sample(struct tsdb_head_replay *r, const struct tsdb_log_sample *s,
+    uint32_t gen);
+/* tsdb_head_replay_snap restores a checkpointed series (takes over ls):
+ * n chunks (the last open when open), out-of-order samples. Returns 0 or -1
+ * when a chunk is malformed (the series is then restored without it). */
+int tsdb_head_replay_snap(struct tsdb_head_replay *r, uint32_t id, struct labels *ls,
+    const uint8_t *const *chunk, const size_t *len, const int64_t *mint,
+    const int64_t *maxt, size_t n, bool open, const struct tsdb_ooo_sample *ooo,
+    size_t nooo);
+/* tsdb_head_replay_next_id raises the next series id to at least id. */
+void tsdb_head_replay_next_id(struct tsdb_head_replay *r, uint32_t id);
+/* tsdb_head_replay_end finishes (st may be NULL) and frees r. */
+void tsdb_head_replay_end(struct tsdb_head_replay *r, struct tsdb_replay_stats *st);
+
+/* tsdb_head_seq returns the last applied commit (a reader's view). */
+uint64_t tsdb_head_seq(struct tsdb_head *h);
+/* tsdb_head_series_sources adds the chunks and out-of-order samples of
+ * series id that overlap the iterator's range, as of commit w, to it
+ * (lib/tsdb/iter.h). prio orders equal timestamps (higher wins). Returns
+ * false when the series is gone. */
+bool tsdb_head_series_sources(struct tsdb_head *h, uint32_t id, uint64_t w,
+    struct tsdb_iter *it, uint32_t prio);
+/* tsdb_head_lookup returns the ref of the series with labels ls, or 0. */
+uint64_t tsdb_head_lookup(struct tsdb_head *h, const struct labels *ls);
+/* tsdb_head_postings returns the head's index (for status figures). */
+struct postings *tsdb_head_postings(struct tsdb_head *h);
 
 #endif
