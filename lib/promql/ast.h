@@ -75,6 +75,7 @@ struct promql_at {
 struct promql_node {
 	enum promql_node_kind kind;
 	size_t start, end;	/* byte range in the query */
+	bool step_invariant;	/* engine annotation: evaluate once per query */
 	union {
 		struct {
 			enum promql_tok op;
