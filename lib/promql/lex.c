@@ -369,7 +369,9 @@ promql_item_desc(const struct promql_item *it, struct strbuf *out)
 	if (d != NULL) {
 		strbuf_puts(out, d);
 	} else {
-		strbuf_printf(out, "\"<Item %d>\"", (int)it->typ);
+		/* a token without a name prints as its goyacc number; of the
+		 * tokens the lexer emits only '@' has none (AT = 57385) */
+		strbuf_printf(out, "\"<Item %d>\"", it->typ == PROMQL_T_AT ? 57385 : (int)it->typ);
 	}
 	strbuf_putc(out, ' ');
 	item_string(it, out);

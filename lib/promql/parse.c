@@ -440,6 +440,20 @@ is_metric_keyword(enum promql_tok t)
 	}
 }
 
+/* starts_expr tells whether a token can begin an expression. */
+static bool
+starts_expr(enum promql_tok t)
+{
+	switch (t) {
+	case PROMQL_T_NUMBER: case PROMQL_T_STRING: case PROMQL_T_LEFT_PAREN:
+	case PROMQL_T_LEFT_BRACE: case PROMQL_T_IDENTIFIER: case PROMQL_T_METRIC_IDENTIFIER:
+	case PROMQL_T_ADD: case PROMQL_T_SUB:
+		return true;
+	default:
+		return promql_tok_is_aggregator(t) || is_metric_keyword(t);
+	}
+}
+
 /* parse_grouping parses "(a, b, ...)" after by/without/on/ignoring/group_x. */
 static int
 parse_grouping(struct parser *p, struct promql_names *out)
@@ -510,8 +524,11 @@ parse_call_body(struct parser *p, struct promql_node ***args)
 			size_t cpos = t->pos;
 
 			advance(p);
-			if (tok(p)->typ == PROMQL_T_RIGHT_PAREN) {
-				fail_at(p, cpos, "trailing commas not allowed in function call args");
+			/* yacc reduces "args ," by default: anything that cannot
+			 * start an expression is a trailing comma first */
+			if (!starts_expr(tok(p)->typ)) {
+				if (tok(p)->typ != PROMQL_T_ERROR)
+					fail_at(p, cpos, "trailing commas not allowed in function call args");
 				goto fail;
 			}
 			continue;
@@ -645,6 +662,16 @@ parse_matchers(struct parser *p, struct promql_node *vs)
 		nm = mem_strndup(name.val, name.len);
 		m = matcher_new(op, nm, val, merr, sizeof(merr));
 		mem_free(nm);
+		if (m == NULL && (op == MATCH_REGEX || op == MATCH_NOT_REGEX)) {
+			/* Prometheus compiles ^(?:v)$: its messages quote that */
+			struct strbuf anch = STRBUF_INIT;
+			struct regex *re;
+
+			strbuf_printf(&anch, "^(?:%s)$", val);
+			re = regex_new(anch.buf, anch.len, merr, sizeof(merr));
+			regex_free(re);
+			strbuf_free(&anch);
+		}
 		mem_free(val);
 		if (m == NULL) {
 			fail_at(p, name.pos, "%s", merr);
@@ -1108,9 +1135,15 @@ parse_expr(struct parser *p, int min_prec)
 				vm->card = t->typ == PROMQL_T_GROUP_LEFT ?
 				    PROMQL_CARD_MANY_TO_ONE : PROMQL_CARD_ONE_TO_MANY;
 				advance(p);
-				if (tok(p)->typ == PROMQL_T_LEFT_PAREN &&
-				    parse_grouping(p, &vm->include) < 0)
+				if (tok(p)->typ == PROMQL_T_LEFT_PAREN) {
+					if (parse_grouping(p, &vm->include) < 0)
+						goto fail;
+				} else if (!starts_expr(tok(p)->typ)) {
+					/* yacc only reduces the empty label list
+					 * before the start of an operand */
+					unexpected(p, "grouping opts", "\"(\"");
 					goto fail;
+				}
 			}
 		}
 		rhs = parse_expr(p, op == PROMQL_T_POW ? prec : prec + 1);

@@ -355,6 +355,13 @@ test_parse_errors(void **state)
 		{ "foo offset 0s", "duration must be greater than 0" },
 		{ "foo\n+ * bar", "2:3: parse error: unexpected <op:*>" },
 		{ "1 !", "unexpected character after '!': '\xef\xbf\xbd'" },
+		{ "label_replace(up, < \"$1\")", "1:17: parse error: trailing commas not allowed in function call args" },
+		{ "clamp(x,bool 1, 2)", "1:8: parse error: trailing commas not allowed in function call args" },
+		{ "a / on (b) group_left", "1:22: parse error: unexpected end of input in grouping opts, expected \"(\"" },
+		{ "a / on (b) group_left == (c)", "1:23: parse error: unexpected <op:==> in grouping opts, expected \"(\"" },
+		{ "@ 1", "1:1: parse error: unexpected \"<Item 57385>\" <op:@>" },
+		{ "x{a=~\"(\"}", "1:3: parse error: error parsing regexp: missing closing ): `^(?:()$`" },
+		{ "x{a=~\"a)\"}", "1:3: parse error: error parsing regexp: unexpected ): `^(?:a))$`" },
 		{ "\"x\" \"abcdefghijklmnop\"", "1:5: parse error: unexpected string \"\\\"abcdefghi\"..." },
 	};
 	size_t i;
