@@ -933,6 +933,94 @@ test_prober_real_peers(void **state)
 	raw_peer_stop(&hung);
 }
 
+/* A peer goes down, then its /-/ready flips between 200 and 503 every
+ * 250 ms: it is declared dead once and stays out of the live set while it
+ * flaps (the 400 ms hold-down never completes), then returns once after it
+ * settles: two changes of the live set in all. */
+struct flapper {
+	struct fake_peer *p;
+	atomic_bool stop;
+};
+
+static void *
+flap_run(void *arg)
+{
+	struct flapper *f = arg;
+
+	while (!atomic_load(&f->stop)) {
+		atomic_store(&f->p->ready, !atomic_load(&f->p->ready));
+		usleep(250000);
+	}
+	return NULL;
+}
+
+static void
+test_prober_flapping_peer(void **state)
+{
+	struct fake_peer peer;
+	struct flapper f;
+	pthread_t th;
+	const char *urls[2];
+	struct members_opts mo;
+	struct members *m;
+	char err[256];
+	int changes_flapping;
+
+	(void)state;
+	memset(&peer, 0, sizeof(peer));
+	fake_peer_start(&peer, 0, "{\"data\":{\"fingerprint\":\"" FP_OURS "\"}}");
+	urls[0] = "http://127.0.0.1:1";
+	urls[1] = peer.url;
+	memset(&mo, 0, sizeof(mo));
+	mo.probe_interval_ms = 100;
+	mo.probe_timeout_ms = 100;
+	mo.policy.dead_after = 2;
+	mo.policy.hold_down_ms = 400;
+	mo.fingerprint_every = 5;
+	mo.fingerprint = FP_OURS;
+	m = members_new(urls, 2, 0, &mo);
+	atomic_store(&g_changes, 0);
+	members_on_change(m, count_change, NULL);
+	assert_int_equal(members_start(m, err, sizeof(err)), 0);
+	assert_true(wait_state(m, peer.url, MEMBER_ALIVE, 3000) >= 0);
+
+	/* it goes down: dead (one change) */
+	atomic_store(&peer.ready, false);
+	assert_true(wait_state(m, peer.url, MEMBER_DEAD, 3000) >= 0);
+	assert_int_equal(atomic_load(&g_changes), 1);
+	/* then flaps: no 250 ms answering phase completes the 400 ms
+	 * hold-down, so it is never live again while it flaps */
+	f.p = &peer;
+	atomic_store(&f.stop, false);
+	assert_int_equal(pthread_create(&th, NULL, flap_run, &f), 0);
+	{
+		int64_t t0 = mono_ms();
+		struct member_info mi[2];
+		bool seen_returning = false;
+
+		while (mono_ms() - t0 < 1500) {
+			const struct member_info *x = info_of(m, mi, peer.url);
+
+			assert_false(x->live);
+			seen_returning |= x->state == MEMBER_RETURNING;
+			usleep(20000);
+		}
+		assert_true(seen_returning);	/* it did answer in between */
+	}
+	atomic_store(&f.stop, true);
+	pthread_join(th, NULL);
+	changes_flapping = atomic_load(&g_changes);
+	printf("# down, then flapping every 250 ms for 1.5 s: %d change(s) of the live set\n",
+	    changes_flapping);
+	assert_int_equal(changes_flapping, 1);
+
+	atomic_store(&peer.ready, true);
+	assert_true(wait_state(m, peer.url, MEMBER_ALIVE, 3000) >= 0);
+	assert_int_equal(atomic_load(&g_changes), 2);
+	members_free(m);
+	http_server_free(peer.srv);
+}
+
 static size_t
 http_get_write(char *data, size_t size, size_t nmemb, void *arg)
 {
@@ -1330,6 +1418,7 @@ main(void)
 		cmocka_unit_test(test_static_api),
 		cmocka_unit_test(test_leaf_source),
 		cmocka_unit_test(test_prober_real_peers),
+		cmocka_unit_test(test_prober_flapping_peer),
 		cmocka_unit_test(test_group_failover_and_api),
 	};
 	int rc;
