@@ -1964,8 +1964,19 @@ cdec_storage(struct cdec *d, const struct ynode *n, struct cfg *c)
 				return -1;
 			c->has_tsdb = rc > 0;
 			for (j = 0; rc > 0 && j < v->n; j++) {
+				int64_t ignored;
+
 				if (cdec_field_dup(d, v, j, "config.plain") < 0)
 					return -1;
+				/* TSDBConfig's untagged OutOfOrderTimeWindow int64 is
+				 * the yaml.v2 field "outofordertimewindow": Prometheus
+				 * prints it in /api/v1/status/config and reads it back
+				 * (then overwrites it from out_of_order_time_window). */
+				if (strcmp(ydoc_map_key(v, j), "outofordertimewindow") == 0) {
+					if (cdec_i64(d, ydoc_map_value(v, j), &ignored, "int64") < 0)
+						return -1;
+					continue;
+				}
 				if (strcmp(ydoc_map_key(v, j), "out_of_order_time_window") != 0)
 					return cdec_unknown(d, v, j, "config.plain");
 				if (cdec_duration(d, ydoc_map_value(v, j),

@@ -848,6 +848,31 @@ test_marshal(void **state)
 	cfg_free(c);
 	expect_error("scrape_configs:\n- job_name: a\n  relabel_configs:\n  - action: FooBar\n",
 	    "unknown relabel action \"FooBar\"");
+
+	/* storage.tsdb prints TSDBConfig's untagged OutOfOrderTimeWindow
+	 * (ms) as "outofordertimewindow", which loads again, is type-checked
+	 * as an int64 and then overwritten from out_of_order_time_window
+	 * (fuzzer finding: the reload refused the field) */
+	strbuf_reset(&sb);
+	c = expect_ok("storage:\n  tsdb:\n    out_of_order_time_window: 30s\n");
+	assert_int_equal(cfg_marshal_yaml(c, &sb), 0);
+	assert_non_null(strstr(sb.buf, "storage:\n  tsdb:\n    outofordertimewindow: 30000\n"
+	    "    out_of_order_time_window: 30s\n"));
+	cfg_free(c);
+	c = cfg_load_string(sb.buf, sb.len, "m.yml", NULL, err, sizeof(err));
+	if (c == NULL)
+		fail_msg("marshalled storage refused: %s", err);
+	assert_int_equal(c->out_of_order_time_window_ms, 30000);
+	cfg_free(c);
+	c = expect_ok("storage:\n  tsdb:\n    out_of_order_time_window: 1m\n"
+	    "    outofordertimewindow: 5\n");
+	assert_int_equal(c->out_of_order_time_window_ms, 60000);
+	cfg_free(c);
+	c = expect_ok("storage:\n  tsdb:\n    outofordertimewindow: 5\n");
+	assert_int_equal(c->out_of_order_time_window_ms, 0);
+	cfg_free(c);
+	expect_error("storage:\n  tsdb:\n    outofordertimewindow: 5m\n",
+	    "cannot unmarshal !!str `5m` into int64");
 	strbuf_free(&sb);
 	printf("# marshal: Prometheus' shape, defaults, <secret>, redacted URLs, yaml.v2 quoting\n");
 }
