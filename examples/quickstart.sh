@@ -69,6 +69,7 @@ EOF
 	>"$demo/targets.log" 2>&1 &
 pids="$pids $!"
 ./strata-leaf --config.file="$demo/leaf.yml" --web.listen-address="127.0.0.1:$leaf_port" \
+	--storage.tsdb.path="$demo/data" \
 	--web.enable-lifecycle >"$demo/leaf.log" 2>&1 &
 pids="$pids $!"
 

@@ -13,6 +13,7 @@
 
 #include "expfmt/write.h"
 #include "scrape/scrape.h"
+#include "tsdb/db.h"
 #include "tsdb/head.h"
 #include "util/mem.h"
 #include "util/time.h"
@@ -303,4 +304,17 @@ api_metrics_scrape(void *arg, struct strbuf *out)
 		    (double)is->count, "interval", buf, (char *)NULL);
 	}
 	scrape_stats_free(&st);
+}
+
+void
+api_metrics_db(void *arg, struct strbuf *out)
+{
+	struct tsdb_db_stats st;
+
+	tsdb_db_stats(arg, &st);
+#define X(expr, name, type, help) \
+	metrics_family(out, name, type, help); \
+	metrics_sample(out, name, (double)(expr), (char *)NULL);
+	TSDB_DB_METRICS(X)
+#undef X
 }

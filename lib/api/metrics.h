@@ -45,6 +45,9 @@ void metrics_sample(struct strbuf *out, const char *name, double v, ...)
 
 /* api_metrics_head is the collector of a struct tsdb_head (arg). */
 void api_metrics_head(void *head, struct strbuf *out);
+/* api_metrics_db is the collector of a struct tsdb_db (arg): the head,
+ * WAL, blocks, compaction and retention families. */
+void api_metrics_db(void *db, struct strbuf *out);
 /* api_metrics_scrape is the collector of a struct scrape_manager (arg). */
 void api_metrics_scrape(void *scrape, struct strbuf *out);
 

@@ -194,6 +194,20 @@ check_ctx(struct evaluator *ev, const char *env)
 		pq_fail(ev, PROMQL_ERR_TIMEOUT, "query timed out in %s", env);
 }
 
+/* fail_sb fails with the text of sb, which it frees first. */
+static void fail_sb(struct evaluator *ev, enum promql_errclass cls, struct strbuf *sb)
+	__attribute__((noreturn));
+
+static void
+fail_sb(struct evaluator *ev, enum promql_errclass cls, struct strbuf *sb)
+{
+	char msg[sizeof(((struct promql_error *)0)->msg)];
+
+	snprintf(msg, sizeof(msg), "%s", strbuf_cstr(sb));
+	strbuf_free(sb);
+	pq_fail(ev, cls, "%s", msg);
+}
+
 static void
 too_many_samples(struct evaluator *ev)
 {
@@ -647,6 +661,87 @@ at_time(const struct evaluator *ev, const struct promql_at *at, int64_t *t)
 	return false;
 }
 
+/* find_min_max computes the time range Prometheus' findMinMaxTime gives
+ * the query's querier: for every selector, its evaluation times moved by
+ * the enclosing subqueries' ranges and offsets (or fixed by @), less the
+ * lookback or its range, less its offset. */
+struct subq_path {
+	int64_t off, range, ts;
+	bool has_ts;
+};
+
+static void
+find_min_max(const struct evaluator *ev, const struct promql_node *n, struct subq_path sp,
+    int64_t eval_range, int64_t *min, int64_t *max, bool *any)
+{
+	size_t i;
+
+	switch (n->kind) {
+	case PROMQL_VECTOR_SELECTOR: {
+		int64_t start = ev->start, end = ev->end, at = 0;
+
+		if (sp.has_ts)
+			start = end = sp.ts;
+		if (at_time(ev, &n->u.vs.at, &at)) {
+			start = end = at;
+		} else {
+			start -= sp.off + sp.range;
+			end -= sp.off;
+		}
+		start -= eval_range == 0 ? ev->q->lookback : eval_range;
+		start -= n->u.vs.offset;
+		end -= n->u.vs.offset;
+		if (!*any || start < *min)
+			*min = start;
+		if (!*any || end > *max)
+			*max = end;
+		*any = true;
+		return;
+	}
+	case PROMQL_MATRIX_SELECTOR:
+		find_min_max(ev, n->u.msel.vs, sp, n->u.msel.range, min, max, any);
+		return;
+	case PROMQL_SUBQUERY: {
+		int64_t at = 0;
+
+		sp.off += n->u.subq.offset;
+		sp.range += n->u.subq.range;
+		if (at_time(ev, &n->u.subq.at, &at)) {
+			sp.off = n->u.subq.offset;
+			sp.range = n->u.subq.range;
+			sp.ts = at;
+			sp.has_ts = true;
+		}
+		find_min_max(ev, n->u.subq.expr, sp, 0, min, max, any);
+		return;
+	}
+	case PROMQL_AGGREGATE:
+		find_min_max(ev, n->u.agg.expr, sp, 0, min, max, any);
+		if (n->u.agg.param != NULL)
+			find_min_max(ev, n->u.agg.param, sp, 0, min, max, any);
+		return;
+	case PROMQL_BINARY:
+		find_min_max(ev, n->u.bin.lhs, sp, 0, min, max, any);
+		find_min_max(ev, n->u.bin.rhs, sp, 0, min, max, any);
+		return;
+	case PROMQL_CALL:
+		for (i = 0; i < n->u.call.nargs; i++)
+			find_min_max(ev, n->u.call.args[i], sp, 0, min, max, any);
+		return;
+	case PROMQL_PAREN:
+		find_min_max(ev, n->u.paren.expr, sp, 0, min, max, any);
+		return;
+	case PROMQL_UNARY:
+		find_min_max(ev, n->u.unary.expr, sp, 0, min, max, any);
+		return;
+	case PROMQL_STEP_INVARIANT:
+		find_min_max(ev, n->u.inv.expr, sp, 0, min, max, any);
+		return;
+	default:
+		return;
+	}
+}
+
 /* ---- evaluation ----------------------------------------------------------- */
 
 struct pq_value {
@@ -782,6 +877,7 @@ struct src {
 	bool have;
 	int64_t nt;
 	double nv;
+	int64_t gmin, gmax;	/* the query's sample range (storage only) */
 };
 
 static void *
@@ -789,7 +885,15 @@ do_select(struct evaluator *ev, const struct promql_node *vs, int64_t mint, int6
     const struct promql_series_set_ops **ops)
 {
 	char err[512];
-	void *set = ev->q->st->select(ev->q->st->ctx, vs->u.vs.ms, vs->u.vs.nms, mint, maxt,
+	void *set;
+
+	/* Prometheus opens one querier for the whole query: no selector sees
+	 * samples outside of it */
+	if (mint < ev->q->gmin)
+		mint = ev->q->gmin;
+	if (maxt > ev->q->gmax)
+		maxt = ev->q->gmax;
+	set = ev->q->st->select(ev->q->st->ctx, vs->u.vs.ms, vs->u.vs.nms, mint, maxt,
 	    ops, err, sizeof(err));
 
 	if (set == NULL)
@@ -823,7 +927,11 @@ src_peek(struct src *s, int64_t *t, double *v)
 {
 	if (!s->have) {
 		if (s->set != NULL) {
-			if (!s->ops->sample_next(s->set, &s->nt, &s->nv))
+			do {
+				if (!s->ops->sample_next(s->set, &s->nt, &s->nv))
+					return false;
+			} while (s->nt < s->gmin);
+			if (s->nt > s->gmax)
 				return false;
 		} else {
 			if (s->mpos >= s->mn)
@@ -852,6 +960,8 @@ eval_vector_selector(struct evaluator *ev, const struct promql_node *n)
 	ref0 = (has_at ? at : ev->start) - off;
 	ref1 = (has_at ? at : ev->end) - off;
 	s.set = do_select(ev, n, ref0 - q->lookback, ref1, &s.ops);
+	s.gmin = q->gmin;
+	s.gmax = q->gmax;
 	while (src_next_series(&s, &ls)) {
 		struct pq_series tmp = { 0 };
 		bool have_prev = false;
@@ -903,6 +1013,8 @@ eval_timestamp_vs(struct evaluator *ev, const struct promql_node *n)
 	ref0 = (has_at ? at : ev->start) - off;
 	ref1 = (has_at ? at : ev->end) - off;
 	s.set = do_select(ev, n, ref0 - q->lookback, ref1, &s.ops);
+	s.gmin = q->gmin;
+	s.gmax = q->gmax;
 	/* gather each series' step values, then emit step by step as
 	 * rangeEval would, with the metric name dropped */
 	{
@@ -987,6 +1099,8 @@ eval_matrix_selector(struct evaluator *ev, const struct promql_node *n)
 	maxt = (has_at ? at : ev->start) - vs->u.vs.offset;
 	mint = maxt - n->u.msel.range;
 	s.set = do_select(ev, vs, mint, maxt, &s.ops);
+	s.gmin = q->gmin;
+	s.gmax = q->gmax;
 	while (src_next_series(&s, &ls)) {
 		struct pq_series tmp = { 0 };
 
@@ -1174,9 +1288,12 @@ eval_call_matrix(struct evaluator *ev, const struct promql_node *n, size_t mi)
 	if (is_subq) {
 		s.m = &subm;
 	} else {
-		int64_t r0 = (has_at ? at : ev->start) - off, r1 = (has_at ? at : ev->end) - off;
+		int64_t r0 = (has_at ? at : ev->start) - off;
+		int64_t r1 = (has_at ? at + (ev->end - ev->start) : ev->end) - off;
 
 		s.set = do_select(ev, marg->u.msel.vs, r0 - range, r1, &s.ops);
+		s.gmin = q->gmin;
+		s.gmax = q->gmax;
 	}
 	while (src_next_series(&s, &ls)) {
 		struct pq_series tmp = { 0 };
@@ -1187,7 +1304,12 @@ eval_call_matrix(struct evaluator *ev, const struct promql_node *n, size_t mi)
 		ev->cur -= (long)(we - ws);
 		ws = we = 0;
 		for (k = 0, ts = ev->start; ts <= ev->end; ts += ev->interval, k++) {
-			int64_t maxt = (has_at ? at : ts) - off, mint = maxt - range;
+			/* With @, Prometheus turns the timestamp into an offset
+			 * relative to the evaluation start: when the function is
+			 * evaluated at every step (predict_linear), the window
+			 * moves with the step. */
+			int64_t maxt = (has_at ? at + (ts - ev->start) : ts) - off;
+			int64_t mint = maxt - range;
 			double out;
 
 			for (j = 0; j < nargs && j < 5; j++) {
@@ -1618,16 +1740,18 @@ binop_step(struct evaluator *ev, void *ctx, struct pq_vector *in, size_t nin, in
 		uint64_t *slot = pq_map_put(q, &b->sigs, rhs->s[i].h, &found);
 
 		if (found) {
-			struct strbuf m = STRBUF_INIT, a = STRBUF_INIT, d = STRBUF_INIT;
+			struct strbuf m = STRBUF_INIT;
 
+			strbuf_puts(&m, "found duplicate series for the match group ");
 			labels_format(match_labels(q, rhs->s[i].ls, vm), &m);
-			labels_format(rhs->s[i].ls, &a);
-			labels_format(rhs->s[*slot].ls, &d);
-			pq_fail(ev, PROMQL_ERR_EXECUTION, "found duplicate series for the match group %s "
-			    "on the %s hand-side of the operation: [%s, %s];many-to-many matching not "
-			    "allowed: matching labels must be unique on one side", strbuf_cstr(&m),
-			    vm->card == PROMQL_CARD_ONE_TO_MANY ? "left" : "right",
-			    strbuf_cstr(&a), strbuf_cstr(&d));
+			strbuf_printf(&m, " on the %s hand-side of the operation: [",
+			    vm->card == PROMQL_CARD_ONE_TO_MANY ? "left" : "right");
+			labels_format(rhs->s[i].ls, &m);
+			strbuf_puts(&m, ", ");
+			labels_format(rhs->s[*slot].ls, &m);
+			strbuf_puts(&m, "];many-to-many matching not allowed: matching labels must be "
+			    "unique on one side");
+			fail_sb(ev, PROMQL_ERR_EXECUTION, &m);
 		}
 		*slot = i;
 	}
@@ -1881,8 +2005,10 @@ agg_step(struct evaluator *ev, void *ctx, struct pq_vector *in, size_t nin, int6
 		if (!(f <= 9223372036854774784.0 && f >= -9223372036854775808.0)) {
 			struct strbuf sb = STRBUF_INIT;
 
+			strbuf_puts(&sb, "Scalar value ");
 			promql_format_float(f, 'g', &sb);
-			pq_fail(ev, PROMQL_ERR_EXECUTION, "Scalar value %s overflows int64", strbuf_cstr(&sb));
+			strbuf_puts(&sb, " overflows int64");
+			fail_sb(ev, PROMQL_ERR_EXECUTION, &sb);
 		}
 		k = (long long)f;
 		if (k < 1)
@@ -2097,8 +2223,9 @@ eval_aggregate(struct evaluator *ev, const struct promql_node *n)
 		if (!labels_is_valid_name(a.value_label, strlen(a.value_label))) {
 			struct strbuf sb = STRBUF_INIT;
 
+			strbuf_puts(&sb, "invalid label name ");
 			labels_quote(a.value_label, strlen(a.value_label), &sb);
-			pq_fail(ev, PROMQL_ERR_EXECUTION, "invalid label name %s", strbuf_cstr(&sb));
+			fail_sb(ev, PROMQL_ERR_EXECUTION, &sb);
 		}
 		if (!n->u.agg.without) {
 			a.grouping.v[a.grouping.n++] = (char *)(uintptr_t)a.value_label;
@@ -2284,6 +2411,14 @@ promql_eval(struct promql_engine *e, const struct promql_storage *st,
 	ev.end = end;
 	ev.interval = instant ? 1 : step;
 	ev.cur = 0;
+	{
+		struct subq_path sp = { 0, 0, 0, false };
+		bool any = false;
+
+		find_min_max(&ev, expr, sp, 0, &q->gmin, &q->gmax, &any);
+		if (!any)
+			q->gmin = q->gmax = 0;
+	}
 	if (setjmp(q->jb) != 0) {
 		query_release(q);
 		mem_free(q);

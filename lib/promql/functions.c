@@ -425,52 +425,73 @@ fn_label_join(struct pq_call *c, struct pq_vector *const *in, size_t nin)
 	}
 }
 
-/* ---- dates (UTC, proleptic Gregorian) -------------------------------------- */
+/* ---- dates -------------------------------------------------------------------- */
+
+/* The calendar arithmetic of Go's time package (absDate and friends),
+ * including its wrap-around for seconds far outside of any calendar, so
+ * that hour(vector(+Inf)) gives what Prometheus gives. */
 
 struct civil {
 	long long year;
 	int month, day, yday, wday, hour, minute;
 };
 
-static long long
-floor_div(long long a, long long b)
-{
-	long long d = a / b;
-
-	if ((a % b != 0) && ((a < 0) != (b < 0)))
-		d--;
-	return d;
-}
-
 static bool
 is_leap(long long y)
 {
-	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
 }
 
 static void
 civil_from_unix(long long secs, struct civil *c)
 {
-	long long days = floor_div(secs, 86400), rem = secs - days * 86400;
-	long long z = days + 719468, era, yoe, y, doy, mp;
-	static const int cum[12] = { 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334 };
+	static const int before[13] = { 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334, 365 };
+	const uint64_t per400 = 365 * 400 + 97, per100 = 365 * 100 + 24, per4 = 365 * 4 + 1;
+	/* unixToInternal + internalToAbsolute, added with wrap-around */
+	uint64_t abs = (uint64_t)secs + 9223372028715321600ULL;
+	uint64_t d = abs / 86400, n, y;
+	int day, month, end, begin;
 
-	era = floor_div(z, 146097);
-	{
-		long long doe = z - era * 146097;
-
-		yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-		y = yoe + era * 400;
-		doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-		mp = (5 * doy + 2) / 153;
-		c->day = (int)(doy - (153 * mp + 2) / 5 + 1);
-		c->month = (int)(mp < 10 ? mp + 3 : mp - 9);
-		c->year = y + (c->month <= 2);
+	n = d / per400;
+	y = 400 * n;
+	d -= per400 * n;
+	n = d / per100;
+	n -= n >> 2;
+	y += 100 * n;
+	d -= per100 * n;
+	n = d / per4;
+	y += 4 * n;
+	d -= per4 * n;
+	n = d / 365;
+	n -= n >> 2;
+	y += n;
+	d -= 365 * n;
+	c->year = (long long)y + -292277022399LL;
+	c->yday = (int)d + 1;
+	day = (int)d;
+	c->month = 0;
+	if (is_leap(c->year) && day >= 31 + 29 - 1) {
+		if (day == 31 + 29 - 1) {
+			c->month = 2;
+			c->day = 29;
+			goto time;
+		}
+		day--;
 	}
-	c->yday = cum[c->month - 1] + c->day + (c->month > 2 && is_leap(c->year));
-	c->wday = (int)(((days % 7) + 11) % 7);
-	c->hour = (int)(rem / 3600);
-	c->minute = (int)(rem % 3600 / 60);
+	month = day / 31;
+	end = before[month + 1];
+	if (day >= end) {
+		month++;
+		begin = end;
+	} else {
+		begin = before[month];
+	}
+	c->month = month + 1;
+	c->day = day - begin + 1;
+time:
+	c->wday = (int)(((abs + 86400 * 1) % (7 * 86400)) / 86400);
+	c->hour = (int)(abs % 86400 / 3600);
+	c->minute = (int)(abs % 3600 / 60);
 }
 
 static int
@@ -524,7 +545,7 @@ fn_date(struct pq_call *c, struct pq_vector *const *in, size_t nin)
 
 	if (nin == 0) {
 		pq_vec_push(c->ev->q, c->out, labels_empty(),
-		    date_part(id, floor_div(c->ts, 1000)));
+		    date_part(id, c->ts / 1000));
 		return;
 	}
 	for (i = 0; i < in[0]->n; i++)
@@ -1164,13 +1185,13 @@ fm_holt_winters(MAT_ARGS)
 	(void)mint;
 	(void)maxt;
 	(void)range;
-	if (sf <= 0 || sf >= 1 || isnan(sf)) {
+	if (sf <= 0 || sf >= 1) {
 		char b1[400];
 
 		pq_fail(c->ev, PROMQL_ERR_EXECUTION, "invalid smoothing factor. Expected: "
 		    "0 < sf < 1, got: %s", go_fmt_f(sf, b1, sizeof(b1)));
 	}
-	if (tf <= 0 || tf >= 1 || isnan(tf)) {
+	if (tf <= 0 || tf >= 1) {
 		char b1[400];
 
 		pq_fail(c->ev, PROMQL_ERR_EXECUTION, "invalid trend factor. Expected: "

@@ -74,6 +74,7 @@ struct pq_query {
 	long max_samples;
 	int64_t lookback, subq_step;
 	int64_t qstart, qend;		/* for @ start() and @ end() */
+	int64_t gmin, gmax;		/* what the query's querier would cover */
 	struct promql_error *err;
 	struct label *lbuf;		/* scratch for building label sets */
 	size_t lbufcap;

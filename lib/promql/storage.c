@@ -11,6 +11,7 @@
 
 #include <stdio.h>
 
+#include "tsdb/db.h"
 #include "tsdb/head.h"
 #include "util/mem.h"
 
@@ -128,5 +129,59 @@ promql_storage_head(struct promql_storage *st, struct tsdb_head *h)
 	st->select = head_select;
 	st->label_names = head_label_names;
 	st->label_values = head_label_values;
+	st->strings_free = head_strings_free;
+}
+
+/* --- the store: head and blocks (lib/tsdb/db.h) ------------------------- */
+
+static void *
+db_select(void *ctx, struct matcher *const *ms, size_t n, int64_t mint, int64_t maxt,
+    const struct promql_series_set_ops **ops, char *err, size_t errlen)
+{
+	struct head_set *hs;
+
+	if (n == 0) {
+		snprintf(err, errlen, "no matchers");
+		return NULL;
+	}
+	hs = mem_calloc(1, sizeof(*hs));
+	hs->ss = tsdb_db_select(ctx, ms, n, mint, maxt);
+	*ops = &head_ops;
+	return hs;
+}
+
+static int
+db_label_names(void *ctx, struct matcher *const *ms, size_t n, int64_t mint, int64_t maxt,
+    struct promql_strings *out, char *err, size_t errlen)
+{
+	struct tsdb_strings ts = { NULL, 0 };
+
+	(void)err;
+	(void)errlen;
+	tsdb_db_label_names(ctx, ms, n, mint, maxt, &ts);
+	to_strings(&ts, out);
+	return 0;
+}
+
+static int
+db_label_values(void *ctx, const char *name, struct matcher *const *ms, size_t n,
+    int64_t mint, int64_t maxt, struct promql_strings *out, char *err, size_t errlen)
+{
+	struct tsdb_strings ts = { NULL, 0 };
+
+	(void)err;
+	(void)errlen;
+	tsdb_db_label_values(ctx, name, ms, n, mint, maxt, &ts);
+	to_strings(&ts, out);
+	return 0;
+}
+
+void
+promql_storage_db(struct promql_storage *st, struct tsdb_db *db)
+{
+	st->ctx = db;
+	st->select = db_select;
+	st->label_names = db_label_names;
+	st->label_values = db_label_values;
 	st->strings_free = head_strings_free;
 }

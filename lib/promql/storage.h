@@ -24,6 +24,7 @@
 #include "labels/matcher.h"
 
 struct tsdb_head;
+struct tsdb_db;
 
 /* Operations on a selected set of series. */
 struct promql_series_set_ops {
@@ -67,5 +68,8 @@ struct promql_storage {
 /* promql_storage_head fills st so that it reads the head h (borrowed; it
  * must outlive every query that uses st). */
 void promql_storage_head(struct promql_storage *st, struct tsdb_head *h);
+/* promql_storage_db fills st so that it reads the store db (head and
+ * blocks; borrowed, as for the head). */
+void promql_storage_db(struct promql_storage *st, struct tsdb_db *db);
 
 #endif

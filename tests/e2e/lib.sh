@@ -41,12 +41,14 @@ e2e_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
-# e2e_start NAME CMD...: runs CMD in the background, output in $E2E_DIR/NAME.log;
-# sets E2E_LAST_PID.
+# e2e_start NAME CMD...: runs CMD in the background in its own working
+# directory $E2E_DIR/run-NAME (so relative default paths such as a daemon's
+# data/ never collide), output in $E2E_DIR/NAME.log; sets E2E_LAST_PID.
 e2e_start() {
 	name=$1
 	shift
-	"$@" >"$E2E_DIR/$name.log" 2>&1 &
+	mkdir -p "$E2E_DIR/run-$name"
+	(cd "$E2E_DIR/run-$name" && exec "$@") >"$E2E_DIR/$name.log" 2>&1 &
 	E2E_LAST_PID=$!
 	E2E_PIDS="$E2E_PIDS $E2E_LAST_PID"
 }

@@ -20,7 +20,10 @@
 #include <cmocka.h>
 
 #include "promql/ast.h"
+#include "promql/engine.h"
 #include "promql/parse.h"
+#include "promql/storage.h"
+#include "tsdb/head.h"
 #include "util/mem.h"
 #include "util/strbuf.h"
 
@@ -490,6 +493,406 @@ test_series_desc(void **state)
 	}
 }
 
+
+/* --- engine ---------------------------------------------------------------- */
+
+struct fx {
+	struct tsdb_head *h;
+	struct promql_storage st;
+	struct promql_engine *e;
+};
+
+static void
+fx_init(struct fx *f, const struct promql_engine_opts *o)
+{
+	char err[256];
+
+	f->h = tsdb_head_new(NULL, err, sizeof(err));
+	assert_non_null(f->h);
+	promql_storage_head(&f->st, f->h);
+	f->e = promql_engine_new(o);
+}
+
+static void
+fx_free(struct fx *f)
+{
+	promql_engine_free(f->e);
+	tsdb_head_free(f->h);
+}
+
+/* fx_load appends a test-script series description, one value per step. */
+static void
+fx_load(struct fx *f, const char *desc, int64_t step)
+{
+	struct promql_seq_value *vals;
+	struct labels *ls;
+	size_t n, i;
+	char err[256];
+
+	if (promql_parse_series(desc, strlen(desc), &ls, &vals, &n, err, sizeof(err)) < 0)
+		fail_msg("%s: %s", desc, err);
+	for (i = 0; i < n; i++) {
+		uint64_t ref = 0;
+
+		if (!vals[i].omitted)
+			assert_int_equal(tsdb_head_append(f->h, &ref, ls, (int64_t)i * step, vals[i].v), 0);
+	}
+	labels_free(ls);
+	mem_free(vals);
+}
+
+static void
+fmt_result(const struct promql_result *r, struct strbuf *sb)
+{
+	size_t i, j;
+
+	switch (r->type) {
+	case PROMQL_TYPE_SCALAR:
+		strbuf_puts(sb, "scalar ");
+		promql_format_float(r->scalar, 'g', sb);
+		break;
+	case PROMQL_TYPE_STRING:
+		strbuf_printf(sb, "string %s", r->str);
+		break;
+	case PROMQL_TYPE_VECTOR:
+		for (i = 0; i < r->nvec; i++) {
+			if (i > 0)
+				strbuf_puts(sb, " | ");
+			labels_format(r->vec[i].ls, sb);
+			strbuf_putc(sb, ' ');
+			promql_format_float(r->vec[i].v, 'g', sb);
+		}
+		break;
+	case PROMQL_TYPE_MATRIX:
+		for (i = 0; i < r->nmat; i++) {
+			if (i > 0)
+				strbuf_puts(sb, " | ");
+			labels_format(r->mat[i].ls, sb);
+			for (j = 0; j < r->mat[i].n; j++) {
+				strbuf_putc(sb, ' ');
+				promql_format_float(r->mat[i].points[j].v, 'g', sb);
+				strbuf_printf(sb, "@%lld", (long long)r->mat[i].points[j].t / 1000);
+			}
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+static char *
+fx_query(struct fx *f, const char *q, int64_t start, int64_t end, int64_t step,
+    const volatile bool *cancel, enum promql_errclass *cls)
+{
+	struct promql_result r;
+	struct promql_error e;
+	struct strbuf sb = STRBUF_INIT;
+	int rc;
+
+	if (step == 0)
+		rc = promql_query_instant(f->e, &f->st, q, strlen(q), start, cancel, &r, &e);
+	else
+		rc = promql_query_range(f->e, &f->st, q, strlen(q), start, end, step, cancel, &r, &e);
+	if (cls != NULL)
+		*cls = rc < 0 ? e.cls : PROMQL_ERR_NONE;
+	if (rc < 0) {
+		strbuf_printf(&sb, "error: %s", e.msg);
+		return strbuf_detach(&sb, NULL);
+	}
+	fmt_result(&r, &sb);
+	promql_result_free(&r);
+	return strbuf_detach(&sb, NULL);
+}
+
+static void
+expect_query(struct fx *f, const char *q, int64_t start, int64_t end, int64_t step, const char *want)
+{
+	char *got = fx_query(f, q, start, end, step, NULL, NULL);
+
+	if (strcmp(got, want) != 0)
+		fail_msg("%s [%lld..%lld/%lld]:\n   got: %s\n  want: %s", q, (long long)start,
+		    (long long)end, (long long)step, got, want);
+	mem_free(got);
+}
+
+static void
+test_engine_staleness_lookback(void **state)
+{
+	struct fx f;
+	struct promql_engine_opts o = { 0 };
+
+	(void)state;
+	fx_init(&f, NULL);
+	fx_load(&f, "m 1 2 stale _ 4", 10000);
+	expect_query(&f, "m", 15000, 15000, 0, "{__name__=\"m\"} 2");
+	expect_query(&f, "m", 20000, 20000, 0, "");
+	expect_query(&f, "m", 0, 50000, 10000,
+	    "{__name__=\"m\"} 1@0 2@10 4@40 4@50");
+	/* a stale marker never enters a range */
+	expect_query(&f, "count_over_time(m[1m])", 60000, 60000, 0, "{} 3");
+	/* the sample at exactly t - 5m still counts */
+	expect_query(&f, "m", 340000, 340000, 0, "{__name__=\"m\"} 4");
+	expect_query(&f, "m", 340001, 340001, 0, "");
+	fx_free(&f);
+
+	o.lookback_delta = 60000;
+	fx_init(&f, &o);
+	fx_load(&f, "m 1", 10000);
+	expect_query(&f, "m", 60000, 60000, 0, "{__name__=\"m\"} 1");
+	expect_query(&f, "m", 60001, 60001, 0, "");
+	fx_free(&f);
+}
+
+static void
+test_engine_results(void **state)
+{
+	struct fx f;
+	enum promql_errclass cls;
+	char *got;
+
+	(void)state;
+	fx_init(&f, NULL);
+	fx_load(&f, "b{x=\"2\"} 0+1x10", 60000);
+	fx_load(&f, "a{x=\"1\"} 0+2x10", 60000);
+	fx_load(&f, "b{x=\"1\"} 0+3x10", 60000);
+	/* range results are sorted by labels; steps start at start */
+	expect_query(&f, "{__name__=~\"a|b\"}", 60000, 180000, 60000,
+	    "{__name__=\"a\", x=\"1\"} 2@60 4@120 6@180 | {__name__=\"b\", x=\"1\"} 3@60 6@120 9@180 | "
+	    "{__name__=\"b\", x=\"2\"} 1@60 2@120 3@180");
+	/* instant results keep evaluation order */
+	expect_query(&f, "sort_desc({__name__=~\"a|b\"})", 60000, 60000, 0,
+	    "{__name__=\"b\", x=\"1\"} 3 | {__name__=\"a\", x=\"1\"} 2 | {__name__=\"b\", x=\"2\"} 1");
+	/* a range vector evaluated instantly keeps the samples' times */
+	expect_query(&f, "a[2m]", 180000, 180000, 0, "{__name__=\"a\", x=\"1\"} 2@60 4@120 6@180");
+	expect_query(&f, "\"hello\"", 0, 0, 0, "string hello");
+	expect_query(&f, "1 + 2", 0, 0, 0, "scalar 3");
+	expect_query(&f, "time()", 0, 120000, 60000, "{} 0@0 60@60 120@120");
+	/* a negative offset looks ahead */
+	expect_query(&f, "a offset -2m", 60000, 60000, 0, "{__name__=\"a\", x=\"1\"} 6");
+	/* @ start() and @ end() in a range query */
+	expect_query(&f, "a @ end()", 60000, 120000, 60000, "{__name__=\"a\", x=\"1\"} 4@60 4@120");
+	expect_query(&f, "a @ start()", 60000, 120000, 60000, "{__name__=\"a\", x=\"1\"} 2@60 2@120");
+	/* subquery steps are aligned to multiples of the step */
+	expect_query(&f, "count_over_time(a[150s:1m])", 150000, 150000, 0, "{x=\"1\"} 3");
+	expect_query(&f, "count_over_time(a[150s:1m])", 170000, 170000, 0, "{x=\"1\"} 2");
+	/* a range query of a range vector is refused */
+	got = fx_query(&f, "a[1m]", 0, 60000, 60000, NULL, &cls);
+	assert_string_equal(got, "error: invalid expression type \"range vector\" for range query, "
+	    "must be Scalar or instant Vector");
+	assert_int_equal(cls, PROMQL_ERR_BAD_DATA);
+	mem_free(got);
+	got = fx_query(&f, "sum(", 0, 0, 0, NULL, &cls);
+	assert_string_equal(got, "error: 1:5: parse error: unclosed left parenthesis");
+	assert_int_equal(cls, PROMQL_ERR_BAD_DATA);
+	mem_free(got);
+	/* count_values labels use Go's 'f' formatting */
+	fx_load(&f, "v{i=\"1\"} 1000000", 60000);
+	fx_load(&f, "v{i=\"2\"} 0.1", 60000);
+	fx_load(&f, "v{i=\"3\"} -0.0000001", 60000);
+	expect_query(&f, "count_values(\"val\", v)", 0, 0, 0,
+	    "{val=\"1000000\"} 1 | {val=\"0.1\"} 1 | {val=\"-0.0000001\"} 1");
+	fx_free(&f);
+}
+
+static void
+test_engine_errors(void **state)
+{
+	struct fx f;
+
+	(void)state;
+	fx_init(&f, NULL);
+	fx_load(&f, "m{job=\"a\", i=\"1\"} 1", 60000);
+	fx_load(&f, "m{job=\"a\", i=\"2\"} 2", 60000);
+	fx_load(&f, "n{job=\"a\", i=\"1\"} 3", 60000);
+	fx_load(&f, "o{job=\"a\", i=\"1\"} 3 4 5", 60000);
+	expect_query(&f, "n + on(job) m", 0, 0, 0,
+	    "error: found duplicate series for the match group {job=\"a\"} on the right hand-side "
+	    "of the operation: [{__name__=\"m\", i=\"2\", job=\"a\"}, {__name__=\"m\", i=\"1\", "
+	    "job=\"a\"}];many-to-many matching not allowed: matching labels must be unique on one side");
+	expect_query(&f, "m + on(job) group_right n", 0, 0, 0,
+	    "error: found duplicate series for the match group {job=\"a\"} on the left hand-side "
+	    "of the operation: [{__name__=\"m\", i=\"2\", job=\"a\"}, {__name__=\"m\", i=\"1\", "
+	    "job=\"a\"}];many-to-many matching not allowed: matching labels must be unique on one side");
+	expect_query(&f, "m + on(job) n", 0, 0, 0, "error: multiple matches for labels: "
+	    "many-to-one matching must be explicit (group_left/group_right)");
+	expect_query(&f, "m * on(job) group_left n", 0, 0, 0, "{i=\"1\", job=\"a\"} 3 | {i=\"2\", job=\"a\"} 6");
+	expect_query(&f, "(m or on() n) + on(job) group_left(i) n", 0, 0, 0,
+	    "error: multiple matches for labels: grouping labels must ensure unique matches");
+	expect_query(&f, "{__name__=~\"n|o\"} * 2", 0, 0, 0,
+	    "error: vector cannot contain metrics with the same labelset");
+	expect_query(&f, "topk(NaN, m)", 0, 0, 0, "error: Scalar value NaN overflows int64");
+	expect_query(&f, "topk(1e20, m)", 0, 0, 0, "error: Scalar value 1e+20 overflows int64");
+	expect_query(&f, "topk(0, m)", 0, 0, 0, "");
+	expect_query(&f, "count_values(\"a-b\", m)", 0, 0, 0, "error: invalid label name \"a-b\"");
+	expect_query(&f, "holt_winters(m[5m], 2, 0.5)", 0, 0, 0,
+	    "error: invalid smoothing factor. Expected: 0 < sf < 1, got: 2.000000");
+	expect_query(&f, "holt_winters(m[5m], 0.5, 1)", 0, 0, 0,
+	    "error: invalid trend factor. Expected: 0 < tf < 1, got: 1.000000");
+	/* NaN compares false: no error, and one sample gives no value */
+	expect_query(&f, "holt_winters(m[5m], 0.5, NaN)", 0, 0, 0, "");
+	expect_query(&f, "label_replace(m, \"a-b\", \"\", \"\", \"\")", 0, 0, 0,
+	    "error: invalid destination label name in label_replace(): a-b");
+	expect_query(&f, "label_replace(m, \"a\", \"\", \"\", \"(\")", 0, 0, 0,
+	    "error: invalid regular expression in label_replace(): (");
+	expect_query(&f, "label_join(m, \"a\", \"\", \"b-c\")", 0, 0, 0,
+	    "error: invalid source label name in label_join(): b-c");
+	expect_query(&f, "(o[5m] @ 120)", 0, 0, 0, "error: unexpected number of samples");
+	fx_free(&f);
+}
+
+static void
+test_engine_dates(void **state)
+{
+	struct fx f;
+
+	(void)state;
+	fx_init(&f, NULL);
+	/* Go's calendar arithmetic, wrap-around included (checked against
+	 * Prometheus 2.42) */
+	expect_query(&f, "hour(vector(1/0))", 0, 0, 0, "{} 15");
+	expect_query(&f, "year(vector(0/0))", 0, 0, 0, "{} 2.92277026596e+11");
+	expect_query(&f, "month(vector(-1e12))", 0, 0, 0, "{} 4");
+	expect_query(&f, "day_of_week(vector(-1))", 0, 0, 0, "{} 3");
+	expect_query(&f, "days_in_month(vector(-1e15))", 0, 0, 0, "{} 30");
+	expect_query(&f, "minute(vector(1e300))", 0, 0, 0, "{} 30");
+	expect_query(&f, "day_of_year(vector(951782400))", 0, 0, 0, "{} 60");
+	expect_query(&f, "days_in_month(vector(951782400))", 0, 0, 0, "{} 29");
+	expect_query(&f, "year()", -1500, -1500, 0, "{} 1969");
+	expect_query(&f, "hour()", -1500, -1500, 0, "{} 23");
+	fx_free(&f);
+}
+
+static void
+test_engine_at_quirk(void **state)
+{
+	struct fx f;
+
+	(void)state;
+	fx_init(&f, NULL);
+	fx_load(&f, "m 0 1 4 9 16 25 36 49 64 81 100 121 144 169 196 225 256 289 324 361 400", 60000);
+	/* the range is fixed by @ for a function evaluated once ... */
+	expect_query(&f, "deriv(m[5m] @ 600)", 0, 120000, 60000, "{} 0.25@0 0.25@60 0.25@120");
+	/* ... but predict_linear runs at every step, and Prometheus 2.42 then
+	 * moves the window with the step, within the data the query selects
+	 * ([300s, 600s]): 6, then 5, then 4 samples */
+	expect_query(&f, "predict_linear(m[5m] @ 600, 60)", 0, 120000, 60000,
+	    "{} -38.333333333333336@0 -30@60 -20@120");
+	fx_free(&f);
+}
+
+static void
+test_engine_limits(void **state)
+{
+	struct promql_engine_opts o = { 0 };
+	enum promql_errclass cls;
+	volatile bool cancel = true;
+	struct fx f;
+	char name[64];
+	int i;
+	char *got;
+
+	(void)state;
+	o.max_samples = 10;
+	fx_init(&f, &o);
+	for (i = 0; i < 12; i++) {
+		snprintf(name, sizeof(name), "m{i=\"%d\"} 1 2 3", i);
+		fx_load(&f, name, 60000);
+	}
+	got = fx_query(&f, "m", 0, 0, 0, NULL, &cls);
+	assert_string_equal(got, "error: query processing would load too many samples into "
+	    "memory in query execution");
+	assert_int_equal(cls, PROMQL_ERR_EXECUTION);
+	mem_free(got);
+	expect_query(&f, "m{i=\"1\"}", 0, 120000, 60000, "{__name__=\"m\", i=\"1\"} 1@0 2@60 3@120");
+	got = fx_query(&f, "sum(m)", 0, 0, 0, &cancel, &cls);
+	assert_string_equal(got, "error: query was canceled in expression evaluation");
+	assert_int_equal(cls, PROMQL_ERR_CANCELED);
+	mem_free(got);
+	fx_free(&f);
+
+	o.max_samples = 0;
+	o.timeout = 1;
+	fx_init(&f, &o);
+	fx_load(&f, "m 0+1x1000", 15000);
+	got = fx_query(&f, "sum_over_time(rate(m[1h])[30d:1s])", 15000000, 15000000, 0, NULL, &cls);
+	assert_string_equal(got, "error: query timed out in expression evaluation");
+	assert_int_equal(cls, PROMQL_ERR_TIMEOUT);
+	mem_free(got);
+	fx_free(&f);
+}
+
+/* A storage that fails every select. */
+static void *
+failing_select(void *ctx, struct matcher *const *ms, size_t n, int64_t mint, int64_t maxt,
+    const struct promql_series_set_ops **ops, char *err, size_t errlen)
+{
+	(void)ctx;
+	(void)ms;
+	(void)n;
+	(void)mint;
+	(void)maxt;
+	(void)ops;
+	snprintf(err, errlen, "disk on fire");
+	return NULL;
+}
+
+static void
+test_engine_storage_error(void **state)
+{
+	struct promql_storage st = { 0 };
+	struct promql_engine *e = promql_engine_new(NULL);
+	struct promql_result r;
+	struct promql_error err;
+
+	(void)state;
+	st.select = failing_select;
+	assert_int_equal(promql_query_instant(e, &st, "rate(x[5m])", 11, 0, NULL, &r, &err), -1);
+	assert_string_equal(err.msg, "expanding series: disk on fire");
+	assert_int_equal(err.cls, PROMQL_ERR_STORAGE);
+	assert_int_equal(promql_query_instant(e, &st, "1 + 1", 5, 0, NULL, &r, &err), 0);
+	assert_true(r.type == PROMQL_TYPE_SCALAR && r.scalar == 2);
+	promql_result_free(&r);
+	promql_engine_free(e);
+}
+
+static void
+test_format_float(void **state)
+{
+	static const struct {
+		double v;
+		const char *g, *f;
+	} cases[] = {
+		{ 0, "0", "0" },
+		{ -0.0, "-0", "-0" },
+		{ 1, "1", "1" },
+		{ 1e6, "1e+06", "1000000" },
+		{ 123456, "123456", "123456" },
+		{ 1e21, "1e+21", "1000000000000000000000" },
+		{ 0.0001, "0.0001", "0.0001" },
+		{ 0.00001, "1e-05", "0.00001" },
+		{ 1.5e-300, "1.5e-300", NULL },
+		{ 0.1 + 0.2, "0.30000000000000004", "0.30000000000000004" },
+		{ 9.988465674311579e+307, "9.98846567431158e+307", NULL },
+		{ 5e-324, "5e-324", NULL },
+		{ -2.5, "-2.5", "-2.5" },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct strbuf sb = STRBUF_INIT;
+
+		promql_format_float(cases[i].v, 'g', &sb);
+		assert_string_equal(strbuf_cstr(&sb), cases[i].g);
+		if (cases[i].f != NULL) {
+			strbuf_reset(&sb);
+			promql_format_float(cases[i].v, 'f', &sb);
+			assert_string_equal(strbuf_cstr(&sb), cases[i].f);
+		}
+		strbuf_free(&sb);
+	}
+}
+
 int
 main(void)
 {
@@ -500,6 +903,14 @@ main(void)
 		cmocka_unit_test(test_print_roundtrip),
 		cmocka_unit_test(test_numbers_durations),
 		cmocka_unit_test(test_series_desc),
+		cmocka_unit_test(test_format_float),
+		cmocka_unit_test(test_engine_staleness_lookback),
+		cmocka_unit_test(test_engine_results),
+		cmocka_unit_test(test_engine_errors),
+		cmocka_unit_test(test_engine_dates),
+		cmocka_unit_test(test_engine_at_quirk),
+		cmocka_unit_test(test_engine_limits),
+		cmocka_unit_test(test_engine_storage_error),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,128 @@
+/* lib/daemon/core.c - the store, scraping and the read endpoints of a server. */
+#include "config.h"
+
+#include "daemon/core.h"
+
+#include <stdio.h>
+
+#include "api/federate.h"
+#include "api/query.h"
+#include "api/targets.h"
+#include "util/mem.h"
+
+struct core {
+	struct tsdb_db *db;
+	struct scrape_manager *scrape;
+	struct api_federate *federate;
+	struct api_metrics *metrics;
+	struct api_query *query;
+	struct promql_storage storage;	/* reads db */
+};
+
+struct core *
+core_new(const struct core_opts *o, char *err, size_t errlen)
+{
+	struct core *c = mem_calloc(1, sizeof(*c));
+	struct tsdb_db_opts dbo = { 0 };
+	struct scrape_opts so = { 0 };
+	struct api_query_opts qo = { 0 };
+	struct flag *f = o->flags;
+	size_t n = o->nflags;
+
+	dbo.path = flag_str(f, n, "storage.tsdb.path");
+	dbo.retention_ms = flag_duration_ms(f, n, "storage.tsdb.retention.time");
+	dbo.retention_bytes = flag_bytes(f, n, "storage.tsdb.retention.size");
+	dbo.ooo_window_ms = flag_duration_ms(f, n, "storage.tsdb.out-of-order-time-window");
+	c->db = tsdb_db_open(&dbo, err, errlen);
+	if (c->db == NULL)
+		goto fail;
+	promql_storage_db(&c->storage, c->db);
+
+	so.head = tsdb_db_head(c->db);
+	so.user_agent = "strata/" PACKAGE_VERSION;
+	so.owns = o->owns;
+	so.owns_arg = o->owns_arg;
+	c->scrape = scrape_manager_new(&so, err, errlen);
+	if (c->scrape == NULL)
+		goto fail;
+
+	c->federate = api_federate_new(tsdb_db_head(c->db),
+	    flag_duration_ms(f, n, "query.lookback-delta"));
+	qo.engine.lookback_delta = flag_duration_ms(f, n, "query.lookback-delta");
+	qo.engine.timeout = flag_duration_ms(f, n, "query.timeout");
+	qo.engine.max_samples = (long)flag_int(f, n, "query.max-samples");
+	qo.max_concurrency = (int)flag_int(f, n, "query.max-concurrency");
+	qo.storage = c->storage;
+	c->query = api_query_new(&qo);
+
+	c->metrics = api_metrics_new();
+	api_metrics_add(c->metrics, api_metrics_db, c->db);
+	api_metrics_add(c->metrics, api_metrics_scrape, c->scrape);
+	return c;
+fail:
+	core_free(c);
+	return NULL;
+}
+
+void
+core_free(struct core *c)
+{
+	if (c == NULL)
+		return;
+	scrape_manager_free(c->scrape);	/* no appender outlives the store */
+	api_query_free(c->query);
+	api_federate_free(c->federate);
+	api_metrics_free(c->metrics);
+	tsdb_db_close(c->db);
+	mem_free(c);
+}
+
+int
+core_routes(struct core *c, struct http_server *srv)
+{
+	if (api_federate_route(c->federate, srv) < 0 ||
+	    api_metrics_route(c->metrics, srv) < 0 ||
+	    api_targets_route(c->scrape, srv) < 0 ||
+	    api_query_route(c->query, srv) < 0)
+		return -1;
+	return 0;
+}
+
+int
+core_apply(struct core *c, const struct cfg *cfg, struct labels *ext, char *err, size_t errlen)
+{
+	if (scrape_manager_apply(c->scrape, cfg, err, errlen) < 0)
+		return -1;
+	api_federate_set_external_labels(c->federate, ext);
+	return 0;
+}
+
+void
+core_stop(struct core *c)
+{
+	scrape_manager_stop(c->scrape);
+}
+
+struct tsdb_db *
+core_db(struct core *c)
+{
+	return c->db;
+}
+
+struct scrape_manager *
+core_scrape(struct core *c)
+{
+	return c->scrape;
+}
+
+struct api_metrics *
+core_metrics(struct core *c)
+{
+	return c->metrics;
+}
+
+const struct promql_storage *
+core_storage(struct core *c)
+{
+	return &c->storage;
+}

@@ -1,0 +1,64 @@
+/* lib/daemon/core.h - what every strata server runs, leaf or central.
+ *
+ * A core owns the store (lib/tsdb: head, WAL, blocks on
+ * --storage.tsdb.path), the scrape manager appending to it (lib/scrape;
+ * on a central the federation jobs are scrape jobs), and the endpoints that
+ * read it (lib/api): /federate, /metrics, /api/v1/targets and the query
+ * API. A role (leaf/main.c, central/main.c) creates one core from the
+ * parsed flags, adds its own parts (shard ownership, peer repair, ...) and
+ * calls the core from its daemon callbacks.
+ *
+ * Ownership: the core owns everything it creates; accessors return
+ * borrowed pointers valid until core_free(). Threads: core_apply and
+ * core_stop run on the daemon's thread; the endpoints on server threads.
+ */
+#ifndef STRATA_DAEMON_CORE_H
+#define STRATA_DAEMON_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "api/metrics.h"
+#include "config/config.h"
+#include "http/server.h"
+#include "labels/labels.h"
+#include "promql/storage.h"
+#include "scrape/scrape.h"
+#include "tsdb/db.h"
+#include "util/flag.h"
+
+struct core_opts {
+	struct flag *flags;		/* borrowed: the parsed daemon flags */
+	size_t nflags;
+	/* scrape ownership filter (scrape_opts.owns); may be NULL */
+	bool (*owns)(void *arg, const struct labels *target_labels);
+	void *owns_arg;
+};
+
+struct core;
+
+/* core_new opens the store and starts the scrape manager (no targets yet).
+ * Returns NULL with err (e.g. the data directory is locked by another
+ * process). Free with core_free(). */
+struct core *core_new(const struct core_opts *o, char *err, size_t errlen);
+/* core_free stops and releases everything; the HTTP server must have
+ * stopped. NULL is a no-op. */
+void core_free(struct core *c);
+
+/* core_routes registers the core's endpoints on srv. Returns 0 or -1. */
+int core_routes(struct core *c, struct http_server *srv);
+/* core_apply installs cfg (borrowed until the next apply) with the
+ * external labels ext (the role may have added its own; a reference is
+ * taken). Returns 0, or -1 with err and nothing changed. */
+int core_apply(struct core *c, const struct cfg *cfg, struct labels *ext,
+    char *err, size_t errlen);
+/* core_stop stops scraping (before the process exits). */
+void core_stop(struct core *c);
+
+struct tsdb_db *core_db(struct core *c);
+struct scrape_manager *core_scrape(struct core *c);
+struct api_metrics *core_metrics(struct core *c);
+/* core_storage returns the query engine's view of the store. */
+const struct promql_storage *core_storage(struct core *c);
+
+#endif
