@@ -1079,17 +1079,16 @@ tsdb_head_series_sources(struct tsdb_head *h, uint32_t id, uint64_t w,
 	return true;
 }
 
-struct tsdb_series_set *
-tsdb_head_select(struct tsdb_head *h, struct matcher *const *ms, size_t n,
-    int64_t mint, int64_t maxt)
+void
+tsdb_head_select_into(struct tsdb_head *h, struct matcher *const *ms, size_t n,
+    int64_t mint, int64_t maxt, struct tsdb_series_set *ss)
 {
-	struct tsdb_series_set *ss = sset_new(h, mint, maxt);
 	uint64_t w = sset_head_w(ss);
 	struct postings_ids ids;
 	size_t i;
 
 	if (n == 0 || mint > maxt)
-		return ss;
+		return;
 	postings_select(h->post, ms, n, &ids);
 	for (i = 0; i < ids.n; i++) {
 		struct stripe *st = stripe_of(h, ids.v[i]);
@@ -1105,6 +1104,15 @@ tsdb_head_select(struct tsdb_head *h, struct matcher *const *ms, size_t n,
 		pthread_mutex_unlock(&st->mu);
 	}
 	postings_ids_free(&ids);
+}
+
+struct tsdb_series_set *
+tsdb_head_select(struct tsdb_head *h, struct matcher *const *ms, size_t n,
+    int64_t mint, int64_t maxt)
+{
+	struct tsdb_series_set *ss = sset_new(h, mint, maxt);
+
+	tsdb_head_select_into(h, ms, n, mint, maxt, ss);
 	sset_finish(ss);
 	return ss;
 }

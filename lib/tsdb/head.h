@@ -302,6 +302,11 @@ uint64_t tsdb_head_seq(struct tsdb_head *h);
  * false when the series is gone. */
 bool tsdb_head_series_sources(struct tsdb_head *h, uint32_t id, uint64_t w,
     struct tsdb_iter *it, uint32_t prio);
+/* tsdb_head_select_into adds the head's series matching the n matchers
+ * with samples in [mint, maxt] to ss (see iter.h), read as of the commit
+ * ss was made at. */
+void tsdb_head_select_into(struct tsdb_head *h, struct matcher *const *ms, size_t n,
+    int64_t mint, int64_t maxt, struct tsdb_series_set *ss);
 /* tsdb_head_lookup returns the ref of the series with labels ls, or 0. */
 uint64_t tsdb_head_lookup(struct tsdb_head *h, const struct labels *ls);
 /* tsdb_head_postings returns the head's index (for status figures). */

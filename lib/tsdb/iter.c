@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tsdb/block.h"
 #include "tsdb/iter.h"
 #include "util/mem.h"
 
@@ -246,7 +247,8 @@ open_run(struct tsdb_iter *it)
 	int64_t end;
 
 	if (!it->sorted) {
-		qsort(it->src + it->i, it->n - it->i, sizeof *it->src, cmp_src);
+		if (it->n - it->i > 1)
+			qsort(it->src + it->i, it->n - it->i, sizeof *it->src, cmp_src);
 		it->sorted = true;
 	}
 	/* sources that end before the range (or the seek target) hold nothing */
@@ -332,7 +334,8 @@ tsdb_iter_seek(struct tsdb_iter *it, int64_t t, int64_t *tout, double *vout)
 		if (it->mode == 0 && !it->done) {
 			/* skip whole sources that end before t */
 			if (!it->sorted) {
-				qsort(it->src + it->i, it->n - it->i, sizeof *it->src, cmp_src);
+				if (it->n - it->i > 1)
+					qsort(it->src + it->i, it->n - it->i, sizeof *it->src, cmp_src);
 				it->sorted = true;
 			}
 			while (it->i < it->n && it->src[it->i].maxt < t)
@@ -393,6 +396,17 @@ uint64_t
 sset_head_w(const struct tsdb_series_set *ss)
 {
 	return ss->w;
+}
+
+uint32_t
+sset_add_block(struct tsdb_series_set *ss, struct block *b)
+{
+	if (ss->nblocks == ss->capblocks) {
+		ss->capblocks = ss->capblocks ? ss->capblocks * 2 : 8;
+		ss->blocks = mem_realloc(ss->blocks, ss->capblocks * sizeof *ss->blocks);
+	}
+	ss->blocks[ss->nblocks] = block_ref(b);
+	return ss->nblocks++;
 }
 
 void
@@ -466,6 +480,8 @@ tsdb_series_set_next(struct tsdb_series_set *ss)
 
 			if (p->blk == UINT32_MAX)
 				tsdb_head_series_sources(ss->h, p->ref, ss->w, &ss->it, UINT32_MAX - 1);
+			else if (p->blk < ss->nblocks)
+				block_series_sources(ss->blocks[p->blk], p->ref, &ss->it, p->blk + 1);
 		}
 		if (ss->it.n > 0)
 			return true;
@@ -517,6 +533,8 @@ tsdb_series_set_free(struct tsdb_series_set *ss)
 	iter_release(&ss->it);
 	for (i = 0; i < ss->n; i++)
 		labels_free(ss->e[i].ls);
+	for (i = 0; i < ss->nblocks; i++)
+		block_put(ss->blocks[i]);
 	mem_free(ss->e);
 	mem_free(ss->pl);
 	mem_free(ss->blocks);

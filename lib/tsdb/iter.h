@@ -96,6 +96,10 @@ int chunk_decode(uint8_t enc, const uint8_t *b, size_t len, struct tsdb_sample *
 /* sset_new returns an empty set reading h (may be NULL) as of its last
  * commit, over [mint, maxt]. */
 struct tsdb_series_set *sset_new(struct tsdb_head *h, int64_t mint, int64_t maxt);
+/* sset_add_block makes b (a reference is taken) a source of the set and
+ * returns its index for sset_add. Blocks added later win equal timestamps
+ * (add them oldest first). */
+uint32_t sset_add_block(struct tsdb_series_set *ss, struct block *b);
 /* sset_add records that series ls (takes over one reference) has samples in
  * the head under id (when head is true) or in block blk under ref. */
 void sset_add(struct tsdb_series_set *ss, struct labels *ls, bool head, uint32_t id,
