@@ -101,6 +101,7 @@ struct target {
 	enum tstate state;
 	bool retired;
 	CURL *easy;
+	CURLSH *share;			/* the target's own connection and DNS cache */
 	struct curl_slist *hdrs;
 	char errbuf[CURL_ERROR_SIZE];
 	char status[96];
@@ -194,6 +195,9 @@ struct scrape_manager {
 	struct timer sd_timer;
 	struct tsdb_appender *loop_app;
 	struct target *all;
+	size_t ntargets;		/* live targets (in m->all) */
+	size_t maxconnects;		/* what CURLMOPT_MAXCONNECTS was set to */
+	int64_t last_now;		/* wall clock at the last timer pass */
 	bool loop_exit;
 
 	pthread_mutex_t mu;
@@ -462,6 +466,7 @@ target_new(struct scrape_manager *m, struct pool *p, const struct scrape_tdef *d
 	if (m->all != NULL)
 		m->all->aprev = t;
 	m->all = t;
+	m->ntargets++;
 	return t;
 }
 
@@ -477,11 +482,14 @@ target_free(struct target *t)
 		m->all = t->anext;
 	if (t->anext != NULL)
 		t->anext->aprev = t->aprev;
+	m->ntargets--;
 	if (t->easy != NULL) {
 		if (t->state == T_FETCH)
 			curl_multi_remove_handle(m->multi, t->easy);
 		curl_easy_cleanup(t->easy);
 	}
+	if (t->share != NULL)
+		curl_share_cleanup(t->share);
 	curl_slist_free_all(t->hdrs);
 	labels_free(t->discovered);
 	labels_free(t->labels);
@@ -925,6 +933,21 @@ cache_reusable(const struct cfg_scrape *a, const struct cfg_scrape *b)
 	return true;
 }
 
+/* size_conn_cache keeps one idle connection per target: libcurl's default
+ * (4 per easy handle in the multi, and a handle is in it only while it
+ * transfers) would close kept-alive connections, making every scrape
+ * connect anew and every new connection search the whole cache. */
+static void
+size_conn_cache(struct scrape_manager *m)
+{
+	size_t want = m->ntargets + m->ntargets / 4 + 64;
+
+	if (want > m->maxconnects || want < m->maxconnects / 2) {
+		curl_multi_setopt(m->multi, CURLMOPT_MAXCONNECTS, (long)want);
+		m->maxconnects = want;
+	}
+}
+
 /* --- commands (loop thread) ----------------------------------------------------------------- */
 
 static void
@@ -1009,6 +1032,7 @@ do_install(struct scrape_manager *m, struct install *in)
 	mem_free(used);
 	mem_free(in);
 	m->install_waiting = true;
+	size_conn_cache(m);
 	graveyard_sweep(m);
 }
 
@@ -1027,6 +1051,7 @@ do_resync(struct scrape_manager *m)
 		mem_free(v);
 	}
 	pthread_mutex_unlock(&m->mu);
+	size_conn_cache(m);
 }
 
 static void
@@ -1053,6 +1078,7 @@ do_sd_poll(struct scrape_manager *m, int64_t now)
 		pool_sync(m, p, v, n, true, now);
 		pthread_mutex_unlock(&m->mu);
 		mem_free(v);
+		size_conn_cache(m);
 	}
 }
 
@@ -1164,13 +1190,21 @@ configure(struct scrape_manager *m, struct target *t, const struct cfg_scrape *s
 
 	if (t->easy == NULL) {
 		t->easy = curl_easy_init();
-		if (t->easy == NULL) {
+		t->share = curl_share_init();
+		if (t->easy == NULL || t->share == NULL) {
 			snprintf(err, errlen, "cannot create an HTTP client handle");
 			return -1;
 		}
+		/* A cache of its own per target: libcurl 7.88 walks a transfer's
+		 * whole connection cache when the transfer is removed from the
+		 * multi handle, and prunes its whole DNS cache per connection;
+		 * one shared cache of N targets makes each scrape O(N). */
+		curl_share_setopt(t->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+		curl_share_setopt(t->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
 	}
 	e = t->easy;
 	curl_easy_reset(e);
+	curl_easy_setopt(e, CURLOPT_SHARE, t->share);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, t);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
@@ -1476,10 +1510,40 @@ handle_done(struct scrape_manager *m)
 		graveyard_sweep(m);
 }
 
+/* rephase puts every scrape timer back on its grid after the wall clock
+ * stepped back (a timer set before the step would otherwise wait out the
+ * step); forward steps need nothing: due timers fire and move on. */
+static void
+rephase(struct scrape_manager *m, int64_t now)
+{
+	struct target *t;
+
+	for (t = m->all; t != NULL; t = t->anext) {
+		int64_t latest = now + 2 * t->interval_ns + t->interval_ns / 10;
+
+		if (t->tm.idx == 0 || (t->tm.kind == TM_STALE && t->tm.at <= latest))
+			continue;
+		heap_remove(&m->heap, &t->tm);
+		t->tm.at = t->tm.kind == TM_SCRAPE ?
+		    next_tick(now, t->phase_ns, t->interval_ns) : latest;
+		heap_push(&m->heap, &t->tm);
+	}
+	heap_remove(&m->heap, &m->sd_timer);
+	m->sd_timer.at = now + m->sd_poll_ns;
+	heap_push(&m->heap, &m->sd_timer);
+}
+
 static void
 fire_timers(struct scrape_manager *m)
 {
 	int64_t now = real_ns();
+
+	if (now < m->last_now - 1000 * NS_PER_MS) {
+		log_msg(LOG_WARN, "scrape", "wall clock stepped back %.3f s: rescheduling scrapes",
+		    (double)(m->last_now - now) / 1e9);
+		rephase(m, now);
+	}
+	m->last_now = now;
 
 	while (m->heap.n > 0 && m->heap.v[0]->at <= now) {
 		struct timer *tm = m->heap.v[0];

@@ -789,7 +789,7 @@ struct troute {
 };
 
 static pthread_mutex_t tmu = PTHREAD_MUTEX_INITIALIZER;
-static volatile int stop_hang;
+static int stop_hang;	/* atomic */
 
 static void
 copy_hdr(struct http_request *req, const char *name, char *dst, size_t len)
@@ -818,7 +818,7 @@ h_route(struct http_request *req, void *arg)
 	body = r->body;
 	status = r->status;
 	pthread_mutex_unlock(&tmu);
-	while (waited < r->delay_ms && !stop_hang) {
+	while (waited < r->delay_ms && !__atomic_load_n(&stop_hang, __ATOMIC_RELAXED)) {
 		usleep(10000);
 		waited += 10;
 	}
@@ -1197,7 +1197,7 @@ test_manager_bad_targets(void **state)
 	memset(big, 'x', sizeof(big) - 1);
 	memcpy(big, "# ", 2);
 	big[sizeof(big) - 2] = '\n';
-	stop_hang = 0;
+	__atomic_store_n(&stop_hang, 0, __ATOMIC_RELAXED);
 	srv = start_server(r, 7, &port);
 	menv_init(&e, NULL);
 	strbuf_printf(&y, "scrape_configs:\n"
@@ -1255,7 +1255,7 @@ test_manager_bad_targets(void **state)
 		assert_true(st.scrapes_failed >= 7);
 		scrape_stats_free(&st);
 	}
-	stop_hang = 1;
+	__atomic_store_n(&stop_hang, 1, __ATOMIC_RELAXED);
 	menv_free(&e);
 	http_server_free(srv);
 	strbuf_free(&y);
