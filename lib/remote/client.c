@@ -1,0 +1,440 @@
+/* lib/remote/client.c - the HTTP side of remote write and read clients (libcurl).
+ *
+ * remote_client_new copies what a request needs out of the configuration;
+ * remote_client_post sets a caller's easy handle up for one POST (a reset
+ * keeps the handle's connection cache, so consecutive posts reuse the
+ * connection) and runs it synchronously on the calling thread.
+ */
+#include "config.h"
+
+#include "remote/client.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+
+#include "remote/codec.h"
+#include "util/mem.h"
+#include "util/time.h"
+
+struct remote_client {
+	enum remote_kind kind;
+	char *url;
+	int64_t timeout_ms;
+	char *user_agent;
+	char **headers;			/* "Name: value" lines */
+	size_t nheaders;
+	bool basic;
+	char *username, *password, *password_file;
+	bool authorization;
+	char *auth_type, *credentials, *credentials_file;
+	char *ca_file, *cert_file, *key_file, *server_name;
+	bool insecure;
+	uint16_t tls_min, tls_max;
+	char *proxy_url;
+	char **proxy_headers;
+	size_t nproxy_headers;
+	bool follow_redirects;
+	bool http2;
+};
+
+static char *
+dup_or_empty(const char *s)
+{
+	return mem_strdup(s != NULL ? s : "");
+}
+
+struct remote_client *
+remote_client_new(enum remote_kind kind, const char *url, int64_t timeout_ms,
+    const struct cfg_kv *headers, size_t nheaders, const struct cfg_http *http,
+    const char *user_agent, char *err, size_t errlen)
+{
+	struct remote_client *c;
+	struct strbuf sb = STRBUF_INIT;
+
+	if (url == NULL || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)) {
+		snprintf(err, errlen, "remote %s URL %s: scheme must be http or https",
+		    kind == REMOTE_KIND_WRITE ? "write" : "read", url != NULL ? url : "(none)");
+		return NULL;
+	}
+	if (http != NULL && http->oauth2 != NULL) {
+		snprintf(err, errlen, "remote %s %s: oauth2 is not supported by strata",
+		    kind == REMOTE_KIND_WRITE ? "write" : "read", url);
+		return NULL;
+	}
+	c = mem_calloc(1, sizeof(*c));
+	c->kind = kind;
+	c->url = mem_strdup(url);
+	c->timeout_ms = timeout_ms > 0 ? timeout_ms : 30000;
+	c->user_agent = mem_strdup(user_agent != NULL ? user_agent : "strata/" PACKAGE_VERSION);
+	c->headers = mem_calloc(nheaders ? nheaders : 1, sizeof(*c->headers));
+	for (size_t i = 0; i < nheaders; i++) {
+		strbuf_reset(&sb);
+		strbuf_printf(&sb, "%s: %s", headers[i].key, headers[i].value);
+		c->headers[i] = mem_strdup(strbuf_cstr(&sb));
+	}
+	c->nheaders = nheaders;
+	c->follow_redirects = true;
+	c->http2 = true;
+	if (http != NULL) {
+		c->basic = http->has_basic_auth;
+		c->username = dup_or_empty(http->basic_username);
+		c->password = dup_or_empty(http->basic_password);
+		c->password_file = dup_or_empty(http->basic_password_file);
+		c->authorization = http->has_authorization;
+		c->auth_type = dup_or_empty(http->auth_type);
+		c->credentials = dup_or_empty(http->auth_credentials);
+		c->credentials_file = dup_or_empty(http->auth_credentials_file);
+		c->ca_file = dup_or_empty(http->tls.ca_file);
+		c->cert_file = dup_or_empty(http->tls.cert_file);
+		c->key_file = dup_or_empty(http->tls.key_file);
+		c->server_name = dup_or_empty(http->tls.server_name);
+		c->insecure = http->tls.insecure_skip_verify;
+		c->tls_min = http->tls.min_version;
+		c->tls_max = http->tls.max_version;
+		c->proxy_url = dup_or_empty(http->proxy_url);
+		for (size_t i = 0; i < http->n_proxy_connect_header; i++)
+			c->nproxy_headers += http->proxy_connect_header[i].n_values;
+		c->proxy_headers = mem_calloc(c->nproxy_headers ? c->nproxy_headers : 1,
+		    sizeof(*c->proxy_headers));
+		for (size_t i = 0, k = 0; i < http->n_proxy_connect_header; i++) {
+			for (size_t j = 0; j < http->proxy_connect_header[i].n_values; j++) {
+				strbuf_reset(&sb);
+				strbuf_printf(&sb, "%s: %s", http->proxy_connect_header[i].name,
+				    http->proxy_connect_header[i].values[j]);
+				c->proxy_headers[k++] = mem_strdup(strbuf_cstr(&sb));
+			}
+		}
+		c->follow_redirects = http->follow_redirects;
+		c->http2 = http->enable_http2;
+	} else {
+		c->username = dup_or_empty(NULL);
+		c->password = dup_or_empty(NULL);
+		c->password_file = dup_or_empty(NULL);
+		c->auth_type = dup_or_empty(NULL);
+		c->credentials = dup_or_empty(NULL);
+		c->credentials_file = dup_or_empty(NULL);
+		c->ca_file = dup_or_empty(NULL);
+		c->cert_file = dup_or_empty(NULL);
+		c->key_file = dup_or_empty(NULL);
+		c->server_name = dup_or_empty(NULL);
+		c->proxy_url = dup_or_empty(NULL);
+		c->proxy_headers = mem_calloc(1, sizeof(*c->proxy_headers));
+	}
+	strbuf_free(&sb);
+	return c;
+}
+
+void
+remote_client_free(struct remote_client *c)
+{
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < c->nheaders; i++)
+		mem_free(c->headers[i]);
+	mem_free(c->headers);
+	for (size_t i = 0; i < c->nproxy_headers; i++)
+		mem_free(c->proxy_headers[i]);
+	mem_free(c->proxy_headers);
+	mem_free(c->url);
+	mem_free(c->user_agent);
+	mem_free(c->username);
+	mem_free(c->password);
+	mem_free(c->password_file);
+	mem_free(c->auth_type);
+	mem_free(c->credentials);
+	mem_free(c->credentials_file);
+	mem_free(c->ca_file);
+	mem_free(c->cert_file);
+	mem_free(c->key_file);
+	mem_free(c->server_name);
+	mem_free(c->proxy_url);
+	mem_free(c);
+}
+
+const char *
+remote_client_url(const struct remote_client *c)
+{
+	return c->url;
+}
+
+void
+remote_response_init(struct remote_response *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->retry_after_ms = -1;
+}
+
+void
+remote_response_free(struct remote_response *r)
+{
+	strbuf_free(&r->body);
+}
+
+int64_t
+remote_parse_retry_after(const char *v, int64_t now_ms)
+{
+	char *end;
+	long long s;
+	time_t when;
+
+	while (*v == ' ' || *v == '\t')
+		v++;
+	if (*v == '\0')
+		return -1;
+	if (isdigit((unsigned char)*v)) {
+		errno = 0;
+		s = strtoll(v, &end, 10);
+		while (*end == ' ' || *end == '\t')
+			end++;
+		if (errno != 0 || *end != '\0' || s < 0 || s > 365LL * 86400)
+			return -1;
+		return (int64_t)s * 1000;
+	}
+	when = curl_getdate(v, NULL);
+	if (when == (time_t)-1)
+		return -1;
+	return (int64_t)when * 1000 > now_ms ? (int64_t)when * 1000 - now_ms : 0;
+}
+
+/* read_secret returns the trimmed contents of path (caller frees) or NULL
+ * with err. */
+static char *
+read_secret(const char *path, const char *what, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	char buf[8192];
+	size_t n, b = 0;
+
+	if (f == NULL) {
+		snprintf(err, errlen, "unable to read %s file %s: %s", what, path, strerror(errno));
+		return NULL;
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	while (n > 0 && isspace((unsigned char)buf[n - 1]))
+		n--;
+	while (b < n && isspace((unsigned char)buf[b]))
+		b++;
+	return mem_strndup(buf + b, n - b);
+}
+
+struct post_state {
+	struct remote_response *r;
+	size_t max;
+};
+
+static size_t
+on_body(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	struct post_state *st = arg;
+	size_t n = size * nmemb;
+
+	if (st->r->body.len + n > st->max) {
+		size_t room = st->max - st->r->body.len;
+
+		strbuf_append(&st->r->body, ptr, room);
+		st->r->too_large = true;
+		return room == n ? n : room;	/* short count: libcurl stops the transfer */
+	}
+	strbuf_append(&st->r->body, ptr, n);
+	return n;
+}
+
+static size_t
+on_header(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	struct post_state *st = arg;
+	size_t n = size * nmemb;
+
+	if (n > 12 && strncasecmp(ptr, "Retry-After:", 12) == 0) {
+		char v[128];
+		size_t l = n - 12;
+
+		if (l >= sizeof(v))
+			l = sizeof(v) - 1;
+		memcpy(v, ptr + 12, l);
+		v[l] = '\0';
+		while (l > 0 && (v[l - 1] == '\r' || v[l - 1] == '\n' || v[l - 1] == ' '))
+			v[--l] = '\0';
+		st->r->retry_after_ms = remote_parse_retry_after(v, time_now_ms());
+	}
+	return n;
+}
+
+static void
+set_tls(const struct remote_client *c, CURL *e)
+{
+	long v;
+
+	if (c->ca_file[0] != '\0')
+		curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
+	if (c->cert_file[0] != '\0')
+		curl_easy_setopt(e, CURLOPT_SSLCERT, c->cert_file);
+	if (c->key_file[0] != '\0')
+		curl_easy_setopt(e, CURLOPT_SSLKEY, c->key_file);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, c->insecure ? 0L : 1L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, c->insecure ? 0L : 2L);
+	switch (c->tls_min) {
+	case 0x0301: v = CURL_SSLVERSION_TLSv1_0; break;
+	case 0x0302: v = CURL_SSLVERSION_TLSv1_1; break;
+	case 0x0304: v = CURL_SSLVERSION_TLSv1_3; break;
+	default: v = CURL_SSLVERSION_TLSv1_2; break;	/* Go's default minimum */
+	}
+	switch (c->tls_max) {
+	case 0x0301: v |= CURL_SSLVERSION_MAX_TLSv1_0; break;
+	case 0x0302: v |= CURL_SSLVERSION_MAX_TLSv1_1; break;
+	case 0x0303: v |= CURL_SSLVERSION_MAX_TLSv1_2; break;
+	case 0x0304: v |= CURL_SSLVERSION_MAX_TLSv1_3; break;
+	}
+	curl_easy_setopt(e, CURLOPT_SSLVERSION, v);
+}
+
+/* set_server_name makes the TLS name (SNI, certificate check) server_name
+ * while connecting to the URL's own host, as Go's tls.Config.ServerName
+ * does: the request goes to https://server_name:port/... and CONNECT_TO
+ * sends it to host:port. Returns the list to free after the transfer. */
+static struct curl_slist *
+set_server_name(const struct remote_client *c, CURL *e)
+{
+	CURLU *u = curl_url();
+	char *host = NULL, *port = NULL, *url = NULL;
+	struct curl_slist *ct = NULL;
+	struct strbuf sb = STRBUF_INIT;
+
+	if (u == NULL || curl_url_set(u, CURLUPART_URL, c->url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK ||
+	    curl_url_set(u, CURLUPART_HOST, c->server_name, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_URL, &url, 0) != CURLUE_OK) {
+		curl_easy_setopt(e, CURLOPT_URL, c->url);
+		goto out;
+	}
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	strbuf_printf(&sb, "%s:%s:%s:%s", c->server_name, port, host, port);
+	ct = curl_slist_append(NULL, strbuf_cstr(&sb));
+	curl_easy_setopt(e, CURLOPT_CONNECT_TO, ct);
+out:
+	curl_free(host);
+	curl_free(port);
+	curl_free(url);
+	curl_url_cleanup(u);
+	strbuf_free(&sb);
+	return ct;
+}
+
+int
+remote_client_post(const struct remote_client *c, void *easy, const void *body,
+    size_t len, size_t max_resp, struct remote_response *r)
+{
+	CURL *e = easy;
+	struct curl_slist *hdrs = NULL, *ph = NULL, *ct = NULL;
+	struct post_state st = { r, max_resp };
+	struct strbuf sb = STRBUF_INIT;
+	char errbuf[CURL_ERROR_SIZE] = "";
+	char *secret = NULL;
+	CURLcode cc;
+	int rc = -1;
+
+	r->status = 0;
+	r->retry_after_ms = -1;
+	r->too_large = false;
+	r->err[0] = '\0';
+	strbuf_reset(&r->body);
+
+	curl_easy_reset(e);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, &st);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, &st);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, c->user_agent);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, c->follow_redirects ? 1L : 0L);
+	curl_easy_setopt(e, CURLOPT_POSTREDIR, (long)CURL_REDIR_POST_ALL);
+	curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, c->http2 ?
+	    (long)CURL_HTTP_VERSION_2TLS : (long)CURL_HTTP_VERSION_1_1);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_POST, 1L);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+
+	hdrs = curl_slist_append(hdrs, "Content-Encoding: snappy");
+	hdrs = curl_slist_append(hdrs, "Content-Type: " REMOTE_CONTENT_TYPE);
+	if (c->kind == REMOTE_KIND_WRITE) {
+		hdrs = curl_slist_append(hdrs, "X-Prometheus-Remote-Write-Version: " REMOTE_WRITE_VERSION);
+	} else {
+		hdrs = curl_slist_append(hdrs, "Accept-Encoding: snappy");
+		hdrs = curl_slist_append(hdrs, "X-Prometheus-Remote-Read-Version: " REMOTE_READ_VERSION);
+	}
+	hdrs = curl_slist_append(hdrs, "Expect:");	/* no 100-continue round trip */
+	for (size_t i = 0; i < c->nheaders; i++)
+		hdrs = curl_slist_append(hdrs, c->headers[i]);
+	if (c->authorization) {
+		if (c->credentials_file[0] != '\0' &&
+		    (secret = read_secret(c->credentials_file, "authorization credentials",
+		    r->err, sizeof(r->err))) == NULL)
+			goto out;
+		strbuf_printf(&sb, "Authorization: %s %s", c->auth_type,
+		    secret != NULL ? secret : c->credentials);
+		hdrs = curl_slist_append(hdrs, strbuf_cstr(&sb));
+		MEM_FREE(secret);
+	}
+	if (c->basic) {
+		if (c->password_file[0] != '\0' &&
+		    (secret = read_secret(c->password_file, "basic auth password",
+		    r->err, sizeof(r->err))) == NULL)
+			goto out;
+		curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		curl_easy_setopt(e, CURLOPT_USERNAME, c->username);
+		curl_easy_setopt(e, CURLOPT_PASSWORD, secret != NULL ? secret : c->password);
+	}
+	set_tls(c, e);
+	if (c->server_name[0] != '\0' && strncmp(c->url, "https://", 8) == 0)
+		ct = set_server_name(c, e);
+	else
+		curl_easy_setopt(e, CURLOPT_URL, c->url);
+	if (c->proxy_url[0] != '\0') {
+		curl_easy_setopt(e, CURLOPT_PROXY, c->proxy_url);
+		for (size_t i = 0; i < c->nproxy_headers; i++)
+			ph = curl_slist_append(ph, c->proxy_headers[i]);
+		if (ph != NULL) {
+			curl_easy_setopt(e, CURLOPT_HEADEROPT, (long)CURLHEADER_SEPARATE);
+			curl_easy_setopt(e, CURLOPT_PROXYHEADER, ph);
+		}
+	} else {
+		curl_easy_setopt(e, CURLOPT_PROXY, "");	/* no proxy from the environment */
+	}
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
+
+	cc = curl_easy_perform(e);
+	if (cc == CURLE_WRITE_ERROR && r->too_large)
+		cc = CURLE_OK;	/* cut on purpose: the status is known */
+	if (cc != CURLE_OK) {
+		snprintf(r->err, sizeof(r->err), "Post \"%s\": %s", c->url,
+		    errbuf[0] != '\0' ? errbuf : curl_easy_strerror(cc));
+		goto out;
+	}
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
+	rc = 0;
+out:
+	mem_free(secret);
+	/* the handle must not keep pointers to what is freed below */
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(e, CURLOPT_PROXYHEADER, NULL);
+	curl_easy_setopt(e, CURLOPT_CONNECT_TO, NULL);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
+	curl_slist_free_all(hdrs);
+	curl_slist_free_all(ph);
+	curl_slist_free_all(ct);
+	strbuf_free(&sb);
+	return rc;
+}
