@@ -1137,7 +1137,10 @@ eval_subquery(struct evaluator *ev, const struct promql_node *n)
 
 	step = n->u.subq.step != 0 ? n->u.subq.step : ev->q->subq_step;
 	ref0 = (has_at ? at : ev->start) - n->u.subq.offset;
-	ref1 = (has_at ? at : ev->end) - n->u.subq.offset;
+	/* with @, Prometheus' offset is relative to the evaluation start: a
+	 * subquery evaluated for every step (under predict_linear) extends
+	 * past the @ time by the evaluated range */
+	ref1 = (has_at ? at + (ev->end - ev->start) : ev->end) - n->u.subq.offset;
 	lo = ref0 - n->u.subq.range;
 	sub.interval = step;
 	/* Go's truncating division, then up to the next step */

@@ -777,6 +777,11 @@ test_engine_at_quirk(void **state)
 	 * ([300s, 600s]): 6, then 5, then 4 samples */
 	expect_query(&f, "predict_linear(m[5m] @ 600, 60)", 0, 120000, 60000,
 	    "{} -38.333333333333336@0 -30@60 -20@120");
+	/* a subquery there is evaluated past the @ time by the range (where
+	 * the data the query selects ends and the lookback repeats it) */
+	expect_query(&f, "count_over_time(m[3m:1m] @ 600)", 0, 120000, 60000, "{} 4@0 4@60 4@120");
+	expect_query(&f, "predict_linear(m[3m:1m] @ 600, 0)", 0, 120000, 60000,
+	    "{} -71@0 -21.700000000000003@60 46.8@120");
 	fx_free(&f);
 }
 
