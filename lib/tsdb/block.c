@@ -29,6 +29,7 @@
 #include "tsdb/crc32c.h"
 #include "tsdb/enc.h"
 #include "tsdb/iter.h"
+#include "tsdb/pack.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/time.h"
@@ -37,7 +38,7 @@
 #define MAGIC_LEN 8
 #define CHUNK_MAGIC "STRCHK01"
 #define CHUNK_FILE_MAX (512u << 20)
-#define XOR_CHUNK_SAMPLES 120
+#define CHUNK_SAMPLES 1024	/* at most, per packed chunk */
 
 enum { S_SYMBOLS, S_SYMTAB, S_SERIES, S_SERIESTAB, S_POSTINGS, S_PAIRS, S_META, NSECT };
 #define TOC_LEN (NSECT * 20 + 12)
@@ -415,29 +416,22 @@ put_chunk(struct block_writer *w, uint8_t enc, const uint8_t *b, size_t len,
 	return 0;
 }
 
-/* encode_xor writes v as XOR chunks of about XOR_CHUNK_SAMPLES samples. */
+/* encode_chunks writes v as packed chunks of at most CHUNK_SAMPLES samples,
+ * evenly split. */
 static int
-encode_xor(struct block_writer *w, const struct tsdb_sample *v, size_t n,
+encode_chunks(struct block_writer *w, const struct tsdb_sample *v, size_t n,
     char *err, size_t errlen)
 {
-	size_t i = 0;
+	size_t i = 0, parts = (n + CHUNK_SAMPLES - 1) / CHUNK_SAMPLES, p;
 
-	while (i < n) {
-		struct chunk_app app;
-		size_t k = n - i, j;
+	for (p = 0; p < parts; p++) {
+		size_t k = (n - i) / (parts - p);
 
-		if (k > XOR_CHUNK_SAMPLES)	/* even chunks, none tiny */
-			k = (n - i + ((n - i + XOR_CHUNK_SAMPLES - 1) / XOR_CHUNK_SAMPLES) - 1) /
-			    ((n - i + XOR_CHUNK_SAMPLES - 1) / XOR_CHUNK_SAMPLES);
-		chunk_app_init(&app);
-		for (j = 0; j < k; j++)
-			chunk_app_append(&app, v[i + j].t, v[i + j].v);
-		if (put_chunk(w, CHUNK_ENC_XOR, app.b, app.len, v[i].t, v[i + k - 1].t,
-		    err, errlen) < 0) {
-			chunk_app_reset(&app);
+		w->scratch.len = 0;
+		pack_encode(v + i, k, &w->scratch);
+		if (put_chunk(w, CHUNK_ENC_PACK, w->scratch.b, w->scratch.len, v[i].t,
+		    v[i + k - 1].t, err, errlen) < 0)
 			return -1;
-		}
-		chunk_app_reset(&app);
 		i += k;
 	}
 	return 0;
@@ -456,7 +450,7 @@ block_writer_add(struct block_writer *w, const struct labels *ls,
 		b--;
 	if (a == b)
 		return 0;
-	if (encode_xor(w, v + a, b - a, err, errlen) < 0)
+	if (encode_chunks(w, v + a, b - a, err, errlen) < 0)
 		return -1;
 	if (w->nseries == w->capseries) {
 		w->capseries = w->capseries ? w->capseries * 2 : 1024;

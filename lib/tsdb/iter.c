@@ -19,6 +19,7 @@
 
 #include "tsdb/block.h"
 #include "tsdb/iter.h"
+#include "tsdb/pack.h"
 #include "util/mem.h"
 
 /* --- iterators ------------------------------------------------------------------ */
@@ -141,6 +142,8 @@ chunk_decode(uint8_t enc, const uint8_t *b, size_t len, struct tsdb_sample **v,
 			(*v)[(*n)++].v = ci.v;
 		}
 		return ci.err ? CHUNK_ERR_CORRUPT : 0;
+	case CHUNK_ENC_PACK:
+		return pack_decode(b, len, v, n, cap);
 	}
 	return CHUNK_ERR_CORRUPT;
 }
