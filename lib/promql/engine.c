@@ -1236,7 +1236,7 @@ pq_absent_labels(struct pq_query *q, const struct promql_node *n)
 		for (j = 0; j < k; j++)
 			if (strcmp(v[j].name, m->name) == 0)
 				break;
-		if (m->op == MATCH_EQUAL && !seen) {
+		if (m->op == MATCH_EQUAL && !seen && m->value[0] != '\0') {
 			if (j < k) {
 				v[j].value = m->value;
 			} else {

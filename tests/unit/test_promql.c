@@ -737,6 +737,11 @@ test_engine_errors(void **state)
 	expect_query(&f, "label_join(m, \"a\", \"\", \"b-c\")", 0, 0, 0,
 	    "error: invalid source label name in label_join(): b-c");
 	expect_query(&f, "(o[5m] @ 120)", 0, 0, 0, "error: unexpected number of samples");
+	/* absent() labels: equality matchers only, set once, empty is unset */
+	expect_query(&f, "absent(nonexistent{a=\"\",b=\"x\"})", 0, 0, 0, "{b=\"x\"} 1");
+	expect_query(&f, "absent(nonexistent{a=\"\",a=\"y\"})", 0, 0, 0, "{} 1");
+	expect_query(&f, "absent(nonexistent{a!=\"q\",a=\"y\",b=~\"z\",b=\"w\"})", 0, 0, 0,
+	    "{a=\"y\", b=\"w\"} 1");
 	fx_free(&f);
 }
 
