@@ -13,5 +13,7 @@ int tool_check_metrics(int argc, char **argv);
 int tool_check_config(int argc, char **argv);
 /* strata-tool shard owner --count N ADDRESS... */
 int tool_shard_owner(int argc, char **argv);
+/* strata-tool import openmetrics FILE --storage.tsdb.path DIR (tool/import.c) */
+int tool_import_openmetrics(int argc, char **argv);
 
 #endif
