@@ -44,7 +44,9 @@
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <strings.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "scrape/cache.h"
 #include "scrape/scrape.h"
@@ -62,6 +64,8 @@
 #define KEEP_BUF_MAX (64 * 1024)	/* bodies up to this keep their buffer */
 #define RING 1024			/* interval observations kept for quantiles */
 #define MAX_WORKERS 8
+#define GZIP_SLACK 1024			/* gzip framing allowed over body_size_limit */
+#define ZBUF_KEEP (16u << 20)		/* a worker keeps its inflate buffer up to this */
 
 #define ADD(p, x) __atomic_add_fetch((p), (x), __ATOMIC_RELAXED)
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
@@ -106,6 +110,7 @@ struct target {
 	char errbuf[CURL_ERROR_SIZE];
 	char status[96];
 	bool code_checked, not_ok, over_limit, oom;
+	bool gzip;			/* Content-Encoding: gzip (the worker inflates) */
 	uint64_t body_limit;
 	char *buf;
 	size_t len, cap, last_size;
@@ -1099,7 +1104,10 @@ on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 	}
 	if (t->not_ok)
 		return n;
-	if (t->body_limit > 0 && t->len + n >= t->body_limit) {
+	/* A gzip body inflates to at least its size less a little framing,
+	 * so the limit bounds what is kept either way; the worker checks the
+	 * inflated size exactly. */
+	if (t->body_limit > 0 && t->len + n >= t->body_limit + (t->gzip ? GZIP_SLACK : 0)) {
 		t->over_limit = true;
 		return 0;
 	}
@@ -1144,6 +1152,15 @@ on_header(char *ptr, size_t size, size_t nmemb, void *ud)
 			snprintf(t->status, sizeof(t->status), "%.*s", (int)(e - i), ptr + i);
 		}
 		t->code_checked = false;
+		t->gzip = false;
+	} else if (n > 17 && strncasecmp(ptr, "Content-Encoding:", 17) == 0) {
+		i = 17;
+		while (i < n && (ptr[i] == ' ' || ptr[i] == '\t'))
+			i++;
+		while (e > i && (ptr[e - 1] == '\r' || ptr[e - 1] == '\n' || ptr[e - 1] == ' '))
+			e--;
+		/* Prometheus compares the header with "gzip" exactly */
+		t->gzip = e - i == 4 && memcmp(ptr + i, "gzip", 4) == 0;
 	}
 	return n;
 }
@@ -1212,7 +1229,6 @@ configure(struct scrape_manager *m, struct target *t, const struct cfg_scrape *s
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
-	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "gzip");
 	curl_easy_setopt(e, CURLOPT_USERAGENT, m->user_agent);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)t->timeout_ms);
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, hc->follow_redirects ? 1L : 0L);
@@ -1224,6 +1240,8 @@ configure(struct scrape_manager *m, struct target *t, const struct cfg_scrape *s
 
 	curl_slist_free_all(t->hdrs);
 	t->hdrs = curl_slist_append(NULL, "Accept: " ACCEPT_HEADER);
+	/* gzip bodies are inflated by the worker, not on the loop thread */
+	t->hdrs = curl_slist_append(t->hdrs, "Accept-Encoding: gzip");
 	format_seconds(t->timeout_ms, secs, sizeof(secs));
 	strbuf_printf(&sb, "X-Prometheus-Scrape-Timeout-Seconds: %s", secs);
 	t->hdrs = curl_slist_append(t->hdrs, strbuf_cstr(&sb));
@@ -1704,19 +1722,139 @@ loop_main(void *arg)
 
 /* --- workers ----------------------------------------------------------------------------------------- */
 
+/* A worker's inflate buffer. */
+struct zbuf {
+	char *p;
+	size_t cap;
+};
+
+/* gunzip inflates a gzip body (several members allowed, as Go's
+ * gzip.Reader reads them) into z, at most limit bytes (0: no limit).
+ * Returns 0 with *out and *outlen, -1 with Go's error text in err and *over
+ * set when the limit was reached. */
+static int
+gunzip(struct zbuf *z, const char *in, size_t inlen, uint64_t limit, const char **out,
+    size_t *outlen, bool *over, char *err, size_t errlen)
+{
+	z_stream zs;
+	size_t len = 0;
+	int rc = Z_OK;
+
+	*over = false;
+	memset(&zs, 0, sizeof(zs));
+	if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) {
+		snprintf(err, errlen, "gzip: cannot initialise zlib");
+		return -1;
+	}
+	zs.next_in = (Bytef *)(uintptr_t)in;
+	zs.avail_in = (uInt)(inlen > UINT_MAX ? UINT_MAX : inlen);
+	if (inlen == 0) {
+		snprintf(err, errlen, "EOF");
+		goto fail;
+	}
+	for (;;) {
+		if (zs.avail_in == 0) {	/* bodies over 4 GiB come in slices */
+			size_t used = (size_t)(zs.next_in - (const Bytef *)in);
+
+			zs.avail_in = (uInt)(inlen - used > UINT_MAX ? UINT_MAX : inlen - used);
+		}
+		if (len == z->cap) {
+			size_t cap = z->cap ? z->cap * 2 : 1u << 20;
+			char *np;
+
+			/* failing at limit bytes, the buffer never needs more */
+			if (limit > 0 && cap > limit)
+				cap = (size_t)limit;
+			if ((np = mem_try_realloc(z->p, cap)) == NULL) {
+				snprintf(err, errlen, "out of memory inflating the response body");
+				goto fail;
+			}
+			z->p = np;
+			z->cap = cap;
+		}
+		zs.next_out = (Bytef *)z->p + len;
+		zs.avail_out = (uInt)(z->cap - len > UINT_MAX ? UINT_MAX : z->cap - len);
+		rc = inflate(&zs, Z_NO_FLUSH);
+		len = (size_t)((char *)zs.next_out - z->p);
+		if (limit > 0 && len >= limit) {
+			*over = true;
+			snprintf(err, errlen, "body size limit exceeded");
+			goto fail;
+		}
+		if (rc == Z_STREAM_END) {
+			size_t used = (size_t)(zs.next_in - (const Bytef *)in);
+
+			if (used == inlen)
+				break;
+			if (inlen - used < 2 || (unsigned char)in[used] != 0x1f ||
+			    (unsigned char)in[used + 1] != 0x8b) {
+				snprintf(err, errlen, "gzip: invalid header");
+				goto fail;
+			}
+			inflateReset(&zs);
+			zs.avail_in = (uInt)(inlen - used > UINT_MAX ? UINT_MAX : inlen - used);
+			continue;
+		}
+		if (rc == Z_DATA_ERROR) {
+			const char *msg = zs.msg != NULL ? zs.msg : "";
+
+			if (strstr(msg, "header") != NULL)
+				snprintf(err, errlen, "gzip: invalid header");
+			else if (strstr(msg, "check") != NULL)
+				snprintf(err, errlen, "gzip: invalid checksum");
+			else
+				snprintf(err, errlen, "flate: corrupt input before offset %lu",
+				    (unsigned long)zs.total_in);
+			goto fail;
+		}
+		if (rc == Z_BUF_ERROR && zs.avail_in == 0) {
+			snprintf(err, errlen, "unexpected EOF");
+			goto fail;
+		}
+		if (rc != Z_OK && rc != Z_BUF_ERROR) {
+			snprintf(err, errlen, "gzip: %s", zs.msg != NULL ? zs.msg : "inflate failed");
+			goto fail;
+		}
+	}
+	inflateEnd(&zs);
+	*out = z->p;
+	*outlen = len;
+	return 0;
+fail:
+	inflateEnd(&zs);
+	return -1;
+}
+
 static void
-process(struct scrape_manager *m, struct scrape_scratch *w, struct tsdb_appender *app,
-    struct target *t)
+process(struct scrape_manager *m, struct scrape_scratch *w, struct zbuf *z,
+    struct tsdb_appender *app, struct target *t)
 {
 	const struct cfg_scrape *sc = t->jpool->sc;
 	struct scrape_append_conf conf;
 	struct scrape_append_result r;
+	const char *body = t->buf;
+	size_t len = t->len;
 	char err[1024];
 	bool up = true;
 	double dur;
 
 	memset(&r, 0, sizeof(r));
 	err[0] = '\0';
+	if (t->fetch_err == NULL && t->gzip) {
+		const char *out;
+		size_t outlen;
+		bool over;
+
+		if (gunzip(z, t->buf, t->len, t->body_limit, &out, &outlen, &over, err,
+		    sizeof(err)) == 0) {
+			body = out;
+			len = outlen;
+		} else {
+			t->fetch_err = mem_strdup(err);
+			if (over)
+				ADD(&m->st_body_limit, 1);
+		}
+	}
 	if (t->fetch_err != NULL) {
 		up = false;
 		snprintf(err, sizeof(err), "%s", t->fetch_err);
@@ -1734,7 +1872,7 @@ process(struct scrape_manager *m, struct scrape_scratch *w, struct tsdb_appender
 		conf.metric_relabel = sc->metric_relabel.rules;
 		conf.n_metric_relabel = sc->metric_relabel.n;
 		if (scrape_cache_append(t->cache, w, app, &conf,
-		    expfmt_format_from_content_type(t->ctype), t->buf, t->len, t->ts_ms,
+		    expfmt_format_from_content_type(t->ctype), body, len, t->ts_ms,
 		    time_now_ms(), &r, err, sizeof(err)) < 0) {
 			up = false;
 			tsdb_appender_rollback(app);
@@ -1781,6 +1919,7 @@ worker_main(void *arg)
 	struct scrape_manager *m = arg;
 	struct scrape_scratch *w = scrape_scratch_new();
 	struct tsdb_appender *app = tsdb_appender_new(m->o.head);
+	struct zbuf z = { NULL, 0 };
 
 #ifdef HAVE_PTHREAD_SETNAME_NP
 	pthread_setname_np(pthread_self(), "scrape-worker");
@@ -1801,7 +1940,11 @@ worker_main(void *arg)
 			m->wq_tail = NULL;
 		pthread_mutex_unlock(&m->wq_mu);
 
-		process(m, w, app, t);
+		process(m, w, &z, app, t);
+		if (z.cap > ZBUF_KEEP) {
+			MEM_FREE(z.p);
+			z.cap = 0;
+		}
 
 		pthread_mutex_lock(&m->wq_mu);
 		t->qnext = m->done;
@@ -1811,6 +1954,7 @@ worker_main(void *arg)
 	}
 	tsdb_appender_free(app);
 	scrape_scratch_free(w);
+	mem_free(z.p);
 	return NULL;
 }
 

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <zlib.h>
 
 #include "config/config.h"
 #include "http/server.h"
@@ -786,6 +787,8 @@ struct troute {
 	char accept[256], ua[64], tmo[32], ae[64], auth[256];
 	bool compressed;
 	const char *location;	/* a Location header to send */
+	const char *cenc;	/* a Content-Encoding to send (body sent as is) */
+	size_t body_len;	/* 0: strlen(body) */
 };
 
 static pthread_mutex_t tmu = PTHREAD_MUTEX_INITIALIZER;
@@ -824,7 +827,10 @@ h_route(struct http_request *req, void *arg)
 	}
 	if (r->location != NULL)
 		(void)http_response_header(req, "Location", r->location);
-	return http_respond_data(req, status, r->ctype, body, strlen(body));
+	if (r->cenc != NULL)
+		(void)http_response_header(req, "Content-Encoding", r->cenc);
+	return http_respond_data(req, status, r->ctype, body,
+	    r->body_len ? r->body_len : strlen(body));
 }
 
 static struct http_server *
@@ -840,8 +846,8 @@ start_server(struct troute *routes, size_t n, int *port)
 	srv = http_server_new("127.0.0.1:0", &o, err, sizeof(err));
 	assert_non_null(srv);
 	for (i = 0; i < n; i++)
-		assert_int_equal(http_server_route(srv, HTTP_GET, routes[i].path, HTTP_ROUTE_GZIP,
-		    h_route, &routes[i]), 0);
+		assert_int_equal(http_server_route(srv, HTTP_GET, routes[i].path,
+		    routes[i].cenc != NULL ? 0 : HTTP_ROUTE_GZIP, h_route, &routes[i]), 0);
 	assert_int_equal(http_server_start(srv, err, sizeof(err)), 0);
 	*port = http_server_port(srv);
 	return srv;
@@ -1261,6 +1267,118 @@ test_manager_bad_targets(void **state)
 	strbuf_free(&y);
 }
 
+/* gz returns data gzip'ed (caller frees), its length in *out. */
+static char *
+gz(const char *data, size_t len, size_t *out)
+{
+	z_stream zs;
+	size_t cap = len + len / 10 + 1024;
+	char *buf = mem_alloc(cap);
+
+	memset(&zs, 0, sizeof(zs));
+	assert_int_equal(deflateInit2(&zs, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
+	zs.next_in = (Bytef *)(uintptr_t)data;
+	zs.avail_in = (uInt)len;
+	zs.next_out = (Bytef *)buf;
+	zs.avail_out = (uInt)cap;
+	assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+	*out = zs.total_out;
+	deflateEnd(&zs);
+	return buf;
+}
+
+/* gzip bodies the worker inflates: two members, a bomb over the limit,
+ * a truncated body, a body that is not gzip */
+static void
+test_manager_gzip(void **state)
+{
+	size_t l1, l2, lbomb, i;
+	char *m1 = gz("# TYPE p gauge\np 1\n", 19, &l1);
+	char *m2 = gz("q 2\n", 4, &l2);
+	char *zeros = mem_calloc(4u << 20, 1);
+	char *bomb, *two = mem_alloc(l1 + l2);
+	struct strbuf y = STRBUF_INIT;
+	struct http_server *srv;
+	struct menv e;
+	struct samples s;
+	int port;
+	static const struct {
+		const char *job, *err;
+	} want[] = {
+		{ "gzbomb", "body size limit exceeded" },
+		{ "gztrunc", "unexpected EOF" },
+		{ "gzbad", "gzip: invalid header" },
+	};
+
+	(void)state;
+	memset(zeros, '#', 4u << 20);
+	bomb = gz(zeros, 4u << 20, &lbomb);
+	assert_true(lbomb < (64u << 10));
+	memcpy(two, m1, l1);
+	memcpy(two + l1, m2, l2);
+	{
+		struct troute r[] = {
+			{ .path = "/gzok", .status = 200, .ctype = "text/plain", .body = two,
+			  .body_len = l1 + l2, .cenc = "gzip" },
+			{ .path = "/gzbomb", .status = 200, .ctype = "text/plain", .body = bomb,
+			  .body_len = lbomb, .cenc = "gzip" },
+			{ .path = "/gztrunc", .status = 200, .ctype = "text/plain", .body = m1,
+			  .body_len = l1 - 6, .cenc = "gzip" },
+			{ .path = "/gzbad", .status = 200, .ctype = "text/plain", .body = "p 1\n",
+			  .cenc = "gzip" },
+			{ .path = "/identity", .status = 200, .ctype = "text/plain", .body = "p 1\n",
+			  .cenc = "identity" },
+		};
+
+		srv = start_server(r, 5, &port);
+		menv_init(&e, NULL);
+		strbuf_printf(&y, "scrape_configs:\n"
+		    JOB("gzok", "/gzok", "    static_configs: [{targets: ['127.0.0.1:%d']}]\n")
+		    JOB("gzbomb", "/gzbomb", "    body_size_limit: 1MB\n"
+		    "    static_configs: [{targets: ['127.0.0.1:%d']}]\n")
+		    JOB("gztrunc", "/gztrunc", "    static_configs: [{targets: ['127.0.0.1:%d']}]\n")
+		    JOB("gzbad", "/gzbad", "    static_configs: [{targets: ['127.0.0.1:%d']}]\n")
+		    JOB("identity", "/identity", "    static_configs: [{targets: ['127.0.0.1:%d']}]\n"),
+		    port, port, port, port, port);
+		menv_apply(&e, strbuf_cstr(&y));
+		wait_up_samples(&e, "gzok", 1);
+		wait_up_samples(&e, "gzbad", 1);
+		wait_up_samples(&e, "gzbomb", 1);
+		wait_up_samples(&e, "gztrunc", 1);
+		wait_up_samples(&e, "identity", 1);
+		select_series(e.h, &s, "__name__", "p", "job", "gzok", NULL);
+		assert_true(s.n >= 1 && s.v[0] == 1);
+		select_series(e.h, &s, "__name__", "q", "job", "gzok", NULL);
+		assert_true(s.n >= 1 && s.v[0] == 2);
+		select_series(e.h, &s, "__name__", "p", "job", "identity", NULL);
+		assert_true(s.n >= 1);
+		for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+			struct scrape_target_info ti;
+
+			assert_true(target_info(e.m, want[i].job, "127.0.0.1", &ti));
+			if (ti.health != SCRAPE_DOWN || strcmp(ti.last_error, want[i].err) != 0)
+				fail_msg("%s: health %d, last error '%s', wanted '%s'", want[i].job,
+				    ti.health, ti.last_error, want[i].err);
+			info_clear(&ti);
+		}
+		{
+			struct scrape_stats st;
+
+			scrape_manager_stats(e.m, &st);
+			assert_true(st.exceeded_body_size_limit >= 1);
+			scrape_stats_free(&st);
+		}
+		menv_free(&e);
+		http_server_free(srv);
+	}
+	mem_free(m1);
+	mem_free(m2);
+	mem_free(two);
+	mem_free(bomb);
+	mem_free(zeros);
+	strbuf_free(&y);
+}
+
 static size_t
 count_stale(const struct samples *s)
 {
@@ -1638,6 +1756,7 @@ main(void)
 		cmocka_unit_test(test_cache_flush_and_aliases),
 		cmocka_unit_test(test_manager_basic),
 		cmocka_unit_test(test_manager_auth),
+		cmocka_unit_test(test_manager_gzip),
 		cmocka_unit_test(test_manager_bad_targets),
 		cmocka_unit_test(test_manager_reload),
 		cmocka_unit_test(test_manager_file_sd),
