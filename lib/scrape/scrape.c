@@ -1458,6 +1458,9 @@ fetch_error(struct target *t, CURLcode rc)
 			strbuf_printf(&sb, "Get \"%s\": %s", t->url,
 			    t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc));
 		}
+	} else if (rc == CURLE_GOT_NOTHING) {
+		/* the server closed the connection without an answer */
+		strbuf_printf(&sb, "Get \"%s\": EOF", t->url);
 	} else if (rc == CURLE_COULDNT_RESOLVE_HOST) {
 		const char *addr = labels_get(t->labels, "__address__");
 		const char *host = addr, *port, *why;
