@@ -371,7 +371,7 @@ test_decode_oom(void **state)
 		s[i].v = (double)i;
 	}
 	for (size_t i = 0; i < 4; i++) {
-		char v[8];
+		char v[16];
 
 		snprintf(v, sizeof(v), "%zu", i);
 		in[i].ls = mkls("__name__", "m", "i", v, NULL);
@@ -545,6 +545,923 @@ test_read_response_round_trip(void **state)
 	strbuf_free(&out);
 }
 
+/* --- receiver and read endpoint on a head ------------------------------------- */
+
+/* head_dump appends every sample of the series matching sel (one matcher
+ * name=~value) as "labels t bits\n". */
+static void
+head_dump(struct tsdb_head *h, struct strbuf *out)
+{
+	struct matcher *m = mkm(MATCH_REGEX, "__name__", ".+");
+	struct tsdb_series_set *ss = tsdb_head_select(h, &m, 1, INT64_MIN, INT64_MAX);
+
+	while (tsdb_series_set_next(ss)) {
+		struct tsdb_iter *it = tsdb_series_set_iter(ss);
+		int64_t t;
+		double v;
+
+		while (tsdb_iter_next(it, &t, &v)) {
+			labels_format(tsdb_series_set_labels(ss), out);
+			strbuf_printf(out, " %lld %016llx\n", (long long)t,
+			    (unsigned long long)bits_of(v));
+		}
+	}
+	tsdb_series_set_free(ss);
+	matcher_free(m);
+}
+
+static void
+test_server_write(void **state)
+{
+	struct tsdb_head *h = tsdb_head_new(NULL, NULL, 0);
+	struct remote_server *rs = remote_server_new(h, NULL);
+	struct remote_sample s1[] = { { 1000, 1 }, { 2000, 0 }, { 3000, NAN } };
+	struct remote_sample s2[] = { { 1500, 7 } };
+	struct remote_sample s3[] = { { 500, 3 }, { 3000, 9 }, { 3000, NAN }, { 4000, 4 } };
+	struct remote_series in[2];
+	struct remote_server_stats st;
+	struct strbuf body = STRBUF_INIT, msg = STRBUF_INIT, dump = STRBUF_INIT;
+	const char *bad[] = { "__name__", "ok", "job", "x", "job", "y" };
+	const char *good[] = { "__name__", "ok" };
+
+	(void)state;
+	s1[1].v = from_bits(STALE_BITS);
+	in[0].ls = mkls("__name__", "a", "job", "j", NULL);
+	in[0].s = s1;
+	in[0].n = 3;
+	in[1].ls = mkls("__name__", "b", NULL);
+	in[1].s = s2;
+	in[1].n = 1;
+	remote_encode_write(in, 2, &body);
+	assert_int_equal(remote_server_write(rs, body.buf, body.len, &msg), 204);
+	head_dump(h, &dump);
+	assert_string_equal(strbuf_cstr(&dump),
+	    "{__name__=\"a\", job=\"j\"} 1000 3ff0000000000000\n"
+	    "{__name__=\"a\", job=\"j\"} 2000 7ff0000000000002\n"
+	    "{__name__=\"a\", job=\"j\"} 3000 7ff8000000000000\n"
+	    "{__name__=\"b\"} 1500 401c000000000000\n");
+
+	/* out of order and duplicate timestamps are counted, not fatal */
+	strbuf_reset(&body);
+	in[0].s = s3;
+	in[0].n = 4;
+	remote_encode_write(in, 1, &body);
+	assert_int_equal(remote_server_write(rs, body.buf, body.len, &msg), 204);
+	remote_server_stats(rs, &st);
+	assert_int_equal(st.write_requests, 2);
+	assert_int_equal(st.samples_received, 8);
+	assert_int_equal(st.samples_out_of_order, 1);	/* 500 */
+	assert_int_equal(st.samples_duplicate, 1);	/* 3000 with 9; 3000 NaN is the same sample again */
+	assert_int_equal(st.samples_appended, 4 + 2);
+	strbuf_reset(&dump);
+	head_dump(h, &dump);
+	assert_non_null(strstr(strbuf_cstr(&dump), "{__name__=\"a\", job=\"j\"} 4000 4010000000000000\n"));
+	assert_null(strstr(strbuf_cstr(&dump), " 500 "));
+
+	/* one bad series: 400 with the reason, and nothing of the request written */
+	strbuf_reset(&body);
+	{
+		struct strbuf pb = STRBUF_INIT;
+
+		pb_series(&pb, good, 2, 10000, 1);
+		pb_series(&pb, bad, 6, 10000, 1);
+		remote_snappy_encode(pb.buf, pb.len, &body);
+		strbuf_free(&pb);
+	}
+	assert_int_equal(remote_server_write(rs, body.buf, body.len, &msg), 400);
+	assert_non_null(strstr(strbuf_cstr(&msg), "duplicate label name job"));
+	strbuf_reset(&dump);
+	head_dump(h, &dump);
+	assert_null(strstr(strbuf_cstr(&dump), "ok"));
+
+	strbuf_reset(&msg);
+	assert_int_equal(remote_server_write(rs, "garbage", 7, &msg), 400);
+	assert_string_equal(strbuf_cstr(&msg), "snappy: corrupt input");
+	remote_server_stats(rs, &st);
+	assert_int_equal(st.write_rejected, 2);
+	assert_int_equal(st.write_failed, 0);
+
+	labels_free(in[0].ls);
+	labels_free(in[1].ls);
+	strbuf_free(&body);
+	strbuf_free(&msg);
+	strbuf_free(&dump);
+	remote_server_free(rs);
+	tsdb_head_free(h);
+}
+
+/* read_one sends one query to rs and decodes the answer (status returned). */
+static int
+read_one(struct remote_server *rs, struct matcher **ms, size_t n, int64_t mint, int64_t maxt,
+    struct remote_read_resp *rr, struct strbuf *err)
+{
+	struct remote_query q = { mint, maxt, ms, n };
+	struct strbuf body = STRBUF_INIT, out = STRBUF_INIT;
+	char e[256];
+	int status;
+
+	remote_encode_read_request(&q, 1, &body);
+	status = remote_server_read(rs, body.buf, body.len, &out);
+	if (status == 200)
+		assert_int_equal(remote_decode_read_response(out.buf, out.len, 1 << 26, rr, e,
+		    sizeof(e)), 0);
+	else
+		strbuf_puts(err, strbuf_cstr(&out));
+	strbuf_free(&body);
+	strbuf_free(&out);
+	return status;
+}
+
+static void
+test_server_read(void **state)
+{
+	struct tsdb_head *h = tsdb_head_new(NULL, NULL, 0);
+	struct remote_server_opts o = { .read_sample_limit = 150 };
+	struct remote_server *rs = remote_server_new(h, &o);
+	struct labels *a = mkls("__name__", "m", "job", "a", NULL);
+	struct labels *b = mkls("__name__", "m", "job", "b", "replica", "own", NULL);
+	struct labels *c = mkls("__name__", "other", NULL);
+	struct labels *ext = mkls("replica", "r1", "site", "s", NULL);
+	struct remote_read_resp rr;
+	struct strbuf err = STRBUF_INIT;
+	struct matcher *ms[3];
+	uint64_t ra = 0, rb = 0, rc = 0;
+
+	(void)state;
+	for (int i = 0; i < 100; i++) {
+		double v = i == 50 ? from_bits(STALE_BITS) : (double)i;
+
+		assert_int_equal(tsdb_head_append(h, &ra, a, 1000 * i, v), 0);
+		assert_int_equal(tsdb_head_append(h, &rb, b, 1000 * i, -v), 0);
+		assert_int_equal(tsdb_head_append(h, &rc, c, 1000 * i, 1), 0);
+	}
+
+	ms[0] = mkm(MATCH_EQUAL, "__name__", "m");
+	assert_int_equal(read_one(rs, ms, 1, 10000, 59999, &rr, &err), 200);
+	assert_int_equal(rr.n, 1);
+	assert_int_equal(rr.results[0].n, 2);
+	assert_true(labels_equal(rr.results[0].series[0].ls, a));
+	assert_int_equal(rr.results[0].series[0].n, 50);
+	assert_int_equal(rr.results[0].series[0].s[0].t, 10000);
+	assert_int_equal(rr.results[0].series[0].s[49].t, 59000);
+	assert_int_equal(bits_of(rr.results[0].series[0].s[40].v), STALE_BITS);
+	assert_true(labels_equal(rr.results[0].series[1].ls, b));
+	remote_read_resp_free(&rr);
+
+	/* external labels: added where missing; an equality matcher on one is
+	 * satisfied by it */
+	remote_server_set_external_labels(rs, ext);
+	ms[1] = mkm(MATCH_EQUAL, "site", "s");
+	assert_int_equal(read_one(rs, ms, 2, 0, 2000, &rr, &err), 200);
+	assert_int_equal(rr.results[0].n, 2);
+	assert_labels_str(rr.results[0].series[0].ls,
+	    "{__name__=\"m\", job=\"a\", replica=\"r1\", site=\"s\"}");
+	assert_labels_str(rr.results[0].series[1].ls,
+	    "{__name__=\"m\", job=\"b\", replica=\"own\", site=\"s\"}");
+	remote_read_resp_free(&rr);
+	/* only the external label: nothing left to select on, nothing returned */
+	assert_int_equal(read_one(rs, &ms[1], 1, 0, 2000, &rr, &err), 200);
+	assert_int_equal(rr.results[0].n, 0);
+	remote_read_resp_free(&rr);
+	ms[2] = mkm(MATCH_EQUAL, "site", "elsewhere");
+	assert_int_equal(read_one(rs, (struct matcher *[]){ ms[0], ms[2] }, 2, 0, 2000, &rr, &err), 200);
+	assert_int_equal(rr.results[0].n, 0);
+	remote_read_resp_free(&rr);
+	remote_server_set_external_labels(rs, NULL);
+
+	/* the sample limit (150 per request): 200 samples do not pass, 100 do,
+	 * and it counts over every query of a request */
+	assert_int_equal(read_one(rs, ms, 1, 0, 99999, &rr, &err), 400);
+	assert_string_equal(strbuf_cstr(&err), "exceeded sample limit (150)");
+	strbuf_reset(&err);
+	assert_int_equal(read_one(rs, ms, 1, 0, 49999, &rr, &err), 200);
+	assert_int_equal(rr.nsamples, 100);
+	remote_read_resp_free(&rr);
+	{
+		struct remote_query q[2] = { { 0, 49999, ms, 1 }, { 50000, 99999, ms, 1 } };
+		struct strbuf body = STRBUF_INIT, out = STRBUF_INIT;
+
+		remote_encode_read_request(q, 2, &body);
+		assert_int_equal(remote_server_read(rs, body.buf, body.len, &out), 400);
+		assert_string_equal(strbuf_cstr(&out), "exceeded sample limit (150)");
+		strbuf_free(&body);
+		strbuf_free(&out);
+	}
+
+	/* malformed and streamed-only requests */
+	strbuf_reset(&err);
+	assert_int_equal(remote_server_read(rs, "\x05" "abc", 4, &err), 400);
+	assert_string_equal(strbuf_cstr(&err), "snappy: corrupt input");
+	/* an empty snappy block is an empty request: no results */
+	strbuf_reset(&err);
+	assert_int_equal(remote_server_read(rs, "\x00", 1, &err), 200);
+	{
+		char e[256];
+
+		assert_int_equal(remote_decode_read_response(err.buf, err.len, 1 << 20, &rr, e,
+		    sizeof(e)), 0);
+		assert_int_equal(rr.n, 0);
+		remote_read_resp_free(&rr);
+	}
+	{
+		struct strbuf pb = STRBUF_INIT, z = STRBUF_INIT;
+
+		strbuf_reset(&err);
+		pb_varint(&pb, 0x10);
+		pb_varint(&pb, 1);
+		remote_snappy_encode(pb.buf, pb.len, &z);
+		assert_int_equal(remote_server_read(rs, z.buf, z.len, &err), 400);
+		assert_non_null(strstr(strbuf_cstr(&err), "response types"));
+		strbuf_free(&pb);
+		strbuf_free(&z);
+	}
+
+	for (int i = 0; i < 3; i++)
+		matcher_free(ms[i]);
+	labels_free(a);
+	labels_free(b);
+	labels_free(c);
+	labels_free(ext);
+	strbuf_free(&err);
+	remote_server_free(rs);
+	tsdb_head_free(h);
+}
+
+/* --- a scripted remote-write receiver on lib/http --------------------------------- */
+
+#define MAX_REQS 4096
+
+struct recv {
+	pthread_mutex_t mu;
+	int script[64];			/* statuses to answer, in order; then 204 */
+	int nscript, next;
+	const char *retry_after;	/* sent with 429/503 when not NULL */
+	int delay_ms;			/* per request */
+	int nreq;
+	int64_t at_ms[MAX_REQS];	/* arrival of each request (monotonic) */
+	size_t nsamples[MAX_REQS];
+	struct strbuf got;		/* accepted samples: "labels t v\n" */
+	char hdr_enc[64], hdr_ver[64], hdr_type[64], hdr_auth[256], hdr_custom[64], hdr_ua[64];
+	size_t accepted;
+};
+
+static struct recv R;
+
+static int
+h_recv(struct http_request *req, void *arg)
+{
+	struct remote_write_req wr;
+	const void *body;
+	size_t len;
+	char err[256];
+	int status, i;
+	const char *h;
+
+	(void)arg;
+	body = http_request_body(req, &len);
+	if (R.delay_ms > 0)
+		usleep((useconds_t)R.delay_ms * 1000);
+	if (remote_decode_write(body, len, 1 << 26, &wr, err, sizeof(err)) < 0)
+		return http_respond_text(req, 400, "%s\n", err);
+	pthread_mutex_lock(&R.mu);
+	i = R.nreq++;
+	if (i < MAX_REQS) {
+		R.at_ms[i] = time_mono_ns() / 1000000;
+		R.nsamples[i] = wr.nsamples;
+	}
+#define HDR(name, field) \
+	h = http_request_header(req, name); \
+	snprintf(R.field, sizeof(R.field), "%s", h != NULL ? h : "");
+	HDR("Content-Encoding", hdr_enc)
+	HDR("X-Prometheus-Remote-Write-Version", hdr_ver)
+	HDR("Content-Type", hdr_type)
+	HDR("Authorization", hdr_auth)
+	HDR("X-Custom", hdr_custom)
+	HDR("User-Agent", hdr_ua)
+#undef HDR
+	status = R.next < R.nscript ? R.script[R.next++] : 204;
+	if (status / 100 == 2) {
+		for (size_t s = 0; s < wr.nseries; s++)
+			for (size_t j = 0; j < wr.series[s].n; j++) {
+				labels_format(wr.series[s].ls, &R.got);
+				strbuf_printf(&R.got, " %lld %g\n",
+				    (long long)wr.series[s].s[j].t, wr.series[s].s[j].v);
+				R.accepted++;
+			}
+	}
+	pthread_mutex_unlock(&R.mu);
+	remote_write_req_free(&wr);
+	if (status / 100 == 2)
+		return http_respond_data(req, status, NULL, "", 0);
+	if (R.retry_after != NULL && (status == 429 || status == 503))
+		http_response_header(req, "Retry-After", R.retry_after);
+	return http_respond_text(req, status, "scripted failure %d\n", status);
+}
+
+static struct http_server *
+recv_start(char *url, size_t urllen)
+{
+	struct http_server *srv;
+	char err[256];
+
+	pthread_mutex_destroy(&R.mu);
+	strbuf_free(&R.got);
+	memset(&R, 0, sizeof(R));
+	pthread_mutex_init(&R.mu, NULL);
+	srv = http_server_new("127.0.0.1:0", NULL, err, sizeof(err));
+	assert_non_null(srv);
+	assert_int_equal(http_server_route(srv, HTTP_POST, "/api/v1/write", 0, h_recv, NULL), 0);
+	assert_int_equal(http_server_start(srv, err, sizeof(err)), 0);
+	snprintf(url, urllen, "http://127.0.0.1:%d/api/v1/write", http_server_port(srv));
+	return srv;
+}
+
+static size_t
+recv_accepted(void)
+{
+	size_t n;
+
+	pthread_mutex_lock(&R.mu);
+	n = R.accepted;
+	pthread_mutex_unlock(&R.mu);
+	return n;
+}
+
+static bool
+wait_accepted(size_t n, int64_t ms)
+{
+	int64_t due = time_mono_ns() / 1000000 + ms;
+
+	while (recv_accepted() < n) {
+		if (time_mono_ns() / 1000000 > due)
+			return false;
+		usleep(2000);
+	}
+	return true;
+}
+
+/* load_cfg parses a configuration; %s in yaml is replaced by url. */
+static struct cfg *
+load_cfg(const char *yaml, const char *url)
+{
+	struct strbuf sb = STRBUF_INIT;
+	char err[1024];
+	struct cfg *c;
+
+	strbuf_printf(&sb, yaml, url, url);
+	c = cfg_load_string(sb.buf, sb.len, "test.yml", NULL, err, sizeof(err));
+	if (c == NULL)
+		fail_msg("config: %s", err);
+	strbuf_free(&sb);
+	return c;
+}
+
+static struct remote_writer *
+writer_for(const char *yaml, const char *url, int64_t flush_ms)
+{
+	struct remote_write_opts o = { .flush_deadline_ms = flush_ms, .user_agent = "strata-test" };
+	struct remote_writer *w = remote_writer_new(&o);
+	struct cfg *c = load_cfg(yaml, url);
+	char err[1024];
+
+	if (remote_writer_apply(w, c, err, sizeof(err)) < 0)
+		fail_msg("apply: %s", err);
+	cfg_free(c);
+	return w;
+}
+
+static void
+test_writer_batching(void **state)
+{
+	char url[128];
+	struct http_server *srv = recv_start(url, sizeof(url));
+	struct remote_writer *w;
+	struct labels *ls = mkls("__name__", "m", "i", "1", NULL);
+	struct remote_writer_stats st;
+
+	(void)state;
+	w = writer_for("remote_write:\n  - url: %s\n    headers: {X-Custom: yes}\n"
+	    "    queue_config: {max_samples_per_send: 10, batch_send_deadline: 200ms}\n",
+	    url, 5000);
+	for (int i = 0; i < 25; i++)
+		remote_write_append(w, ls, 1000 + i, i);
+	/* two full batches go at once, the last five after the deadline */
+	assert_true(wait_accepted(20, 2000));
+	assert_true(remote_writer_flush(w, 3000));
+	pthread_mutex_lock(&R.mu);
+	assert_int_equal(R.nreq, 3);
+	assert_int_equal(R.nsamples[0], 10);
+	assert_int_equal(R.nsamples[1], 10);
+	assert_int_equal(R.nsamples[2], 5);
+	assert_true(R.at_ms[2] - R.at_ms[1] >= 150);
+	assert_string_equal(R.hdr_enc, "snappy");
+	assert_string_equal(R.hdr_ver, "0.1.0");
+	assert_string_equal(R.hdr_type, "application/x-protobuf");
+	assert_string_equal(R.hdr_custom, "yes");
+	assert_string_equal(R.hdr_ua, "strata-test");
+	{
+		struct strbuf want = STRBUF_INIT;
+
+		for (int i = 0; i < 25; i++)
+			strbuf_printf(&want, "{__name__=\"m\", i=\"1\"} %d %d\n", 1000 + i, i);
+		assert_string_equal(strbuf_cstr(&R.got), strbuf_cstr(&want));
+		strbuf_free(&want);
+	}
+	pthread_mutex_unlock(&R.mu);
+	remote_writer_stats(w, &st);
+	assert_int_equal(st.n, 1);
+	assert_int_equal(st.samples_in, 25);
+	assert_int_equal(st.q[0].samples_sent, 25);
+	assert_int_equal(st.q[0].batches_sent, 3);
+	assert_int_equal(st.q[0].samples_pending, 0);
+	assert_int_equal(st.q[0].samples_failed, 0);
+	assert_true(st.q[0].highest_sent_s == 1.024);
+	assert_int_equal(st.q[0].duration_count, 3);
+	remote_writer_stats_free(&st);
+	remote_writer_free(w);
+	http_server_free(srv);
+	labels_free(ls);
+}
+
+static void
+test_writer_retry_backoff(void **state)
+{
+	char url[128];
+	struct http_server *srv = recv_start(url, sizeof(url));
+	struct remote_writer *w;
+	struct labels *ls = mkls("__name__", "m", NULL);
+	struct remote_writer_stats st;
+
+	(void)state;
+	R.script[0] = 500;
+	R.script[1] = 503;
+	R.script[2] = 502;
+	R.nscript = 3;
+	w = writer_for("remote_write:\n  - url: %s\n"
+	    "    queue_config: {max_samples_per_send: 5, batch_send_deadline: 20ms,"
+	    " min_backoff: 50ms, max_backoff: 80ms}\n", url, 5000);
+	for (int i = 0; i < 5; i++)
+		remote_write_append(w, ls, i, i);
+	assert_true(wait_accepted(5, 5000));
+	assert_true(remote_writer_flush(w, 5000));
+	pthread_mutex_lock(&R.mu);
+	assert_int_equal(R.nreq, 4);
+	/* backoff 50ms, then 80ms (100 capped at max_backoff), then 80ms */
+	assert_true(R.at_ms[1] - R.at_ms[0] >= 45);
+	assert_true(R.at_ms[2] - R.at_ms[1] >= 75);
+	assert_true(R.at_ms[3] - R.at_ms[2] >= 75);
+	assert_true(R.at_ms[3] - R.at_ms[2] < 1000);
+	pthread_mutex_unlock(&R.mu);
+	remote_writer_stats(w, &st);
+	assert_int_equal(st.q[0].samples_retried, 15);
+	assert_int_equal(st.q[0].samples_sent, 5);
+	assert_int_equal(st.q[0].samples_failed, 0);
+	assert_int_equal(st.q[0].duration_count, 4);
+	remote_writer_stats_free(&st);
+	remote_writer_free(w);
+	http_server_free(srv);
+	labels_free(ls);
+}
+
+static void
+test_writer_429_and_4xx(void **state)
+{
+	char url[128];
+	struct http_server *srv = recv_start(url, sizeof(url));
+	struct remote_writer *w;
+	struct labels *ls = mkls("__name__", "m", NULL);
+	struct remote_writer_stats st;
+
+	(void)state;
+	/* without retry_on_http_429: 429 and 400 drop their batch */
+	R.script[0] = 429;
+	R.script[1] = 400;
+	R.nscript = 2;
+	w = writer_for("remote_write:\n  - url: %s\n"
+	    "    queue_config: {max_samples_per_send: 2, batch_send_deadline: 10ms,"
+	    " min_backoff: 10ms}\n", url, 5000);
+	for (int i = 0; i < 6; i++) {
+		remote_write_append(w, ls, i, i);
+		if (i % 2 == 1)
+			assert_true(remote_writer_flush(w, 3000));
+	}
+	remote_writer_stats(w, &st);
+	assert_int_equal(st.q[0].samples_failed, 4);
+	assert_int_equal(st.q[0].samples_retried, 0);
+	assert_int_equal(st.q[0].samples_sent, 2);
+	assert_int_equal(st.q[0].batches_failed, 2);
+	remote_writer_stats_free(&st);
+	assert_string_equal(strbuf_cstr(&R.got), "{__name__=\"m\"} 4 4\n{__name__=\"m\"} 5 5\n");
+	remote_writer_free(w);
+	http_server_free(srv);
+
+	/* with it: 429 is retried, after the Retry-After delay */
+	srv = recv_start(url, sizeof(url));
+	R.script[0] = 429;
+	R.nscript = 1;
+	R.retry_after = "1";
+	w = writer_for("remote_write:\n  - url: %s\n"
+	    "    queue_config: {max_samples_per_send: 2, batch_send_deadline: 10ms,"
+	    " min_backoff: 10ms, retry_on_http_429: true}\n", url, 5000);
+	remote_write_append(w, ls, 1, 1);
+	remote_write_append(w, ls, 2, 2);
+	assert_true(remote_writer_flush(w, 5000));
+	pthread_mutex_lock(&R.mu);
+	assert_int_equal(R.nreq, 2);
+	assert_true(R.at_ms[1] - R.at_ms[0] >= 950);
+	pthread_mutex_unlock(&R.mu);
+	remote_writer_stats(w, &st);
+	assert_int_equal(st.q[0].samples_retried, 2);
+	assert_int_equal(st.q[0].samples_sent, 2);
+	remote_writer_stats_free(&st);
+	remote_writer_free(w);
+	http_server_free(srv);
+	labels_free(ls);
+}
+
+static void
+test_writer_relabel_and_auth(void **state)
+{
+	char url[128];
+	struct http_server *srv = recv_start(url, sizeof(url));
+	struct remote_writer *w;
+	struct labels *keep = mkls("__name__", "keep_me", "job", "j", NULL);
+	struct labels *drop = mkls("__name__", "drop_me", "job", "j", NULL);
+	struct labels *own = mkls("__name__", "keep_me", "job", "j", "site", "mine", NULL);
+	struct remote_writer_stats st;
+	struct remote_write_sample b[3];
+
+	(void)state;
+	w = writer_for("global:\n  external_labels: {site: s1, region: r}\n"
+	    "remote_write:\n  - url: %s\n    name: primary\n"
+	    "    basic_auth: {username: u, password: p}\n"
+	    "    write_relabel_configs:\n"
+	    "      - {source_labels: [__name__], regex: drop_.*, action: drop}\n"
+	    "      - {source_labels: [site], target_label: where, replacement: at-$1}\n"
+	    "      - {regex: region, action: labeldrop}\n"
+	    "    queue_config: {batch_send_deadline: 10ms}\n", url, 5000);
+	b[0] = (struct remote_write_sample){ keep, 10, 1 };
+	b[1] = (struct remote_write_sample){ drop, 10, 2 };
+	b[2] = (struct remote_write_sample){ own, 10, 3 };
+	remote_write_append_batch(w, b, 3);
+	remote_write_append_batch(w, b, 1);	/* the cached result again (same t: dup at receiver is fine) */
+	assert_true(remote_writer_flush(w, 3000));
+	pthread_mutex_lock(&R.mu);
+	assert_string_equal(R.hdr_auth, "Basic dTpw");
+	assert_non_null(strstr(strbuf_cstr(&R.got),
+	    "{__name__=\"keep_me\", job=\"j\", site=\"s1\", where=\"at-s1\"} 10 1\n"));
+	assert_non_null(strstr(strbuf_cstr(&R.got),
+	    "{__name__=\"keep_me\", job=\"j\", site=\"mine\", where=\"at-mine\"} 10 3\n"));
+	assert_null(strstr(strbuf_cstr(&R.got), "drop_me"));
+	assert_null(strstr(strbuf_cstr(&R.got), "region"));
+	assert_int_equal(R.accepted, 3);
+	pthread_mutex_unlock(&R.mu);
+	remote_writer_stats(w, &st);
+	assert_string_equal(st.q[0].remote_name, "primary");
+	assert_int_equal(st.samples_in, 4);
+	assert_int_equal(st.q[0].samples_dropped, 1);
+	assert_int_equal(st.q[0].samples_sent, 3);
+	remote_writer_stats_free(&st);
+	remote_writer_free(w);
+	http_server_free(srv);
+	labels_free(keep);
+	labels_free(drop);
+	labels_free(own);
+}
+
+/* A dead endpoint: retried until the writer stops, pending bounded. */
+static void
+test_writer_dead_endpoint(void **state)
+{
+	char url[128];
+	struct http_server *srv = recv_start(url, sizeof(url));
+	struct remote_writer *w;
+	struct remote_write_opts o = { .flush_deadline_ms = 200, .max_pending = 10 };
+	struct labels *ls = mkls("__name__", "m", NULL);
+	struct remote_writer_stats st;
+	struct cfg *c;
+	char err[256];
+	int64_t t0;
+
+	(void)state;
+	http_server_free(srv);	/* nothing listens there any more */
+	w = remote_writer_new(&o);
+	c = load_cfg("remote_write:\n  - url: %s\n"
+	    "    queue_config: {max_samples_per_send: 5, batch_send_deadline: 10ms,"
+	    " min_backoff: 10ms, max_backoff: 20ms}\n", url);
+	assert_int_equal(remote_writer_apply(w, c, err, sizeof(err)), 0);
+	cfg_free(c);
+	for (int i = 0; i < 100; i++)
+		remote_write_append(w, ls, i, i);
+	assert_false(remote_writer_flush(w, 150));
+	remote_writer_stats(w, &st);
+	assert_int_equal(st.q[0].samples_overflow, 90);
+	assert_int_equal(st.q[0].samples_pending, 10);
+	assert_true(st.q[0].samples_retried >= 10);
+	assert_int_equal(st.q[0].samples_sent, 0);
+	remote_writer_stats_free(&st);
+	t0 = time_mono_ns();
+	remote_writer_free(w);	/* gives up after the flush deadline */
+	assert_true(time_mono_ns() - t0 < INT64_C(2000000000));
+	labels_free(ls);
+}
+
+static void
+test_writer_apply(void **state)
+{
+	char url[128], url2[160];
+	struct http_server *srv = recv_start(url, sizeof(url));
+	struct remote_write_opts o = { .flush_deadline_ms = 2000 };
+	struct remote_writer *w = remote_writer_new(&o);
+	struct labels *ls = mkls("__name__", "m", NULL);
+	struct remote_writer_stats st;
+	struct cfg *c;
+	char err[1024];
+	const char *one = "remote_write:\n  - url: %s\n    queue_config: {batch_send_deadline: 10ms}\n";
+
+	(void)state;
+	c = load_cfg(one, url);
+	assert_int_equal(remote_writer_apply(w, c, err, sizeof(err)), 0);
+	remote_write_append(w, ls, 1, 1);
+	assert_true(remote_writer_flush(w, 3000));
+	/* the same settings again: the queue (and its figures) stay */
+	assert_int_equal(remote_writer_apply(w, c, err, sizeof(err)), 0);
+	cfg_free(c);
+	remote_writer_stats(w, &st);
+	assert_int_equal(st.q[0].samples_sent, 1);
+	remote_writer_stats_free(&st);
+
+	/* unsupported settings are refused and nothing changes */
+	c = load_cfg("remote_write:\n  - url: %s\n    sigv4: {region: eu}\n", url);
+	assert_int_equal(remote_writer_apply(w, c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "sigv4 is not supported"));
+	cfg_free(c);
+	c = load_cfg("remote_write:\n  - url: %s\n    oauth2: {client_id: a, client_secret: b,"
+	    " token_url: 'http://x/'}\n", url);
+	assert_int_equal(remote_writer_apply(w, c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "oauth2 is not supported"));
+	cfg_free(c);
+	c = load_cfg("remote_write:\n  - url: %s\n  - url: %s\n", url);
+	assert_int_equal(remote_writer_apply(w, c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "duplicate remote write configs"));
+	cfg_free(c);
+	remote_writer_stats(w, &st);
+	assert_int_equal(st.n, 1);
+	assert_int_equal(st.q[0].samples_sent, 1);
+	remote_writer_stats_free(&st);
+
+	/* two endpoints, then changed settings: a new queue */
+	snprintf(url2, sizeof(url2), "%s?second", url);
+	{
+		struct strbuf y = STRBUF_INIT;
+
+		strbuf_printf(&y, "remote_write:\n  - url: %s\n    queue_config: {batch_send_deadline: 10ms}\n"
+		    "  - url: %s\n    name: second\n    queue_config: {batch_send_deadline: 10ms}\n",
+		    url, url2);
+		c = cfg_load_string(y.buf, y.len, "t.yml", NULL, err, sizeof(err));
+		assert_non_null(c);
+		strbuf_free(&y);
+	}
+	assert_int_equal(remote_writer_apply(w, c, err, sizeof(err)), 0);
+	cfg_free(c);
+	remote_write_append(w, ls, 2, 2);
+	assert_true(remote_writer_flush(w, 3000));
+	remote_writer_stats(w, &st);
+	assert_int_equal(st.n, 2);
+	assert_int_equal(st.q[0].samples_sent, 2);	/* kept */
+	assert_int_equal(st.q[1].samples_sent, 1);	/* new */
+	assert_string_equal(st.q[1].remote_name, "second");
+	remote_writer_stats_free(&st);
+	assert_int_equal(recv_accepted(), 3);
+
+	/* none */
+	c = load_cfg("global: {}\n", url);
+	assert_int_equal(remote_writer_apply(w, c, err, sizeof(err)), 0);
+	cfg_free(c);
+	remote_write_append(w, ls, 3, 3);
+	remote_writer_stats(w, &st);
+	assert_int_equal(st.n, 0);
+	assert_int_equal(st.samples_in, 3);
+	remote_writer_stats_free(&st);
+	remote_writer_free(w);
+	http_server_free(srv);
+	labels_free(ls);
+}
+
+/* Many series against a slow receiver: the queue reshards, and every
+ * series still arrives complete and in order. */
+static void
+test_writer_reshard(void **state)
+{
+	char url[128];
+	struct http_server *srv;
+	struct remote_write_opts o = { .flush_deadline_ms = 5000, .shard_update_ms = 100 };
+	struct remote_writer *w = remote_writer_new(&o);
+	struct labels *ls[50];
+	struct remote_writer_stats st;
+	struct cfg *c;
+	char err[1024];
+	int64_t t0 = time_mono_ns();
+	int64_t maxshards = 0, n = 0;
+	struct strbuf metrics = STRBUF_INIT;
+
+	(void)state;
+	{
+		struct http_server_opts ho;
+
+		http_server_opts_default(&ho);
+		srv = recv_start(url, sizeof(url));
+		http_server_free(srv);
+		srv = http_server_new("127.0.0.1:0", &ho, err, sizeof(err));
+		assert_non_null(srv);
+		assert_int_equal(http_server_route(srv, HTTP_POST, "/api/v1/write", 0, h_recv, NULL), 0);
+		assert_int_equal(http_server_start(srv, err, sizeof(err)), 0);
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v1/write", http_server_port(srv));
+	}
+	R.delay_ms = 10;
+	for (int i = 0; i < 50; i++) {
+		char v[16];
+
+		snprintf(v, sizeof(v), "%d", i);
+		ls[i] = mkls("__name__", "m", "s", v, NULL);
+	}
+	c = load_cfg("remote_write:\n  - url: %s\n    queue_config: {max_samples_per_send: 20,"
+	    " batch_send_deadline: 20ms, min_shards: 1, max_shards: 8}\n", url);
+	assert_int_equal(remote_writer_apply(w, c, err, sizeof(err)), 0);
+	cfg_free(c);
+	/* about 8000 samples/s for 1.5 s; one shard sends at most ~2000/s */
+	while (time_mono_ns() - t0 < INT64_C(1500000000)) {
+		struct remote_write_sample b[50];
+
+		for (int i = 0; i < 50; i++)
+			b[i] = (struct remote_write_sample){ ls[i], n, (double)n };
+		remote_write_append_batch(w, b, 50);
+		n++;
+		usleep(5000);
+		remote_writer_stats(w, &st);
+		if (st.q[0].shards > maxshards)
+			maxshards = st.q[0].shards;
+		remote_writer_stats_free(&st);
+	}
+	assert_true(remote_writer_flush(w, 20000));
+	assert_true(maxshards > 1);
+	assert_int_equal(recv_accepted(), (size_t)(50 * n));
+	/* per series, the samples arrived in order: check from the receiver's log */
+	{
+		int64_t last[50];
+		const char *p = strbuf_cstr(&R.got);
+
+		for (int i = 0; i < 50; i++)
+			last[i] = -1;
+		while (*p != '\0') {
+			int s;
+			long long t;
+			const char *q = strstr(p, "s=\"");
+
+			assert_non_null(q);
+			s = atoi(q + 3);
+			q = strchr(q, '}');
+			t = atoll(q + 2);
+			assert_true(t == last[s] + 1);
+			last[s] = t;
+			p = strchr(p, '\n') + 1;
+		}
+	}
+	remote_writer_collect(w, &metrics);
+	assert_non_null(strstr(strbuf_cstr(&metrics), "# TYPE prometheus_remote_storage_shards gauge\n"));
+	assert_non_null(strstr(strbuf_cstr(&metrics),
+	    "prometheus_remote_storage_samples_pending{remote_name=\""));
+	assert_non_null(strstr(strbuf_cstr(&metrics),
+	    "prometheus_remote_storage_sent_batch_duration_seconds_bucket{remote_name="));
+	assert_non_null(strstr(strbuf_cstr(&metrics), ",le=\"+Inf\"} "));
+	assert_non_null(strstr(strbuf_cstr(&metrics), "le=\"0.005\"}"));
+	strbuf_free(&metrics);
+	remote_writer_free(w);
+	http_server_free(srv);
+	for (int i = 0; i < 50; i++)
+		labels_free(ls[i]);
+}
+
+/* The client against the receiver and the reader against the read
+ * endpoint, over HTTP: writer -> /api/v1/write -> head -> /api/v1/read -> reader. */
+static void
+test_http_end_to_end(void **state)
+{
+	struct tsdb_head *h = tsdb_head_new(NULL, NULL, 0);
+	struct remote_server *rs = remote_server_new(h, NULL);
+	struct http_server *srv;
+	struct remote_writer *w;
+	struct remote_reader *rd;
+	struct labels *a = mkls("__name__", "e2e", "k", "v", NULL);
+	struct labels *strip = mkls("replica", "x", NULL);
+	struct labels *ext = mkls("replica", "x", NULL);
+	struct remote_series *out;
+	size_t nout;
+	char err[1024], url[128], rurl[128];
+	struct matcher *m = mkm(MATCH_EQUAL, "__name__", "e2e");
+	struct remote_reader_stats rst;
+
+	(void)state;
+	srv = http_server_new("127.0.0.1:0", NULL, err, sizeof(err));
+	assert_non_null(srv);
+	assert_int_equal(remote_server_route(rs, srv, true, true), 0);
+	assert_int_equal(http_server_start(srv, err, sizeof(err)), 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v1/write", http_server_port(srv));
+	snprintf(rurl, sizeof(rurl), "http://127.0.0.1:%d/api/v1/read", http_server_port(srv));
+	w = writer_for("remote_write:\n  - url: %s\n    queue_config: {batch_send_deadline: 10ms}\n",
+	    url, 5000);
+	for (int i = 0; i < 1000; i++)
+		remote_write_append(w, a, i * 10, i == 500 ? from_bits(STALE_BITS) : i * 0.5);
+	assert_true(remote_writer_flush(w, 5000));
+
+	rd = remote_reader_new_url(rurl, 5000, NULL, err, sizeof(err));
+	assert_non_null(rd);
+	remote_server_set_external_labels(rs, ext);
+	assert_int_equal(remote_read(rd, &m, 1, 0, 100000, strip, &out, &nout, err, sizeof(err)), 0);
+	assert_int_equal(nout, 1);
+	assert_true(labels_equal(out[0].ls, a));	/* the external label stripped again */
+	assert_int_equal(out[0].n, 1000);
+	for (int i = 0; i < 1000; i++) {
+		assert_int_equal(out[0].s[i].t, i * 10);
+		if (i == 500)
+			assert_int_equal(bits_of(out[0].s[i].v), STALE_BITS);
+		else
+			assert_true(out[0].s[i].v == i * 0.5);
+	}
+	remote_series_free(out, nout);
+	/* without strip the server's external label is there */
+	assert_int_equal(remote_read(rd, &m, 1, 0, 100, NULL, &out, &nout, err, sizeof(err)), 0);
+	assert_int_equal(nout, 1);
+	assert_string_equal(labels_get(out[0].ls, "replica"), "x");
+	assert_int_equal(out[0].n, 11);
+	remote_series_free(out, nout);
+	remote_reader_free(rd);
+
+	/* a failing server: the status and its message */
+	rd = remote_reader_new_url(url, 5000, NULL, err, sizeof(err));	/* the write endpoint */
+	assert_int_equal(remote_read(rd, &m, 1, 0, 100, NULL, &out, &nout, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "server returned HTTP status 400"));
+	remote_reader_stats(rd, &rst);
+	assert_int_equal(rst.requests, 1);
+	assert_int_equal(rst.failures, 1);
+	remote_reader_free(rd);
+	snprintf(rurl, sizeof(rurl), "http://127.0.0.1:1/api/v1/read");
+	rd = remote_reader_new_url(rurl, 2000, NULL, err, sizeof(err));
+	assert_int_equal(remote_read(rd, &m, 1, 0, 100, NULL, &out, &nout, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "Post \"http://127.0.0.1:1/api/v1/read\""));
+	remote_reader_free(rd);
+	assert_null(remote_reader_new_url("ftp://x/", 1000, NULL, err, sizeof(err)));
+	assert_non_null(strstr(err, "scheme must be http or https"));
+
+	/* the receiver over HTTP: a malformed body is a 400 with the message */
+	{
+		CURL *e = curl_easy_init();
+		long code = 0;
+
+		curl_easy_setopt(e, CURLOPT_URL, url);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, "not snappy");
+		curl_easy_setopt(e, CURLOPT_TIMEOUT, 5L);
+		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, fwrite);
+		curl_easy_setopt(e, CURLOPT_WRITEDATA, stderr);
+		assert_int_equal(curl_easy_perform(e), CURLE_OK);
+		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+		assert_int_equal(code, 400);
+		curl_easy_cleanup(e);
+	}
+	{
+		struct strbuf mtx = STRBUF_INIT;
+
+		remote_server_collect(rs, &mtx);
+		assert_non_null(strstr(strbuf_cstr(&mtx), "strata_remote_write_samples_appended_total 1000\n"));
+		assert_non_null(strstr(strbuf_cstr(&mtx), "strata_remote_read_requests_total 2\n"));
+		assert_non_null(strstr(strbuf_cstr(&mtx), "strata_remote_write_requests_rejected_total 2\n"));
+		strbuf_free(&mtx);
+	}
+	remote_writer_free(w);
+	http_server_free(srv);
+	remote_server_free(rs);
+	tsdb_head_free(h);
+	matcher_free(m);
+	labels_free(a);
+	labels_free(strip);
+	labels_free(ext);
+}
+
+static void
+test_retry_after_parse(void **state)
+{
+	(void)state;
+	assert_int_equal(remote_parse_retry_after("5", 0), 5000);
+	assert_int_equal(remote_parse_retry_after(" 0 ", 0), 0);
+	assert_int_equal(remote_parse_retry_after("-1", 0), -1);
+	assert_int_equal(remote_parse_retry_after("soon", 0), -1);
+	assert_int_equal(remote_parse_retry_after("", 0), -1);
+	assert_int_equal(remote_parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT",
+	    INT64_C(1445412470000)), 10000);
+	assert_int_equal(remote_parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT",
+	    INT64_C(1445412490000)), 0);
+}
+
 int
 main(void)
 {
@@ -557,7 +1474,23 @@ main(void)
 		cmocka_unit_test(test_read_request_round_trip),
 		cmocka_unit_test(test_read_request_malformed),
 		cmocka_unit_test(test_read_response_round_trip),
+		cmocka_unit_test(test_server_write),
+		cmocka_unit_test(test_server_read),
+		cmocka_unit_test(test_retry_after_parse),
+		cmocka_unit_test(test_writer_batching),
+		cmocka_unit_test(test_writer_retry_backoff),
+		cmocka_unit_test(test_writer_429_and_4xx),
+		cmocka_unit_test(test_writer_relabel_and_auth),
+		cmocka_unit_test(test_writer_dead_endpoint),
+		cmocka_unit_test(test_writer_apply),
+		cmocka_unit_test(test_writer_reshard),
+		cmocka_unit_test(test_http_end_to_end),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int rc;
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	curl_global_cleanup();
+	return rc;
 }
