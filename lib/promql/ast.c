@@ -54,6 +54,7 @@ promql_node_new(enum promql_node_kind kind, size_t start, size_t end)
 	n->kind = kind;
 	n->start = start;
 	n->end = end;
+	n->depth = 1;
 	return n;
 }
 

@@ -76,6 +76,7 @@ struct promql_node {
 	enum promql_node_kind kind;
 	size_t start, end;	/* byte range in the query */
 	bool step_invariant;	/* engine annotation: evaluate once per query */
+	unsigned depth;		/* levels of the subtree (a leaf is 1) */
 	union {
 		struct {
 			enum promql_tok op;
@@ -226,6 +227,10 @@ struct promql_function {
 
 /* promql_function_lookup returns the function called name or NULL. */
 const struct promql_function *promql_function_lookup(const char *name, size_t len);
+
+/* The deepest expression tree the parser accepts: evaluation, printing and
+ * freeing recurse, so this bounds their stack (well under 1 MiB). */
+#define PROMQL_MAX_DEPTH 500
 
 /* promql_node_new returns a zeroed node of kind; free with promql_node_free. */
 struct promql_node *promql_node_new(enum promql_node_kind kind, size_t start, size_t end);

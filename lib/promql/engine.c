@@ -947,7 +947,7 @@ src_peek(struct src *s, int64_t *t, double *v)
 	return true;
 }
 
-static struct pq_matrix
+static __attribute__((noinline)) struct pq_matrix
 eval_vector_selector(struct evaluator *ev, const struct promql_node *n)
 {
 	struct pq_query *q = ev->q;
@@ -999,7 +999,7 @@ eval_vector_selector(struct evaluator *ev, const struct promql_node *n)
 
 /* eval_timestamp_vs evaluates timestamp(selector): the time of the sample
  * each step selects, rather than the step. */
-static struct pq_matrix
+static __attribute__((noinline)) struct pq_matrix
 eval_timestamp_vs(struct evaluator *ev, const struct promql_node *n)
 {
 	struct pq_query *q = ev->q;
@@ -1082,7 +1082,7 @@ eval_timestamp_vs(struct evaluator *ev, const struct promql_node *n)
 	return res;
 }
 
-static struct pq_matrix
+static __attribute__((noinline)) struct pq_matrix
 eval_matrix_selector(struct evaluator *ev, const struct promql_node *n)
 {
 	struct pq_query *q = ev->q;
@@ -1127,7 +1127,7 @@ eval_matrix_selector(struct evaluator *ev, const struct promql_node *n)
 }
 
 /* eval_subquery evaluates a subquery's expression at its own steps. */
-static struct pq_matrix
+static __attribute__((noinline)) struct pq_matrix
 eval_subquery(struct evaluator *ev, const struct promql_node *n)
 {
 	struct evaluator sub = *ev;
@@ -1153,7 +1153,7 @@ eval_subquery(struct evaluator *ev, const struct promql_node *n)
 	return res;
 }
 
-static struct pq_matrix
+static __attribute__((noinline)) struct pq_matrix
 eval_step_invariant(struct evaluator *ev, const struct promql_node *n)
 {
 	struct pq_query *q = ev->q;
@@ -1251,7 +1251,7 @@ pq_absent_labels(struct pq_query *q, const struct promql_node *n)
 	return pq_labels(q, v, k);
 }
 
-static struct pq_matrix
+static __attribute__((noinline)) struct pq_matrix
 eval_call_matrix(struct evaluator *ev, const struct promql_node *n, size_t mi)
 {
 	struct pq_query *q = ev->q;
@@ -1418,13 +1418,13 @@ eval_call_matrix(struct evaluator *ev, const struct promql_node *n, size_t mi)
 	return res;
 }
 
-static struct pq_matrix
+static __attribute__((noinline)) struct pq_matrix
 eval_call(struct evaluator *ev, const struct promql_node *n)
 {
 	struct pq_query *q = ev->q;
 	const struct promql_function *f = n->u.call.func;
 	struct pq_matrix args[8], res;
-	struct pq_call c;
+	struct pq_call *cp;
 	size_t i, nargs = n->u.call.nargs;
 	long orig;
 
@@ -1447,15 +1447,17 @@ eval_call(struct evaluator *ev, const struct promql_node *n)
 	for (i = 0; i < nargs; i++)
 		if (promql_node_type(n->u.call.args[i]) != PROMQL_TYPE_STRING)
 			args[i] = eval(ev, n->u.call.args[i]);
-	memset(&c, 0, sizeof(c));
-	c.ev = ev;
-	c.node = n;
-	c.args = n->u.call.args;
-	c.nargs = n->u.call.nargs;
-	res = range_eval(ev, call_step, &c, NULL, args, nargs, orig);
-	pq_map_free(q, &c.cache);
-	if (c.re != NULL)
-		open_close(q, c.re);
+	cp = pq_alloc(q, sizeof(*cp));
+	memset(cp, 0, sizeof(*cp));
+	cp->ev = ev;
+	cp->node = n;
+	cp->args = n->u.call.args;
+	cp->nargs = n->u.call.nargs;
+	res = range_eval(ev, call_step, cp, NULL, args, nargs, orig);
+	pq_map_free(q, &cp->cache);
+	if (cp->re != NULL)
+		open_close(q, cp->re);
+	pq_free(q, cp);
 	return res;
 }
 
@@ -1798,20 +1800,20 @@ binop_step(struct evaluator *ev, void *ctx, struct pq_vector *in, size_t nin, in
 	}
 }
 
-static struct pq_matrix
+static __attribute__((noinline)) struct pq_matrix
 eval_binary(struct evaluator *ev, const struct promql_node *n)
 {
 	struct pq_query *q = ev->q;
 	enum promql_type lt = promql_node_type(n->u.bin.lhs), rt = promql_node_type(n->u.bin.rhs);
 	struct pq_matrix args[2], res;
-	struct bin_ctx b;
+	struct bin_ctx *bp = pq_alloc(q, sizeof(*bp));
 	long orig = ev->cur;
 	step_fn fn;
 	prep_fn prep = NULL;
 
-	memset(&b, 0, sizeof(b));
-	b.n = n;
-	b.dn.ev = ev;
+	memset(bp, 0, sizeof(*bp));
+	bp->n = n;
+	bp->dn.ev = ev;
 	args[0] = eval(ev, n->u.bin.lhs);
 	args[1] = eval(ev, n->u.bin.rhs);
 	if (lt == PROMQL_TYPE_SCALAR && rt == PROMQL_TYPE_SCALAR) {
@@ -1822,12 +1824,13 @@ eval_binary(struct evaluator *ev, const struct promql_node *n)
 	} else {
 		fn = vs_step;
 	}
-	res = range_eval(ev, fn, &b, prep, args, 2, orig);
-	pq_map_free(q, &b.sigs);
-	pq_map_free(q, &b.matched);
-	pq_map_free(q, &b.rcache);
-	pq_map_free(q, &b.dn.cache);
-	pq_free(q, b.rm);
+	res = range_eval(ev, fn, bp, prep, args, 2, orig);
+	pq_map_free(q, &bp->sigs);
+	pq_map_free(q, &bp->matched);
+	pq_map_free(q, &bp->rcache);
+	pq_map_free(q, &bp->dn.cache);
+	pq_free(q, bp->rm);
+	pq_free(q, bp);
 	return res;
 }
 
@@ -2203,58 +2206,60 @@ agg_step(struct evaluator *ev, void *ctx, struct pq_vector *in, size_t nin, int6
 	}
 }
 
-static struct pq_matrix
+/* out of line, to keep eval()'s recursion frame small */
+static __attribute__((noinline)) struct pq_matrix
 eval_aggregate(struct evaluator *ev, const struct promql_node *n)
 {
 	struct pq_query *q = ev->q;
 	const struct promql_node *param = n->u.agg.param != NULL ? unwrap_parens(n->u.agg.param) : NULL;
 	struct pq_matrix args[2], res;
-	struct agg_ctx a;
+	struct agg_ctx *ap = pq_alloc(q, sizeof(*ap));
 	long orig = ev->cur;
 	size_t i;
 
-	memset(&a, 0, sizeof(a));
+	memset(ap, 0, sizeof(*ap));
 	memset(args, 0, sizeof(args));
-	a.n = n;
-	a.grouping.n = n->u.agg.grouping.n;
-	a.grouping.v = pq_alloc(q, (a.grouping.n + 1) * sizeof(char *));
-	for (i = 0; i < a.grouping.n; i++)
-		a.grouping.v[i] = n->u.agg.grouping.v[i];
-	qsort(a.grouping.v, a.grouping.n, sizeof(char *), cmp_names);
+	ap->n = n;
+	ap->grouping.n = n->u.agg.grouping.n;
+	ap->grouping.v = pq_alloc(q, (ap->grouping.n + 1) * sizeof(char *));
+	for (i = 0; i < ap->grouping.n; i++)
+		ap->grouping.v[i] = n->u.agg.grouping.v[i];
+	qsort(ap->grouping.v, ap->grouping.n, sizeof(char *), cmp_names);
 	if (param != NULL && param->kind == PROMQL_STRING) {
-		a.value_label = param->u.str.val;
-		if (!labels_is_valid_name(a.value_label, strlen(a.value_label))) {
+		ap->value_label = param->u.str.val;
+		if (!labels_is_valid_name(ap->value_label, strlen(ap->value_label))) {
 			struct strbuf sb = STRBUF_INIT;
 
 			strbuf_puts(&sb, "invalid label name ");
-			labels_quote(a.value_label, strlen(a.value_label), &sb);
+			labels_quote(ap->value_label, strlen(ap->value_label), &sb);
 			fail_sb(ev, PROMQL_ERR_EXECUTION, &sb);
 		}
 		if (!n->u.agg.without) {
-			a.grouping.v[a.grouping.n++] = (char *)(uintptr_t)a.value_label;
-			qsort(a.grouping.v, a.grouping.n, sizeof(char *), cmp_names);
+			ap->grouping.v[ap->grouping.n++] = (char *)(uintptr_t)ap->value_label;
+			qsort(ap->grouping.v, ap->grouping.n, sizeof(char *), cmp_names);
 		}
 		args[0] = eval(ev, n->u.agg.expr);
-		res = range_eval(ev, agg_step, &a, agg_prep, args, 1, orig);
+		res = range_eval(ev, agg_step, ap, agg_prep, args, 1, orig);
 	} else {
 		if (n->u.agg.param != NULL)
 			args[0] = eval(ev, n->u.agg.param);
 		args[1] = eval(ev, n->u.agg.expr);
-		res = range_eval(ev, agg_step, &a, agg_prep, args, 2, orig);
+		res = range_eval(ev, agg_step, ap, agg_prep, args, 2, orig);
 	}
-	for (i = 0; i < a.capg; i++)
-		pq_free(q, a.g[i].heap);
-	pq_free(q, a.g);
-	pq_free(q, a.grouping.v);
-	pq_map_free(q, &a.groups);
-	pq_map_free(q, &a.labels_cache);
-	pq_map_free(q, &a.cv_cache);
+	for (i = 0; i < ap->capg; i++)
+		pq_free(q, ap->g[i].heap);
+	pq_free(q, ap->g);
+	pq_free(q, ap->grouping.v);
+	pq_map_free(q, &ap->groups);
+	pq_map_free(q, &ap->labels_cache);
+	pq_map_free(q, &ap->cv_cache);
+	pq_free(q, ap);
 	return res;
 }
 
 /* ---- the dispatcher ------------------------------------------------------ */
 
-static struct pq_matrix
+static __attribute__((noinline)) struct pq_matrix
 eval_number(struct evaluator *ev, double v)
 {
 	struct pq_query *q = ev->q;
@@ -2269,7 +2274,7 @@ eval_number(struct evaluator *ev, double v)
 	return res;
 }
 
-static struct pq_matrix
+static __attribute__((noinline)) struct pq_matrix
 eval_unary(struct evaluator *ev, const struct promql_node *n)
 {
 	struct pq_matrix m = eval(ev, n->u.unary.expr);

@@ -43,6 +43,7 @@ struct parser {
 	bool have;
 	size_t last_closing;
 	int agg_depth;		/* aggregations whose arguments are being parsed */
+	int rec;		/* nesting of parse_expr */
 	bool failed;
 	char *err;
 	size_t errlen;
@@ -169,6 +170,56 @@ node_start(const struct promql_node *n, size_t *start)
 	size_t end;
 
 	promql_node_range(n, start, &end);
+}
+
+/* deepen sets n's depth from its children; false (with an error) when the
+ * tree gets deeper than PROMQL_MAX_DEPTH. */
+static bool
+deepen(struct parser *p, struct promql_node *n)
+{
+	struct promql_node *kids[2] = { NULL, NULL };
+	unsigned d = 0;
+	size_t i, start;
+
+	switch (n->kind) {
+	case PROMQL_AGGREGATE:
+		kids[0] = n->u.agg.expr;
+		kids[1] = n->u.agg.param;
+		break;
+	case PROMQL_BINARY:
+		kids[0] = n->u.bin.lhs;
+		kids[1] = n->u.bin.rhs;
+		break;
+	case PROMQL_CALL:
+		for (i = 0; i < n->u.call.nargs; i++)
+			if (n->u.call.args[i]->depth > d)
+				d = n->u.call.args[i]->depth;
+		break;
+	case PROMQL_MATRIX_SELECTOR:
+		kids[0] = n->u.msel.vs;
+		break;
+	case PROMQL_SUBQUERY:
+		kids[0] = n->u.subq.expr;
+		break;
+	case PROMQL_PAREN:
+		kids[0] = n->u.paren.expr;
+		break;
+	case PROMQL_UNARY:
+		kids[0] = n->u.unary.expr;
+		break;
+	default:
+		break;
+	}
+	for (i = 0; i < 2; i++)
+		if (kids[i] != NULL && kids[i]->depth > d)
+			d = kids[i]->depth;
+	n->depth = d + 1;
+	if (n->depth > PROMQL_MAX_DEPTH) {
+		node_start(n, &start);
+		fail_at(p, start, "expression nested more than %d levels deep", PROMQL_MAX_DEPTH);
+		return false;
+	}
+	return true;
 }
 
 /* ---- numbers and durations --------------------------------------------- */
@@ -595,6 +646,10 @@ parse_aggregate(struct parser *p, const struct promql_item *op)
 		n->u.agg.param = args[0];
 	n->u.agg.expr = args[want - 1];
 	mem_free(args);
+	if (!deepen(p, n)) {
+		promql_node_free(n);
+		return NULL;
+	}
 	return n;
 fail:
 	p->agg_depth--;
@@ -926,6 +981,8 @@ parse_postfix(struct parser *p, struct promql_node *e)
 				n->u.msel.vs = e;
 				n->u.msel.range = range;
 				e = n;
+				if (!deepen(p, e))
+					goto fail;
 			} else if (t->typ == PROMQL_T_COLON) {
 				advance(p);
 				t = tok(p);
@@ -947,6 +1004,8 @@ parse_postfix(struct parser *p, struct promql_node *e)
 				n->u.subq.range = range;
 				n->u.subq.step = step;
 				e = n;
+				if (!deepen(p, e))
+					goto fail;
 			} else {
 				unexpected(p, "subquery or range", "\":\" or \"]\"");
 				goto fail;
@@ -1006,6 +1065,10 @@ parse_primary(struct parser *p)
 		n = promql_node_new(PROMQL_PAREN, start, t->pos + t->len);
 		n->u.paren.expr = e;
 		advance(p);
+		if (!deepen(p, n)) {
+			promql_node_free(n);
+			return NULL;
+		}
 		return n;
 	}
 	case PROMQL_T_LEFT_BRACE:
@@ -1036,6 +1099,10 @@ parse_primary(struct parser *p)
 			n->u.call.func = f;
 			n->u.call.args = args;
 			n->u.call.nargs = (size_t)nargs;
+			if (!deepen(p, n)) {
+				promql_node_free(n);
+				return NULL;
+			}
 			return n;
 		}
 		return parse_selector(p, &item);
@@ -1088,6 +1155,10 @@ parse_unary(struct parser *p)
 		n = promql_node_new(PROMQL_UNARY, pos, pos);
 		n->u.unary.op = op;
 		n->u.unary.expr = e;
+		if (!deepen(p, n)) {
+			promql_node_free(n);
+			return NULL;
+		}
 		return n;
 	}
 	e = parse_primary(p);
@@ -1096,8 +1167,28 @@ parse_unary(struct parser *p)
 	return parse_postfix(p, e);
 }
 
+static struct promql_node *parse_expr_rec(struct parser *p, int min_prec);
+
+/* parse_expr bounds the parser's own recursion (parentheses, unary
+ * operators, ^ chains) before any tree exists to measure. */
 static struct promql_node *
 parse_expr(struct parser *p, int min_prec)
+{
+	struct promql_node *n;
+
+	if (p->rec >= PROMQL_MAX_DEPTH) {
+		fail_at(p, tok(p)->pos, "expression nested more than %d levels deep",
+		    PROMQL_MAX_DEPTH);
+		return NULL;
+	}
+	p->rec++;
+	n = parse_expr_rec(p, min_prec);
+	p->rec--;
+	return n;
+}
+
+static struct promql_node *
+parse_expr_rec(struct parser *p, int min_prec)
 {
 	struct promql_node *lhs = parse_unary(p);
 
@@ -1150,6 +1241,8 @@ parse_expr(struct parser *p, int min_prec)
 		if (rhs == NULL)
 			goto fail;
 		n->u.bin.rhs = rhs;
+		if (!deepen(p, n))
+			goto fail;
 		lhs = n;
 		continue;
 fail:

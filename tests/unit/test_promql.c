@@ -440,6 +440,47 @@ test_numbers_durations(void **state)
 	assert_string_equal(err, "duration out of range");
 }
 
+/* Nesting is bounded so that no input can exhaust the stack. */
+static void
+test_depth_limit(void **state)
+{
+	struct strbuf sb = STRBUF_INIT;
+	char err[512];
+	struct promql_node *n;
+	int i;
+
+	(void)state;
+	for (i = 0; i < 600; i++)
+		strbuf_putc(&sb, '(');
+	strbuf_putc(&sb, '1');
+	for (i = 0; i < 600; i++)
+		strbuf_putc(&sb, ')');
+	assert_null(promql_parse(sb.buf, sb.len, err, sizeof(err)));
+	assert_string_equal(err, "1:501: parse error: expression nested more than 500 levels deep");
+	strbuf_reset(&sb);
+	for (i = 0; i < 100000; i++)
+		strbuf_puts(&sb, "x+");
+	strbuf_putc(&sb, 'x');
+	assert_null(promql_parse(sb.buf, sb.len, err, sizeof(err)));
+	assert_string_equal(err, "1:1: parse error: expression nested more than 500 levels deep");
+	strbuf_reset(&sb);
+	for (i = 0; i < 100000; i++)
+		strbuf_putc(&sb, '-');
+	strbuf_putc(&sb, 'x');
+	assert_null(promql_parse(sb.buf, sb.len, err, sizeof(err)));
+	strbuf_reset(&sb);
+	for (i = 0; i < 498; i++)
+		strbuf_puts(&sb, "abs(");
+	strbuf_putc(&sb, 'x');
+	for (i = 0; i < 498; i++)
+		strbuf_putc(&sb, ')');
+	n = promql_parse(sb.buf, sb.len, err, sizeof(err));
+	assert_non_null(n);
+	assert_int_equal(n->depth, 499);
+	promql_node_free(n);
+	strbuf_free(&sb);
+}
+
 static void
 test_series_desc(void **state)
 {
@@ -667,6 +708,18 @@ test_engine_results(void **state)
 	expect_query(&f, "\"hello\"", 0, 0, 0, "string hello");
 	expect_query(&f, "1 + 2", 0, 0, 0, "scalar 3");
 	expect_query(&f, "time()", 0, 120000, 60000, "{} 0@0 60@60 120@120");
+	{
+		struct strbuf q = STRBUF_INIT;
+		int i;
+
+		for (i = 0; i < 240; i++)
+			strbuf_puts(&q, "sum(");
+		strbuf_puts(&q, "a");
+		for (i = 0; i < 240; i++)
+			strbuf_puts(&q, ") + 1");
+		expect_query(&f, q.buf, 60000, 60000, 0, "{} 242");
+		strbuf_free(&q);
+	}
 	/* a negative offset looks ahead */
 	expect_query(&f, "a offset -2m", 60000, 60000, 0, "{__name__=\"a\", x=\"1\"} 6");
 	/* @ start() and @ end() in a range query */
@@ -913,6 +966,7 @@ main(void)
 		cmocka_unit_test(test_print_roundtrip),
 		cmocka_unit_test(test_numbers_durations),
 		cmocka_unit_test(test_series_desc),
+		cmocka_unit_test(test_depth_limit),
 		cmocka_unit_test(test_format_float),
 		cmocka_unit_test(test_engine_staleness_lookback),
 		cmocka_unit_test(test_engine_results),
