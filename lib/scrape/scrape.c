@@ -106,7 +106,9 @@ struct target {
 	bool retired;
 	CURL *easy;
 	CURLSH *share;			/* the target's own connection and DNS cache */
-	struct curl_slist *hdrs;
+	struct curl_slist *hdrs;	/* request headers */
+	struct curl_slist *connect_to;	/* CURLOPT_CONNECT_TO (tls server_name) */
+	struct curl_slist *proxy_hdrs;	/* proxy_connect_header */
 	char errbuf[CURL_ERROR_SIZE];
 	char status[96];
 	bool code_checked, not_ok, over_limit, oom;
@@ -496,6 +498,8 @@ target_free(struct target *t)
 	if (t->share != NULL)
 		curl_share_cleanup(t->share);
 	curl_slist_free_all(t->hdrs);
+	curl_slist_free_all(t->connect_to);
+	curl_slist_free_all(t->proxy_hdrs);
 	labels_free(t->discovered);
 	labels_free(t->labels);
 	labels_free(t->public);
@@ -1239,6 +1243,9 @@ configure(struct scrape_manager *m, struct target *t, const struct cfg_scrape *s
 	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 
 	curl_slist_free_all(t->hdrs);
+	curl_slist_free_all(t->connect_to);
+	curl_slist_free_all(t->proxy_hdrs);
+	t->connect_to = t->proxy_hdrs = NULL;
 	t->hdrs = curl_slist_append(NULL, "Accept: " ACCEPT_HEADER);
 	/* gzip bodies are inflated by the worker, not on the loop thread */
 	t->hdrs = curl_slist_append(t->hdrs, "Accept-Encoding: gzip");
@@ -1289,15 +1296,8 @@ configure(struct scrape_manager *m, struct target *t, const struct cfg_scrape *s
 			strbuf_printf(&ct, "%s:%.*s:%.*s:%.*s", hc->tls.server_name, (int)pl, port,
 			    (int)hl, host, (int)pl, port);
 			curl_easy_setopt(e, CURLOPT_URL, strbuf_cstr(&u));
-			{
-				struct curl_slist *cl = curl_slist_append(NULL, strbuf_cstr(&ct));
-
-				curl_easy_setopt(e, CURLOPT_CONNECT_TO, cl);
-				/* libcurl reads the list during the transfer: keep it
-				 * with the headers, freed together. */
-				cl->next = t->hdrs;
-				t->hdrs = cl;
-			}
+			t->connect_to = curl_slist_append(NULL, strbuf_cstr(&ct));
+			curl_easy_setopt(e, CURLOPT_CONNECT_TO, t->connect_to);
 			strbuf_reset(&sb);
 			strbuf_printf(&sb, "Host: %s", addr);
 			t->hdrs = curl_slist_append(t->hdrs, strbuf_cstr(&sb));
@@ -1312,7 +1312,6 @@ configure(struct scrape_manager *m, struct target *t, const struct cfg_scrape *s
 	if (hc->proxy_url[0] != '\0') {
 		curl_easy_setopt(e, CURLOPT_PROXY, hc->proxy_url);
 		if (hc->n_proxy_connect_header > 0) {
-			struct curl_slist *ph = NULL;
 			size_t i, j;
 
 			for (i = 0; i < hc->n_proxy_connect_header; i++) {
@@ -1320,20 +1319,12 @@ configure(struct scrape_manager *m, struct target *t, const struct cfg_scrape *s
 					strbuf_reset(&sb);
 					strbuf_printf(&sb, "%s: %s", hc->proxy_connect_header[i].name,
 					    hc->proxy_connect_header[i].values[j]);
-					ph = curl_slist_append(ph, strbuf_cstr(&sb));
+					t->proxy_hdrs = curl_slist_append(t->proxy_hdrs,
+					    strbuf_cstr(&sb));
 				}
 			}
 			curl_easy_setopt(e, CURLOPT_HEADEROPT, (long)CURLHEADER_SEPARATE);
-			curl_easy_setopt(e, CURLOPT_PROXYHEADER, ph);
-			/* keep the list alive with the headers */
-			if (ph != NULL) {
-				struct curl_slist *last = ph;
-
-				while (last->next != NULL)
-					last = last->next;
-				last->next = t->hdrs;
-				t->hdrs = ph;
-			}
+			curl_easy_setopt(e, CURLOPT_PROXYHEADER, t->proxy_hdrs);
 		}
 	}
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->hdrs);
