@@ -742,6 +742,14 @@ find_min_max(const struct evaluator *ev, const struct promql_node *n, struct sub
 	}
 }
 
+/* clamp_steps keeps ts += interval from wrapping past the last step. */
+static void
+clamp_steps(struct evaluator *ev)
+{
+	if (ev->end > INT64_MAX - ev->interval)
+		ev->end = INT64_MAX - ev->interval;
+}
+
 /* ---- evaluation ----------------------------------------------------------- */
 
 struct pq_value {
@@ -1148,6 +1156,7 @@ eval_subquery(struct evaluator *ev, const struct promql_node *n)
 	if (sub.start < lo)
 		sub.start += step;
 	sub.end = ref1;
+	clamp_steps(&sub);
 	res = eval(&sub, n->u.subq.expr);
 	ev->cur = sub.cur;
 	return res;
@@ -1163,6 +1172,7 @@ eval_step_invariant(struct evaluator *ev, const struct promql_node *n)
 	int64_t ts;
 
 	sub.end = sub.start;
+	clamp_steps(&sub);
 	/* evaluate the node itself once, without the annotation */
 	{
 		struct promql_node *mn = (struct promql_node *)(uintptr_t)n;
@@ -1179,6 +1189,8 @@ eval_step_invariant(struct evaluator *ev, const struct promql_node *n)
 
 		if (s->n != 1)
 			pq_fail(ev, PROMQL_ERR_EXECUTION, "unexpected number of samples");
+		if (ev->start >= ev->end)
+			continue;
 		for (ts = ev->start + ev->interval; ts <= ev->end; ts += ev->interval) {
 			series_push(q, s, ts, s->p[0].v);
 			ev->cur++;
@@ -2270,6 +2282,8 @@ eval_number(struct evaluator *ev, double v)
 	for (ts = ev->start; ts <= ev->end; ts += ev->interval) {
 		series_push(q, s, ts, v);
 		ev->cur++;
+		if (ev->cur > q->max_samples)
+			too_many_samples(ev);
 	}
 	return res;
 }
@@ -2419,6 +2433,7 @@ promql_eval(struct promql_engine *e, const struct promql_storage *st,
 	ev.end = end;
 	ev.interval = instant ? 1 : step;
 	ev.cur = 0;
+	clamp_steps(&ev);
 	{
 		struct subq_path sp = { 0, 0, 0, false };
 		bool any = false;

@@ -872,7 +872,13 @@ set_timestamp(struct parser *p, struct promql_node *e, double ts)
 	if (at == NULL)
 		return -1;
 	at->has_ts = true;
-	at->ts = (int64_t)round(ts * 1000.0);
+	/* int64(math.Round(ts * 1000)): Go gives the minimum when it overflows */
+	{
+		double ms = round(ts * 1000.0);
+
+		at->ts = ms >= -9223372036854775808.0 && ms < 9223372036854775808.0 ?
+		    (int64_t)ms : INT64_MIN;
+	}
 	e->end = p->last_closing;
 	return 0;
 }

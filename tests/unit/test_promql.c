@@ -816,6 +816,12 @@ test_engine_dates(void **state)
 	expect_query(&f, "day_of_year(vector(951782400))", 0, 0, 0, "{} 60");
 	expect_query(&f, "days_in_month(vector(951782400))", 0, 0, 0, "{} 29");
 	expect_query(&f, "year()", -1500, -1500, 0, "{} 1969");
+	/* times at the ends of int64 wrap as in Go instead of misbehaving */
+	expect_query(&f, "vector(1) + on() count(up @ 9223372036854775 offset -292y)", 0, 0, 0, "");
+	expect_query(&f, "rate(up[5m] @ -9223372036854775)[1h:1m] offset 292y", 0, 0, 0, "");
+	expect_query(&f, "up", INT64_MAX - 1000, INT64_MAX, 0, "");
+	expect_query(&f, "time()", INT64_MAX - 1000, INT64_MAX, 400,
+	    "{} 9.223372036854774e+15@9223372036854774 9.223372036854774e+15@9223372036854775");
 	expect_query(&f, "hour()", -1500, -1500, 0, "{} 23");
 	fx_free(&f);
 }
