@@ -18,10 +18,13 @@
  * - The loop thread owns the timer heap, the curl multi handle, every
  *   easy handle, pool membership and the state of every target. It sleeps in
  *   epoll_wait on curl's sockets and an eventfd (commands, finished jobs).
+ *   Each target has its own libcurl share (connection and DNS cache), so
+ *   no libcurl operation walks the connections of all targets.
  * - Worker threads take targets whose body is complete from the work queue
- *   (wq_mu), parse and append them with the target's cache (a target is in
- *   at most one place at a time: T_FETCH on the loop, T_WORK in a worker),
- *   then put them on the done list and poke the eventfd.
+ *   (wq_mu), inflate gzip bodies, parse and append them with the target's
+ *   cache (a target is in at most one place at a time: T_FETCH on the loop,
+ *   T_WORK in a worker), then put them on the done list and poke the
+ *   eventfd.
  * - mu guards what readers see: the pool list, each pool's candidates and
  *   dropped sets, each target's discovered labels and status fields. The
  *   loop thread takes it to change membership, workers to set status.

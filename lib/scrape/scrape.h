@@ -8,9 +8,11 @@
  * markers. Samples go to a tsdb head through appenders, one commit per scrape.
  *
  * Threads: one event-loop thread owns the timers and every HTTP transfer
- * (libcurl multi, sockets in epoll); a few worker threads parse, relabel and
- * append bodies; the caller's thread builds targets in scrape_manager_apply()
- * (reading file_sd files) and hands them to the loop. Every function below
+ * (libcurl multi, sockets in epoll); a few worker threads inflate gzip
+ * bodies, parse, relabel and append them; the caller's thread builds targets
+ * in scrape_manager_apply() (reading file_sd files) and hands them to the
+ * loop. A target costs about 30 KiB besides its series (libcurl handle and
+ * its own connection cache, receive buffer). Every function below
  * may be called from any thread, but apply, resync, stop and free one at a
  * time (they are serialised internally; free must be the last call).
  *
@@ -131,7 +133,8 @@ struct scrape_interval_stats {
 struct scrape_stats {
 	uint64_t scrapes;		/* scrapes done (strata_scrapes_total) */
 	uint64_t scrapes_failed;	/* with up == 0 (strata_scrapes_failed_total) */
-	uint64_t samples_appended;	/* samples staged from bodies, without synthetic series */
+	uint64_t samples_appended;	/* samples after metric relabeling in successful scrapes
+					 * (synthetic series not counted) */
 	uint64_t ticks_skipped;		/* intervals skipped: the previous scrape was still running */
 	uint64_t exceeded_sample_limit;	/* prometheus_target_scrapes_exceeded_sample_limit_total */
 	uint64_t exceeded_body_size_limit; /* prometheus_target_scrapes_exceeded_body_size_limit_total */
