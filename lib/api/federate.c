@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/pull.h"
+#include "expfmt/pull.h"
 #include "expfmt/write.h"
 #include "labels/selector.h"
 #include "tsdb/chunk.h"
@@ -28,6 +30,7 @@
 
 struct api_federate {
 	struct tsdb_head *head;		/* borrowed */
+	const struct promql_storage *store;	/* borrowed; NULL: no pulls */
 	int64_t lookback_ms;
 	pthread_mutex_t mu;		/* guards ext */
 	struct labels *ext;		/* owned reference; never NULL */
@@ -331,13 +334,29 @@ federate_handler(struct http_request *req, void *arg)
 	struct api_federate *f = arg;
 	struct federate_stream *st;
 	const char *const *sel;
-	const char *ferr;
+	const char *ferr, *since;
 	char err[512];
 	size_t n;
 
 	if ((ferr = http_request_form_error(req)) != NULL)
 		return http_respond_text(req, 400, "error parsing form values: %s\n", ferr);
 	sel = http_request_args(req, "match[]", &n);
+	if (f->store != NULL && (since = http_request_header(req, PULL_SINCE_HEADER)) != NULL) {
+		struct labels *ext = federate_ext(f);
+		char *end;
+		long long v = strtoll(since, &end, 10);
+		int rc;
+
+		if (*since == '\0' || *end != '\0') {
+			labels_free(ext);
+			return http_respond_text(req, 400, "bad %s header: %s\n",
+			    PULL_SINCE_HEADER, since);
+		}
+		rc = api_pull_respond(req, f->store, sel, n, (int64_t)v,
+		    time_now_ms() - API_PULL_SETTLE_MS, ext);
+		labels_free(ext);
+		return rc;
+	}
 	st = mem_calloc(1, sizeof(*st));
 	if (federate_collect(f, sel, n, time_now_ms(), &st->v, &st->n, err, sizeof(err)) < 0) {
 		mem_free(st);
@@ -346,6 +365,12 @@ federate_handler(struct http_request *req, void *arg)
 	st->ext = federate_ext(f);
 	return http_respond_stream(req, 200, "text/plain; version=0.0.4; charset=utf-8",
 	    federate_next, st, federate_stream_free);
+}
+
+void
+api_federate_set_storage(struct api_federate *f, const struct promql_storage *st)
+{
+	f->store = st;
 }
 
 int

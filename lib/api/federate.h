@@ -20,6 +20,7 @@
 
 #include "http/server.h"
 #include "labels/labels.h"
+#include "promql/storage.h"
 #include "tsdb/head.h"
 
 struct api_federate;
@@ -32,6 +33,10 @@ void api_federate_free(struct api_federate *f);
 /* api_federate_set_external_labels installs the external labels (takes a
  * new reference on ext; the previous set is released). */
 void api_federate_set_external_labels(struct api_federate *f, struct labels *ext);
+/* api_federate_set_storage lets /federate answer incremental pulls
+ * (lib/api/pull.h) from st (borrowed; must outlive the server). Call before
+ * the server starts. */
+void api_federate_set_storage(struct api_federate *f, const struct promql_storage *st);
 /* api_federate_route registers GET /federate on srv. Returns 0 or -1. */
 int api_federate_route(struct api_federate *f, struct http_server *srv);
 

@@ -48,6 +48,7 @@ core_new(const struct core_opts *o, char *err, size_t errlen)
 
 	c->federate = api_federate_new(tsdb_db_head(c->db),
 	    flag_duration_ms(f, n, "query.lookback-delta"));
+	api_federate_set_storage(c->federate, &c->storage);
 	qo.engine.lookback_delta = flag_duration_ms(f, n, "query.lookback-delta");
 	qo.engine.timeout = flag_duration_ms(f, n, "query.timeout");
 	qo.engine.max_samples = (long)flag_int(f, n, "query.max-samples");

@@ -1,0 +1,36 @@
+/* lib/api/pull.h - the lossless side of /federate between strata servers.
+ *
+ * When a /federate request carries X-Strata-Pull-Since: <ms> and the server
+ * has a store to read (api_federate_set_storage), /federate answers every
+ * sample of the matched series in (since, until] in the strata pull format
+ * (lib/expfmt/pull.h) instead of the newest sample per series: staleness
+ * markers included bit-exact, external labels added as /federate adds them,
+ * streamed in pieces and gzip-compressed when the client asks.
+ *
+ * until is now minus API_PULL_SETTLE_MS: samples are stamped with their
+ * scrape's start (or their rule evaluation's instant) and committed up to a
+ * scrape timeout later, so the newest seconds are not yet complete; the
+ * next pull starts where this one ended and nothing committed late is
+ * skipped. A since older than what the store holds simply returns what is
+ * there (the leaf's retention bounds how far a central can catch up).
+ */
+#ifndef STRATA_API_PULL_H
+#define STRATA_API_PULL_H
+
+#include <stdint.h>
+
+#include "http/server.h"
+#include "labels/labels.h"
+#include "promql/storage.h"
+
+#define API_PULL_SETTLE_MS (15 * 1000)
+
+/* api_pull_respond answers req for the selectors sel[0..n) over st
+ * (borrowed; must outlive the response) from since to until, appending the
+ * external labels ext (a reference is taken). A bad selector is a 400 with
+ * its parse error. Returns what the http_respond* call returned. */
+int api_pull_respond(struct http_request *req, const struct promql_storage *st,
+    const char *const *sel, size_t n, int64_t since, int64_t until,
+    struct labels *ext);
+
+#endif
