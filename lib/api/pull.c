@@ -188,6 +188,8 @@ api_pull_respond(struct http_request *req, const struct promql_storage *st,
 
 	ps->st = st;
 	ps->since = since;
+	if (until > since + API_PULL_MAX_WINDOW_MS)
+		until = since + API_PULL_MAX_WINDOW_MS;
 	ps->until = until < since ? since : until;
 	ps->ext = labels_ref(ext);
 	ps->sel = mem_calloc(n + 1, sizeof(*ps->sel));

@@ -11,7 +11,9 @@
  * scrape's start (or their rule evaluation's instant) and committed up to a
  * scrape timeout later, so the newest seconds are not yet complete; the
  * next pull starts where this one ended and nothing committed late is
- * skipped. A since older than what the store holds simply returns what is
+ * skipped. One answer covers at most API_PULL_MAX_WINDOW_MS: a client that
+ * is further behind (after a cut) gets the oldest part and pulls again at
+ * once, until it has caught up; its memory per pull stays bounded. A since older than what the store holds simply returns what is
  * there (the leaf's retention bounds how far a central can catch up).
  */
 #ifndef STRATA_API_PULL_H
@@ -24,9 +26,11 @@
 #include "promql/storage.h"
 
 #define API_PULL_SETTLE_MS (15 * 1000)
+#define API_PULL_MAX_WINDOW_MS (10 * 60 * 1000)
 
 /* api_pull_respond answers req for the selectors sel[0..n) over st
- * (borrowed; must outlive the response) from since to until, appending the
+ * (borrowed; must outlive the response) from since to until (at most
+ * API_PULL_MAX_WINDOW_MS after since), appending the
  * external labels ext (a reference is taken). A bad selector is a 400 with
  * its parse error. Returns what the http_respond* call returned. */
 int api_pull_respond(struct http_request *req, const struct promql_storage *st,
