@@ -54,8 +54,8 @@ void remote_reader_free(struct remote_reader *r);
  * samples in [mint, maxt]. On success *out holds *nout series (labels with
  * strip removed, when strip is not NULL; caller frees with
  * remote_series_free(*out, *nout)) and 0 is returned; on failure -1 with
- * the reason in err: the transport error, "server returned HTTP status
- * 400 Bad Request: <body>", or a decoding error. */
+ * the reason in err: the transport error, "remote read URL: server returned
+ * HTTP status 400: <body>", or a decoding error. */
 int remote_read(struct remote_reader *r, struct matcher *const *ms, size_t n,
     int64_t mint, int64_t maxt, const struct labels *strip,
     struct remote_series **out, size_t *nout, char *err, size_t errlen);

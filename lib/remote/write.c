@@ -157,6 +157,19 @@ atomic_max(atomic_int_fast64_t *a, int64_t v)
 		;
 }
 
+/* rwlock_init_writer makes a rwlock that lets a waiting writer in before
+ * new readers (appends never starve a reshard or a reload). */
+static void
+rwlock_init_writer(pthread_rwlock_t *l)
+{
+	pthread_rwlockattr_t a;
+
+	pthread_rwlockattr_init(&a);
+	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(l, &a);
+	pthread_rwlockattr_destroy(&a);
+}
+
 static void
 cond_init_mono(pthread_cond_t *c)
 {
@@ -903,7 +916,7 @@ queue_new(struct remote_writer *w, const struct cfg_remote_write *rw, struct lab
 	q->max_pending = w->max_pending > 0 ? w->max_pending : q->qc.capacity * q->qc.max_shards;
 	pthread_mutex_init(&q->cache_mu, NULL);
 	q->lb = labels_builder_new();
-	pthread_rwlock_init(&q->shards_lock, NULL);
+	rwlock_init_writer(&q->shards_lock);
 	q->nshards = (size_t)q->qc.min_shards;
 	q->shards = mem_calloc(q->nshards, sizeof(*q->shards));
 	for (size_t i = 0; i < q->nshards; i++)
@@ -924,18 +937,32 @@ queue_start(struct rw_queue *q)
 		q->ctl_started = true;
 }
 
-/* queue_stop sends what is queued for at most deadline_ms, then stops every
- * thread of q; what could not be sent is dropped and counted. */
+/* queue_stop_begin tells q to stop: its shards send what is queued until
+ * deadline_ms from now, then give up. Returns at once. */
 static void
-queue_stop(struct rw_queue *q, int64_t deadline_ms)
+queue_stop_begin(struct rw_queue *q, int64_t deadline_ms)
 {
-	size_t left = 0;
-
 	atomic_store(&q->stop_at_ns, time_mono_ns() + deadline_ms * 1000000);
 	pthread_mutex_lock(&q->ctl_mu);
 	q->closing = true;
 	pthread_cond_broadcast(&q->ctl_cond);
 	pthread_mutex_unlock(&q->ctl_mu);
+	pthread_rwlock_rdlock(&q->shards_lock);
+	for (size_t i = 0; i < q->nshards; i++) {
+		pthread_mutex_lock(&q->shards[i]->mu);
+		pthread_cond_broadcast(&q->shards[i]->cond);	/* sleepers see stop_at */
+		pthread_mutex_unlock(&q->shards[i]->mu);
+	}
+	pthread_rwlock_unlock(&q->shards_lock);
+}
+
+/* queue_stop_end waits for q's threads: each shard drains its ring (what
+ * is left at the deadline is dropped and counted). */
+static void
+queue_stop_end(struct rw_queue *q)
+{
+	size_t left = 0;
+
 	if (q->ctl_started)
 		pthread_join(q->ctl, NULL);
 	q->ctl_started = false;
@@ -943,10 +970,8 @@ queue_stop(struct rw_queue *q, int64_t deadline_ms)
 		struct rw_shard *s = q->shards[i];
 		size_t n;
 
-		if (!s->started) {
-			/* never started (a replaced queue that never ran): send now */
-			shard_start(s);
-		}
+		if (!s->started)
+			shard_start(s);	/* never ran (a queue replaced at once): send now */
 		shard_stop(s, true);
 		n = shard_drop(s);
 		left += n;
@@ -1031,7 +1056,7 @@ remote_writer_new(const struct remote_write_opts *opts)
 	w->shard_update_ms = o.shard_update_ms > 0 ? o.shard_update_ms : 10000;
 	w->series_ttl_ms = o.series_ttl_ms > 0 ? o.series_ttl_ms : 600000;
 	pthread_mutex_init(&w->apply_mu, NULL);
-	pthread_rwlock_init(&w->lock, NULL);
+	rwlock_init_writer(&w->lock);
 	atomic_init(&w->highest_ms, INT64_MIN);
 	return w;
 }
@@ -1042,9 +1067,11 @@ remote_writer_free(struct remote_writer *w)
 	if (w == NULL)
 		return;
 	for (size_t i = 0; i < w->nq; i++)
-		queue_stop(w->q[i], w->flush_deadline_ms);
-	for (size_t i = 0; i < w->nq; i++)
+		queue_stop_begin(w->q[i], w->flush_deadline_ms);
+	for (size_t i = 0; i < w->nq; i++) {
+		queue_stop_end(w->q[i]);
 		queue_free(w->q[i]);
+	}
 	mem_free(w->q);
 	pthread_rwlock_destroy(&w->lock);
 	pthread_mutex_destroy(&w->apply_mu);
@@ -1106,14 +1133,20 @@ remote_writer_apply(struct remote_writer *w, const struct cfg *cfg, char *err, s
 
 	/* Stop what was replaced before the new queues send, so a series whose
 	 * endpoint stayed the same keeps its order at the receiver. */
-	for (size_t j = 0; j < nold; j++) {
-		bool kept = false;
+	for (size_t pass = 0; pass < 2; pass++) {
+		for (size_t j = 0; j < nold; j++) {
+			bool kept = false;
 
-		for (size_t i = 0; i < n && !kept; i++)
-			kept = w->q[i] == old[j];
-		if (!kept) {
-			queue_stop(old[j], w->flush_deadline_ms);
-			queue_free(old[j]);
+			for (size_t i = 0; i < n && !kept; i++)
+				kept = w->q[i] == old[j];
+			if (kept)
+				continue;
+			if (pass == 0) {
+				queue_stop_begin(old[j], w->flush_deadline_ms);
+			} else {
+				queue_stop_end(old[j]);
+				queue_free(old[j]);
+			}
 		}
 	}
 	mem_free(old);

@@ -26,7 +26,10 @@
  *
  * Reload (remote_writer_apply) keeps queues whose settings did not change
  * and their queued samples; changed or removed queues are flushed for up
- * to the flush deadline in the background, then stopped.
+ * to the flush deadline (together), then stopped, before the new queues
+ * start sending, so a series keeps its order at an endpoint that stayed.
+ * Like Prometheus' ApplyConfig, apply can thus take up to the flush
+ * deadline when a replaced endpoint is down; appends never wait for it.
  *
  * Threads: any thread may append, concurrently; apply, flush and stats are
  * safe at any time. The queue list is guarded by a rwlock (appends read

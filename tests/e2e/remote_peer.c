@@ -134,9 +134,15 @@ h_dump(struct http_request *req, void *arg)
 	struct tsdb_head *h = arg;
 	struct strbuf out = STRBUF_INIT;
 	char err[256];
-	struct matcher *m = matcher_new(MATCH_REGEX, "__name__", ".*", err, sizeof(err));
-	struct tsdb_series_set *ss = tsdb_head_select(h, &m, 1, INT64_MIN, INT64_MAX);
+	struct matcher *m;
+	struct tsdb_series_set *ss;
+	struct tsdb_head_stats hs;
 
+	tsdb_head_stats(h, &hs);
+	if (hs.series == 0)	/* nothing to select (and no empty postings to walk) */
+		return http_respond(req, 200, "text/plain; charset=utf-8", &out);
+	m = matcher_new(MATCH_REGEX, "__name__", ".+", err, sizeof(err));
+	ss = tsdb_head_select(h, &m, 1, INT64_MIN, INT64_MAX);
 	while (tsdb_series_set_next(ss)) {
 		struct tsdb_iter *it = tsdb_series_set_iter(ss);
 		int64_t t;

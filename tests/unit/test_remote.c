@@ -1129,6 +1129,57 @@ test_writer_relabel_and_auth(void **state)
 	labels_free(own);
 }
 
+/* authorization from a credentials file, read again for every request */
+static void
+test_writer_credentials_file(void **state)
+{
+	char url[128], path[] = "/tmp/strata-test-remote-credXXXXXX", yaml[512];
+	struct http_server *srv = recv_start(url, sizeof(url));
+	struct remote_writer *w;
+	struct labels *ls = mkls("__name__", "m", NULL);
+	FILE *f;
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	f = fopen(path, "w");
+	fputs("  first-token\n", f);
+	fclose(f);
+	snprintf(yaml, sizeof(yaml), "remote_write:\n  - url: %%s\n"
+	    "    authorization: {type: Token, credentials_file: %s}\n"
+	    "    queue_config: {batch_send_deadline: 10ms}\n", path);
+	w = writer_for(yaml, url, 300);
+	remote_write_append(w, ls, 1, 1);
+	assert_true(remote_writer_flush(w, 3000));
+	pthread_mutex_lock(&R.mu);
+	assert_string_equal(R.hdr_auth, "Token first-token");
+	pthread_mutex_unlock(&R.mu);
+	f = fopen(path, "w");
+	fputs("second-token", f);
+	fclose(f);
+	remote_write_append(w, ls, 2, 2);
+	assert_true(remote_writer_flush(w, 3000));
+	pthread_mutex_lock(&R.mu);
+	assert_string_equal(R.hdr_auth, "Token second-token");
+	pthread_mutex_unlock(&R.mu);
+	/* an unreadable file fails the request in transport: retried, not sent */
+	unlink(path);
+	remote_write_append(w, ls, 3, 3);
+	assert_false(remote_writer_flush(w, 200));
+	{
+		struct remote_writer_stats st;
+
+		remote_writer_stats(w, &st);
+		assert_true(st.q[0].samples_retried >= 1);
+		assert_int_equal(st.q[0].samples_sent, 2);
+		remote_writer_stats_free(&st);
+	}
+	remote_writer_free(w);	/* gives the last sample up after the deadline */
+	http_server_free(srv);
+	labels_free(ls);
+}
+
 /* A dead endpoint: retried until the writer stops, pending bounded. */
 static void
 test_writer_dead_endpoint(void **state)
@@ -1481,6 +1532,7 @@ main(void)
 		cmocka_unit_test(test_writer_retry_backoff),
 		cmocka_unit_test(test_writer_429_and_4xx),
 		cmocka_unit_test(test_writer_relabel_and_auth),
+		cmocka_unit_test(test_writer_credentials_file),
 		cmocka_unit_test(test_writer_dead_endpoint),
 		cmocka_unit_test(test_writer_apply),
 		cmocka_unit_test(test_writer_reshard),
