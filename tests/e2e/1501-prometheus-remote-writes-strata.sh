@@ -1,14 +1,14 @@
 #!/bin/sh
 # tests/e2e/1501-prometheus-remote-writes-strata.sh - a real Prometheus 2.42
 # scrapes synthetic targets and remote-writes to strata's receiver
-# (lib/remote/server on a head, run by tests/e2e/remote-peer). One target
+# (lib/remote/server on a head, run by tests/remote/remote-peer). One target
 # is removed half way, so Prometheus also sends its staleness markers.
 # Afterwards, every sample Prometheus stored up to a cut-off time (read back
 # from Prometheus itself through its /api/v1/read, with strata's remote read
 # client) must be in strata's head bit for bit, and nothing else.
 . "$(dirname "$0")/lib.sh"
 command -v prometheus >/dev/null || { e2e_log "prometheus not installed"; exit 77; }
-peer_bin="$STRATA_BUILDDIR/tests/e2e/remote-peer"
+peer_bin="$STRATA_BUILDDIR/tests/remote/remote-peer"
 
 # remote-peer prints its port once it listens
 e2e_start peer "$peer_bin" serve --listen 127.0.0.1:0

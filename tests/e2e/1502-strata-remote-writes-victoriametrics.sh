@@ -1,6 +1,6 @@
 #!/bin/sh
 # tests/e2e/1502-strata-remote-writes-victoriametrics.sh - strata's
-# remote_write client (lib/remote/write, run by tests/e2e/remote-peer send)
+# remote_write client (lib/remote/write, run by tests/remote/remote-peer send)
 # ships samples to a real VictoriaMetrics, which is started only after the
 # client has begun: the client must retry (connection refused, backoff)
 # until VictoriaMetrics answers, then deliver everything. External labels
@@ -10,7 +10,7 @@
 # (VictoriaMetrics does not store NaN).
 . "$(dirname "$0")/lib.sh"
 command -v victoria-metrics >/dev/null || { e2e_log "victoria-metrics not installed"; exit 77; }
-peer_bin="$STRATA_BUILDDIR/tests/e2e/remote-peer"
+peer_bin="$STRATA_BUILDDIR/tests/remote/remote-peer"
 vm_port=$(e2e_port)
 vm="http://127.0.0.1:$vm_port"
 

@@ -1,7 +1,7 @@
 #!/bin/sh
 # tests/e2e/1503-prometheus-remote-reads-strata.sh - a real Prometheus 2.42
 # with remote_read pointed at strata's /api/v1/read (lib/remote/server on a
-# head, run by tests/e2e/remote-peer) and nothing of its own: range queries
+# head, run by tests/remote/remote-peer) and nothing of its own: range queries
 # through Prometheus' query API must return exactly the samples strata
 # holds (staleness markers are not returned by range selectors, NaN and
 # infinities are), whatever matchers the query uses. Prometheus and strata
@@ -9,7 +9,7 @@
 # matchers and strips from the results, as it does with any Prometheus.
 . "$(dirname "$0")/lib.sh"
 command -v prometheus >/dev/null || { e2e_log "prometheus not installed"; exit 77; }
-peer_bin="$STRATA_BUILDDIR/tests/e2e/remote-peer"
+peer_bin="$STRATA_BUILDDIR/tests/remote/remote-peer"
 
 now=$(python3 -c 'import time; print(int(time.time()) * 1000)')
 python3 - "$E2E_DIR/data.tsv" "$now" <<'PY'

@@ -1,4 +1,4 @@
-/* tests/e2e/remote_peer.c - a small program around lib/remote for the 15xx
+/* tests/remote/remote_peer.c - a small program around lib/remote for the 15xx
  * end-to-end scenarios, where real Prometheus and VictoriaMetrics are the
  * other side.
  *
@@ -337,6 +337,6 @@ main(int argc, char **argv)
 		return send_cmd(argc, argv);
 	if (argc >= 2 && strcmp(argv[1], "read") == 0)
 		return read_cmd(argc, argv);
-	fprintf(stderr, "usage: remote-peer serve|send|read [options] (see tests/e2e/remote_peer.c)\n");
+	fprintf(stderr, "usage: remote-peer serve|send|read [options] (see tests/remote/remote_peer.c)\n");
 	return 2;
 }
