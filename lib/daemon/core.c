@@ -8,6 +8,7 @@
 #include "api/federate.h"
 #include "api/query.h"
 #include "api/targets.h"
+#include "api/tsdb_status.h"
 #include "util/mem.h"
 
 struct core {
@@ -84,7 +85,8 @@ core_routes(struct core *c, struct http_server *srv)
 	if (api_federate_route(c->federate, srv) < 0 ||
 	    api_metrics_route(c->metrics, srv) < 0 ||
 	    api_targets_route(c->scrape, srv) < 0 ||
-	    api_query_route(c->query, srv) < 0)
+	    api_query_route(c->query, srv) < 0 ||
+	    api_tsdb_status_route(c->db, srv) < 0)
 		return -1;
 	return 0;
 }

@@ -39,6 +39,7 @@
 #include "tsdb/db.h"
 #include "tsdb/enc.h"
 #include "tsdb/iter.h"
+#include "tsdb/postings.h"
 #include "tsdb/wal.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -1573,4 +1574,25 @@ tsdb_db_stats(struct tsdb_db *db, struct tsdb_db_stats *st)
 			st->lowest_timestamp = m->mint;
 	}
 	pthread_rwlock_unlock(&db->bmu);
+}
+
+void
+tsdb_db_status(struct tsdb_db *db, size_t limit, struct tsdb_status *out)
+{
+	struct tsdb_head_stats hs;
+
+	memset(out, 0, sizeof *out);
+	tsdb_head_stats(db->head, &hs);
+	postings_stats(tsdb_head_postings(db->head), LABEL_METRIC_NAME, limit, &out->card);
+	out->num_series = hs.series;
+	out->num_label_pairs = out->card.num_label_pairs;
+	out->chunk_count = hs.chunks;
+	out->min_time = hs.mint;
+	out->max_time = hs.maxt;
+}
+
+void
+tsdb_status_free(struct tsdb_status *st)
+{
+	postings_stats_free(&st->card);
 }

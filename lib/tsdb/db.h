@@ -46,6 +46,7 @@
 
 #include "labels/matcher.h"
 #include "tsdb/head.h"
+#include "tsdb/postings.h"
 #include "tsdb/wal.h"
 
 struct tsdb_db_opts {
@@ -203,5 +204,21 @@ void tsdb_db_label_values(struct tsdb_db *db, const char *name,
 
 /* tsdb_db_stats fills st. */
 void tsdb_db_stats(struct tsdb_db *db, struct tsdb_db_stats *st);
+
+/* What /api/v1/status/tsdb shows (Prometheus 2.42's tsdbStatus): head
+ * figures and the head index's cardinality lists (top `limit` each). */
+struct tsdb_status {
+	uint64_t num_series;
+	uint64_t num_label_pairs;
+	uint64_t chunk_count;
+	int64_t min_time;	/* INT64_MAX when the head is empty, as Prometheus */
+	int64_t max_time;	/* INT64_MIN when empty */
+	struct postings_stats card;	/* metrics, labels, memory, pairs */
+};
+
+/* tsdb_db_status fills out (limit 10 is Prometheus'); free with
+ * tsdb_status_free(). */
+void tsdb_db_status(struct tsdb_db *db, size_t limit, struct tsdb_status *out);
+void tsdb_status_free(struct tsdb_status *st);
 
 #endif

@@ -14,6 +14,7 @@
 #include "config.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -590,4 +591,115 @@ postings_strings_free(struct postings_strings *s)
 		intern_put(s->v[i]);
 	MEM_FREE(s->v);
 	s->n = 0;
+}
+
+/* --- cardinality statistics ----------------------------------------------- */
+
+/* A bounded list of the largest counts: kept sorted descending, at most
+ * limit long; a new entry that does not beat the last is dropped. */
+struct topk {
+	struct postings_stat *v;
+	size_t n, limit;
+};
+
+static bool
+stat_before(const char *an, uint64_t ac, const char *bn, uint64_t bc)
+{
+	return ac != bc ? ac > bc : strcmp(an, bn) < 0;
+}
+
+static void
+topk_push(struct topk *t, const char *a, size_t alen, const char *b, size_t blen, uint64_t count)
+{
+	char stackbuf[256], *name = stackbuf;
+	size_t len = alen + (b ? 1 + blen : 0), i;
+
+	if (t->limit == 0)
+		return;
+	if (len >= sizeof stackbuf)
+		name = mem_alloc(len + 1);
+	memcpy(name, a, alen);
+	if (b != NULL) {
+		name[alen] = '=';
+		memcpy(name + alen + 1, b, blen);
+	}
+	name[len] = '\0';
+	if (t->n == t->limit && !stat_before(name, count, t->v[t->n - 1].name, t->v[t->n - 1].count))
+		goto out;
+	if (t->n == t->limit)
+		mem_free(t->v[--t->n].name);
+	for (i = t->n; i > 0 && stat_before(name, count, t->v[i - 1].name, t->v[i - 1].count); i--)
+		t->v[i] = t->v[i - 1];
+	t->v[i].name = name == stackbuf ? mem_strdup(name) : name;
+	t->v[i].count = count;
+	t->n++;
+	return;
+out:
+	if (name != stackbuf)
+		mem_free(name);
+}
+
+void
+postings_stats(struct postings *p, const char *metric, size_t limit, struct postings_stats *out)
+{
+	struct topk m = { NULL, 0, limit }, l = { NULL, 0, limit }, mem = { NULL, 0, limit },
+	    pr = { NULL, 0, limit };
+	uint32_t i, j;
+
+	memset(out, 0, sizeof *out);
+	m.v = mem_alloc((limit + 1) * sizeof *m.v);
+	l.v = mem_alloc((limit + 1) * sizeof *l.v);
+	mem.v = mem_alloc((limit + 1) * sizeof *mem.v);
+	pr.v = mem_alloc((limit + 1) * sizeof *pr.v);
+	pthread_rwlock_rdlock(&p->mu);
+	for (i = 0; i < p->nnames; i++) {
+		const struct pname *pn = p->names[i];
+		size_t nlen = strlen(pn->name);
+		uint64_t size = 0;
+		bool is_metric = strcmp(pn->name, metric) == 0;
+
+		if (pn->nvals == 0)
+			continue;
+		topk_push(&l, pn->name, nlen, NULL, 0, pn->nvals);
+		out->num_label_pairs += pn->nvals;
+		for (j = 0; j < pn->nvals; j++) {
+			const struct plist *pl = pn->vals[j];
+			size_t vlen = strlen(pl->value);
+
+			if (is_metric)
+				topk_push(&m, pl->value, vlen, NULL, 0, pl->n);
+			topk_push(&pr, pn->name, nlen, pl->value, vlen, pl->n);
+			size += (uint64_t)vlen * pl->n;
+		}
+		topk_push(&mem, pn->name, nlen, NULL, 0, size);
+	}
+	pthread_rwlock_unlock(&p->mu);
+	out->metrics = m.v;
+	out->nmetrics = m.n;
+	out->labels = l.v;
+	out->nlabels = l.n;
+	out->memory = mem.v;
+	out->nmemory = mem.n;
+	out->pairs = pr.v;
+	out->npairs = pr.n;
+}
+
+static void
+stat_list_free(struct postings_stat *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		mem_free(v[i].name);
+	mem_free(v);
+}
+
+void
+postings_stats_free(struct postings_stats *st)
+{
+	stat_list_free(st->metrics, st->nmetrics);
+	stat_list_free(st->labels, st->nlabels);
+	stat_list_free(st->memory, st->nmemory);
+	stat_list_free(st->pairs, st->npairs);
+	memset(st, 0, sizeof *st);
 }

@@ -58,6 +58,32 @@ void postings_label_values(struct postings *p, const char *name,
 /* postings_bytes returns an estimate of the index's heap footprint. */
 size_t postings_bytes(struct postings *p);
 
+/* A name and a count, for cardinality statistics. */
+struct postings_stat {
+	char *name;		/* owned */
+	uint64_t count;
+};
+
+/* The index's cardinality figures (Prometheus' PostingsStats): the top
+ * `limit` of each list, by count descending (ties by name). */
+struct postings_stats {
+	uint64_t num_label_pairs;
+	struct postings_stat *metrics;	/* series per value of the metric label */
+	size_t nmetrics;
+	struct postings_stat *labels;	/* values per label name */
+	size_t nlabels;
+	struct postings_stat *memory;	/* sum of value lengths x series, per name */
+	size_t nmemory;
+	struct postings_stat *pairs;	/* series per "name=value" */
+	size_t npairs;
+};
+
+/* postings_stats fills out; metric is the label counted per value (usually
+ * "__name__"). Free with postings_stats_free(). */
+void postings_stats(struct postings *p, const char *metric, size_t limit,
+    struct postings_stats *out);
+void postings_stats_free(struct postings_stats *st);
+
 void postings_ids_free(struct postings_ids *ids);
 void postings_strings_free(struct postings_strings *s);
 

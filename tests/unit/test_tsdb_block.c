@@ -802,6 +802,52 @@ test_db_backfill(void **state)
 }
 
 static void
+test_db_status(void **state)
+{
+	char *dir = tmpdir();
+	struct tsdb_db *db = open_db(dir, 0, 0, 0);
+	struct tsdb_status st;
+	size_t i;
+
+	(void)state;
+	tsdb_db_status(db, 10, &st);
+	assert_int_equal(st.num_series, 0);
+	assert_int_equal(st.min_time, INT64_MAX);	/* as Prometheus shows an empty head */
+	assert_int_equal(st.max_time, INT64_MIN);
+	tsdb_status_free(&st);
+	ingest(db, 0, 3, 0);	/* NS series of series_labels(0..NS) */
+	tsdb_db_status(db, 3, &st);
+	assert_int_equal(st.num_series, NS);
+	assert_int_equal(st.chunk_count, NS);
+	assert_int_equal(st.min_time, 0);
+	assert_int_equal(st.max_time, 10000);
+	/* names: 3 metrics; instance host-0..13; job0..3; zone a */
+	assert_int_equal(st.num_label_pairs, 3 + 14 + 4 + 1);
+	assert_int_equal(st.card.nmetrics, 3);
+	assert_string_equal(st.card.metrics[0].name, "http_requests_total");	/* 14 series */
+	assert_int_equal(st.card.metrics[0].count, 14);
+	assert_string_equal(st.card.metrics[1].name, "temp_celsius");	/* 13, ties by name */
+	assert_int_equal(st.card.metrics[1].count, 13);
+	assert_string_equal(st.card.metrics[2].name, "up");
+	assert_int_equal(st.card.nlabels, 3);	/* top 3 of 4 names */
+	assert_string_equal(st.card.labels[0].name, "instance");
+	assert_int_equal(st.card.labels[0].count, 14);
+	assert_string_equal(st.card.labels[1].name, "job");
+	assert_string_equal(st.card.labels[2].name, "__name__");
+	assert_string_equal(st.card.pairs[0].name, "__name__=http_requests_total");
+	assert_int_equal(st.card.pairs[0].count, 14);
+	assert_string_equal(st.card.pairs[1].name, "__name__=temp_celsius");	/* ties by name */
+	for (i = 0; i < st.card.nmemory; i++)
+		if (strcmp(st.card.memory[i].name, "job") == 0)
+			assert_int_equal(st.card.memory[i].count, 4 * NS);	/* "jobN" x 40 */
+	assert_string_equal(st.card.memory[0].name, "instance");
+	tsdb_status_free(&st);
+	tsdb_db_close(db);
+	block_rmdir(dir);
+	mem_free(dir);
+}
+
+static void
 test_db_foreign_dir(void **state)
 {
 	char *dir = tmpdir(), p[1024], err[512];
@@ -832,6 +878,7 @@ main(void)
 		cmocka_unit_test(test_db_cut_and_compact),
 		cmocka_unit_test(test_db_retention),
 		cmocka_unit_test(test_db_backfill),
+		cmocka_unit_test(test_db_status),
 		cmocka_unit_test(test_db_foreign_dir),
 	};
 
