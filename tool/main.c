@@ -17,6 +17,7 @@ static const struct {
 	const char *usage;
 } tool_commands[] = {
 	{ "check", "config", tool_check_config, "check config FILE...      validate Prometheus configuration files" },
+	{ "check", "rules", tool_check_rules, "check rules FILE...       validate Prometheus rule files" },
 	{ "check", "metrics", tool_check_metrics, "check metrics [--format=text|openmetrics] [FILE]  validate an exposition" },
 	{ "import", "openmetrics", tool_import_openmetrics, "import openmetrics FILE --storage.tsdb.path DIR  backfill blocks from OpenMetrics text" },
 	{ "shard", "owner", tool_shard_owner, "shard owner --count N ADDRESS...  print the shard index owning each target" },

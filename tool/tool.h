@@ -11,6 +11,8 @@
 int tool_check_metrics(int argc, char **argv);
 /* strata-tool check config FILE... */
 int tool_check_config(int argc, char **argv);
+/* strata-tool check rules [--lint=...] [--lint-fatal] FILE... (tool/check_rules.c) */
+int tool_check_rules(int argc, char **argv);
 /* strata-tool shard owner --count N ADDRESS... */
 int tool_shard_owner(int argc, char **argv);
 /* strata-tool import openmetrics FILE --storage.tsdb.path DIR (tool/import.c) */
