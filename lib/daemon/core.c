@@ -20,6 +20,34 @@ struct core {
 	struct promql_storage storage;	/* reads db */
 };
 
+/* Metadata for /api/v1/metadata: the scrape manager's, in lib/api's shape. */
+struct core_md {
+	void (*emit)(void *ctx, const struct api_metadata *md);
+	void *ctx;
+};
+
+static void
+core_metadata_emit(void *arg, const struct scrape_metadata *md)
+{
+	struct core_md *x = arg;
+	struct api_metadata a;
+
+	a.metric = md->metric;
+	a.type = md->type;
+	a.help = md->help;
+	a.unit = md->unit;
+	x->emit(x->ctx, &a);
+}
+
+static void
+core_metadata(void *arg, const char *metric,
+    void (*emit)(void *ctx, const struct api_metadata *md), void *ctx)
+{
+	struct core_md x = { emit, ctx };
+
+	scrape_manager_metadata(arg, metric, core_metadata_emit, &x);
+}
+
 struct core *
 core_new(const struct core_opts *o, char *err, size_t errlen)
 {
@@ -43,6 +71,10 @@ core_new(const struct core_opts *o, char *err, size_t errlen)
 	so.user_agent = "strata/" PACKAGE_VERSION;
 	so.owns = o->owns;
 	so.owns_arg = o->owns_arg;
+	so.state_dir = dbo.path;	/* pull cursors beside the data */
+	so.pull_lookback_ms = flag_duration_ms(f, n, "query.lookback-delta");
+	so.sample_hook = o->sample_hook;
+	so.sample_hook_arg = o->sample_hook_arg;
 	c->scrape = scrape_manager_new(&so, err, errlen);
 	if (c->scrape == NULL)
 		goto fail;
@@ -55,6 +87,8 @@ core_new(const struct core_opts *o, char *err, size_t errlen)
 	qo.engine.max_samples = (long)flag_int(f, n, "query.max-samples");
 	qo.max_concurrency = (int)flag_int(f, n, "query.max-concurrency");
 	qo.storage = c->storage;
+	qo.metadata = core_metadata;
+	qo.metadata_arg = c->scrape;
 	c->query = api_query_new(&qo);
 
 	c->metrics = api_metrics_new();

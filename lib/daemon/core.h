@@ -33,6 +33,10 @@ struct core_opts {
 	/* scrape ownership filter (scrape_opts.owns); may be NULL */
 	bool (*owns)(void *arg, const struct labels *target_labels);
 	void *owns_arg;
+	/* scrape sample hook (scrape_opts.sample_hook, e.g. deduplication);
+	 * may be NULL */
+	scrape_sample_fn sample_hook;
+	void *sample_hook_arg;
 };
 
 struct core;

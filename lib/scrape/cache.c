@@ -7,18 +7,28 @@
  * its label set. Scrape numbers (iter) order everything: an entry's `seen` is
  * the last successful scrape that appended it without a timestamp, `cur` the
  * scrape in progress that did, `used` the last scrape that looked it up.
+ * With a sample hook, a parallel array `alt` holds each entry's replacement
+ * label set (the hook's last answer) and its series ref.
  *
- * Single-threaded per cache (the worker holding the target); see cache.h.
+ * Metadata is a second small table (family name -> type, help, unit, last
+ * scrape that mentioned it) under meta_mu: the worker changes it, readers of
+ * /api/v1/metadata list it. The worker reads its own table without the lock;
+ * it takes the lock to change anything a reader looks at.
+ *
+ * Single-threaded per cache (the worker holding the target) except the
+ * metadata; see cache.h.
  */
 #include "config.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "expfmt/pull.h"
 #include "scrape/cache.h"
 #include "scrape/target.h"
 #include "tsdb/chunk.h"
@@ -34,6 +44,22 @@ struct centry {
 	uint32_t seen;		/* last successful scrape that appended it (no timestamp) */
 	uint32_t cur;		/* scrape in progress that appended it */
 	uint32_t used;		/* last scrape that looked it up */
+};
+
+/* A hook's replacement for one entry. */
+struct calt {
+	struct labels *ls;	/* a reference; NULL: none yet */
+	uint64_t ref;
+};
+
+/* One metric family's metadata. */
+struct meta {
+	char *name;
+	char *help;		/* "" when none */
+	char *unit;		/* "" when none */
+	uint64_t hash;
+	enum expfmt_type type;
+	uint32_t last;		/* last scrape that mentioned it */
 };
 
 enum { REP_UP, REP_DURATION, REP_SCRAPED, REP_POST_RELABEL, REP_SERIES_ADDED, NREP };
@@ -58,12 +84,26 @@ struct scrape_cache {
 		struct labels *ls;
 	} rep[NREP];
 	struct labels *rep_target;	/* what rep[].ls were built for (a reference) */
+	/* sample hook */
+	scrape_sample_fn hook;
+	void *hook_arg;
+	struct labels *hook_target;	/* a reference */
+	struct calt *alt;		/* with a hook: cap entries, parallel to e */
+	uint64_t hook_dropped;
+	/* metadata */
+	pthread_mutex_t meta_mu;	/* guards what readers see of meta */
+	struct meta *meta;
+	size_t nmeta, capmeta;
+	uint32_t *midx;			/* entry number + 1; 0 = free */
+	size_t micap;			/* power of two, or 0 */
 };
 
 struct scrape_scratch {
 	struct expfmt_parser *p;
 	struct labels_builder *lb;
 	struct strbuf tmp;
+	uint32_t *pidx;		/* pull: entry of each series of the body, or UINT32_MAX */
+	size_t pcap;
 };
 
 static double
@@ -81,7 +121,18 @@ stale_nan(void)
 struct scrape_cache *
 scrape_cache_new(void)
 {
-	return mem_calloc(1, sizeof(struct scrape_cache));
+	struct scrape_cache *c = mem_calloc(1, sizeof(struct scrape_cache));
+
+	pthread_mutex_init(&c->meta_mu, NULL);
+	return c;
+}
+
+static void
+meta_clear(struct meta *m)
+{
+	mem_free(m->name);
+	mem_free(m->help);
+	mem_free(m->unit);
 }
 
 void
@@ -91,11 +142,21 @@ scrape_cache_free(struct scrape_cache *c)
 
 	if (c == NULL)
 		return;
-	for (i = 0; i < c->n; i++)
+	for (i = 0; i < c->n; i++) {
 		labels_free(c->e[i].ls);
+		if (c->alt != NULL)
+			labels_free(c->alt[i].ls);
+	}
 	for (i = 0; i < NREP; i++)
 		labels_free(c->rep[i].ls);
 	labels_free(c->rep_target);
+	labels_free(c->hook_target);
+	for (i = 0; i < c->nmeta; i++)
+		meta_clear(&c->meta[i]);
+	mem_free(c->meta);
+	mem_free(c->midx);
+	pthread_mutex_destroy(&c->meta_mu);
+	mem_free(c->alt);
 	mem_free(c->e);
 	mem_free(c->idx);
 	strbuf_free(&c->keys);
@@ -161,6 +222,8 @@ cache_add(struct scrape_cache *c, uint64_t h, const char *k, size_t klen,
 	if (c->n == c->cap) {
 		c->cap = c->cap ? c->cap * 2 : 64;
 		c->e = mem_realloc(c->e, c->cap * sizeof(*c->e));
+		if (c->hook != NULL)
+			c->alt = mem_realloc(c->alt, c->cap * sizeof(*c->alt));
 	}
 	if ((c->n + 1) * 2 > c->icap)
 		index_rebuild(c, c->icap ? c->icap * 2 : 128);
@@ -170,6 +233,8 @@ cache_add(struct scrape_cache *c, uint64_t h, const char *k, size_t klen,
 	e->koff = c->keys.len;
 	e->klen = (uint32_t)klen;
 	e->ls = ls;
+	if (c->alt != NULL)
+		memset(&c->alt[c->n], 0, sizeof(c->alt[0]));
 	strbuf_append(&c->keys, k, klen);
 	mask = c->icap - 1;
 	for (j = h & mask; c->idx[j] != 0; j = (j + 1) & mask)
@@ -179,15 +244,16 @@ cache_add(struct scrape_cache *c, uint64_t h, const char *k, size_t klen,
 	return e;
 }
 
-/* cache_flush drops the entries not looked up by scrape c->iter. */
+/* cache_flush drops the entries not looked up by the last keep + 1
+ * scrapes (c->iter and the keep before it). */
 static void
-cache_flush(struct scrape_cache *c)
+cache_flush(struct scrape_cache *c, uint32_t keep)
 {
 	struct strbuf keys = STRBUF_INIT;
 	size_t i, n = 0;
 
 	for (i = 0; i < c->n; i++)
-		if (c->e[i].used != c->iter)
+		if ((uint32_t)(c->iter - c->e[i].used) > keep)
 			break;
 	if (i == c->n)
 		return;
@@ -195,12 +261,16 @@ cache_flush(struct scrape_cache *c)
 	for (i = 0; i < c->n; i++) {
 		struct centry *e = &c->e[i];
 
-		if (e->used != c->iter) {
+		if ((uint32_t)(c->iter - e->used) > keep) {
 			labels_free(e->ls);
+			if (c->alt != NULL)
+				labels_free(c->alt[i].ls);
 			continue;
 		}
 		strbuf_append(&keys, c->keys.buf + e->koff, e->klen);
 		e->koff = keys.len - e->klen;
+		if (c->alt != NULL)
+			c->alt[n] = c->alt[i];
 		c->e[n++] = *e;
 	}
 	c->n = n;
@@ -222,6 +292,8 @@ cache_flush(struct scrape_cache *c)
 	if (c->cap > 64 && c->n < c->cap / 4) {
 		c->cap = c->n * 2 > 64 ? c->n * 2 : 64;
 		c->e = mem_realloc(c->e, c->cap * sizeof(*c->e));
+		if (c->alt != NULL)
+			c->alt = mem_realloc(c->alt, c->cap * sizeof(*c->alt));
 	}
 }
 
@@ -245,6 +317,7 @@ scrape_scratch_free(struct scrape_scratch *w)
 	expfmt_parser_free(w->p);
 	labels_builder_free(w->lb);
 	strbuf_free(&w->tmp);
+	mem_free(w->pidx);
 	mem_free(w);
 }
 
@@ -469,6 +542,239 @@ build_labels(struct scrape_scratch *w, const struct scrape_append_conf *conf,
 	return 1;
 }
 
+/* --- the sample hook -------------------------------------------------------- */
+
+void
+scrape_cache_set_hook(struct scrape_cache *c, scrape_sample_fn fn, void *arg,
+    const struct labels *target)
+{
+	c->hook = fn;
+	c->hook_arg = arg;
+	labels_free(c->hook_target);
+	c->hook_target = target != NULL ? labels_ref((struct labels *)target) : NULL;
+	if (fn != NULL && c->alt == NULL && c->cap > 0)
+		c->alt = mem_calloc(c->cap, sizeof(*c->alt));
+}
+
+uint64_t
+scrape_cache_take_hook_dropped(struct scrape_cache *c)
+{
+	uint64_t n = c->hook_dropped;
+
+	c->hook_dropped = 0;
+	return n;
+}
+
+#define PUT_DROPPED 1	/* put(): the hook dropped the sample */
+
+/* put stages one sample of entry ce on app, through the hook when there is
+ * one. Returns a tsdb result, or PUT_DROPPED. */
+static int
+put(struct scrape_cache *c, struct tsdb_appender *app, struct centry *ce,
+    int64_t t, double v, bool pull, bool marker)
+{
+	struct scrape_sample s;
+	struct labels *rep = NULL;
+	struct calt *a;
+
+	if (c->hook == NULL)
+		return tsdb_appender_append(app, &ce->ref, ce->ls, t, v);
+	s.target = c->hook_target;
+	s.ls = ce->ls;
+	s.t = t;
+	s.v = v;
+	s.pull = pull;
+	s.marker = marker;
+	switch (c->hook(c->hook_arg, &s, &rep)) {
+	case SCRAPE_SAMPLE_DROP:
+		labels_free(rep);
+		c->hook_dropped++;
+		return PUT_DROPPED;
+	case SCRAPE_SAMPLE_REPLACE:
+		if (rep == NULL)
+			break;
+		a = &c->alt[ce - c->e];
+		if (a->ls != rep && (a->ls == NULL || !labels_equal(a->ls, rep))) {
+			labels_free(a->ls);
+			a->ls = rep;
+			a->ref = 0;
+		} else {
+			labels_free(rep);
+		}
+		return tsdb_appender_append(app, &a->ref, a->ls, t, v);
+	default:
+		labels_free(rep);
+		break;
+	}
+	return tsdb_appender_append(app, &ce->ref, ce->ls, t, v);
+}
+
+/* --- metadata ---------------------------------------------------------------- */
+
+static uint64_t
+meta_hash(const char *name, size_t len)
+{
+	return XXH3_64bits(name, len);
+}
+
+static struct meta *
+meta_find(struct scrape_cache *c, const char *name, size_t len, uint64_t h)
+{
+	size_t j, mask;
+
+	if (c->micap == 0)
+		return NULL;
+	mask = c->micap - 1;
+	for (j = h & mask; c->midx[j] != 0; j = (j + 1) & mask) {
+		struct meta *m = &c->meta[c->midx[j] - 1];
+
+		if (m->hash == h && strncmp(m->name, name, len) == 0 && m->name[len] == '\0')
+			return m;
+	}
+	return NULL;
+}
+
+/* meta_reindex rebuilds the index (meta_mu held). */
+static void
+meta_reindex(struct scrape_cache *c)
+{
+	size_t i, icap = 16, mask;
+
+	while (icap < c->nmeta * 2 + 2)
+		icap *= 2;
+	mem_free(c->midx);
+	c->midx = mem_calloc(icap, sizeof(*c->midx));
+	c->micap = icap;
+	mask = icap - 1;
+	for (i = 0; i < c->nmeta; i++) {
+		size_t j = c->meta[i].hash & mask;
+
+		while (c->midx[j] != 0)
+			j = (j + 1) & mask;
+		c->midx[j] = (uint32_t)(i + 1);
+	}
+}
+
+/* meta_get returns the entry of family name, creating it (type unknown,
+ * no help, no unit) when there is room; NULL when the table is full. */
+static struct meta *
+meta_get(struct scrape_cache *c, const char *name, size_t len)
+{
+	uint64_t h = meta_hash(name, len);
+	struct meta *m = meta_find(c, name, len, h);
+
+	if (m != NULL || c->nmeta >= SCRAPE_META_MAX_FAMILIES)
+		return m;
+	pthread_mutex_lock(&c->meta_mu);
+	if (c->nmeta == c->capmeta) {
+		c->capmeta = c->capmeta ? c->capmeta * 2 : 16;
+		c->meta = mem_realloc(c->meta, c->capmeta * sizeof(*c->meta));
+	}
+	m = &c->meta[c->nmeta++];
+	memset(m, 0, sizeof(*m));
+	m->name = mem_strndup(name, len);
+	m->help = mem_strdup("");
+	m->unit = mem_strdup("");
+	m->hash = h;
+	m->type = EXPFMT_UNKNOWN;
+	if (c->nmeta * 2 > c->micap)
+		meta_reindex(c);
+	else {
+		size_t j, mask = c->micap - 1;
+
+		for (j = h & mask; c->midx[j] != 0; j = (j + 1) & mask)
+			;
+		c->midx[j] = (uint32_t)c->nmeta;
+	}
+	pthread_mutex_unlock(&c->meta_mu);
+	return m;
+}
+
+/* meta_set_text replaces *field with s[0..len) when it differs. */
+static void
+meta_set_text(struct scrape_cache *c, char **field, const char *s, size_t len)
+{
+	char *old;
+
+	if (strncmp(*field, s, len) == 0 && (*field)[len] == '\0')
+		return;
+	old = *field;
+	pthread_mutex_lock(&c->meta_mu);
+	*field = mem_strndup(s, len);
+	pthread_mutex_unlock(&c->meta_mu);
+	mem_free(old);
+}
+
+/* meta_note records a TYPE, HELP or UNIT entry of the scrape c->iter. */
+static void
+meta_note(struct scrape_cache *c, const struct expfmt_entry *e, enum expfmt_kind k)
+{
+	struct meta *m = meta_get(c, e->name.p, e->name.len);
+
+	if (m == NULL)
+		return;
+	m->last = c->iter;
+	if (k == EXPFMT_TYPE) {
+		if (m->type != e->type) {
+			pthread_mutex_lock(&c->meta_mu);
+			m->type = e->type;
+			pthread_mutex_unlock(&c->meta_mu);
+		}
+	} else if (k == EXPFMT_HELP) {
+		meta_set_text(c, &m->help, e->text.p, e->text.len);
+	} else {
+		meta_set_text(c, &m->unit, e->text.p, e->text.len);
+	}
+}
+
+/* meta_prune forgets the families not mentioned in the last 10 scrapes
+ * (Prometheus keeps them that long after their metric disappeared). */
+static void
+meta_prune(struct scrape_cache *c)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < c->nmeta; i++)
+		if ((uint32_t)(c->iter - c->meta[i].last) > 10)
+			break;
+	if (i == c->nmeta)
+		return;
+	pthread_mutex_lock(&c->meta_mu);
+	for (i = 0; i < c->nmeta; i++) {
+		if ((uint32_t)(c->iter - c->meta[i].last) > 10)
+			meta_clear(&c->meta[i]);
+		else
+			c->meta[n++] = c->meta[i];
+	}
+	c->nmeta = n;
+	meta_reindex(c);
+	pthread_mutex_unlock(&c->meta_mu);
+}
+
+void
+scrape_cache_metadata(struct scrape_cache *c, const char *metric,
+    void (*fn)(void *ctx, const char *metric, const char *type, const char *help,
+    const char *unit), void *ctx)
+{
+	size_t i;
+
+	pthread_mutex_lock(&c->meta_mu);
+	if (metric != NULL) {
+		size_t len = strlen(metric);
+		struct meta *m = meta_find(c, metric, len, meta_hash(metric, len));
+
+		if (m != NULL)
+			fn(ctx, m->name, expfmt_type_name(m->type, EXPFMT_OPENMETRICS),
+			    m->help, m->unit);
+	} else {
+		for (i = 0; i < c->nmeta; i++)
+			fn(ctx, c->meta[i].name,
+			    expfmt_type_name(c->meta[i].type, EXPFMT_OPENMETRICS),
+			    c->meta[i].help, c->meta[i].unit);
+	}
+	pthread_mutex_unlock(&c->meta_mu);
+}
+
 /* --- a scrape ---------------------------------------------------------------- */
 
 static void
@@ -480,12 +786,33 @@ scrape_begin(struct scrape_cache *c)
 	c->open = true;
 }
 
-/* stage_stale appends a stale marker; out-of-order and duplicates are
- * expected (the series came back in another loop) and ignored. */
+/* stage_stale appends a stale marker for entry ce; out-of-order and
+ * duplicates are expected (the series came back in another loop) and
+ * ignored. */
 static void
-stage_stale(struct tsdb_appender *app, uint64_t *ref, struct labels *ls, int64_t ts)
+stage_stale(struct scrape_cache *c, struct tsdb_appender *app, struct centry *ce, int64_t ts)
 {
-	(void)tsdb_appender_append(app, ref, ls, ts, stale_nan());
+	(void)put(c, app, ce, ts, stale_nan(), false, true);
+}
+
+/* count_rc counts a refused sample in r; false for an error that fails the
+ * scrape. */
+static bool
+count_rc(int rc, struct scrape_append_result *r)
+{
+	switch (rc) {
+	case TSDB_ERR_OUT_OF_ORDER:
+		r->out_of_order++;
+		return true;
+	case TSDB_ERR_DUPLICATE:
+		r->duplicate++;
+		return true;
+	case TSDB_ERR_OUT_OF_BOUNDS:
+	case TSDB_ERR_TOO_OLD:
+		r->out_of_bounds++;
+		return true;
+	}
+	return false;
 }
 
 int
@@ -520,6 +847,10 @@ scrape_cache_append(struct scrape_cache *c, struct scrape_scratch *w,
 
 			snprintf(err, errlen, "%zu:%zu: %s", pe->line, pe->column, pe->msg);
 			return -1;
+		}
+		if (k == EXPFMT_TYPE || k == EXPFMT_HELP || k == EXPFMT_UNIT) {
+			meta_note(c, &e, k);
+			continue;
 		}
 		if (k != EXPFMT_SAMPLE)
 			continue;
@@ -561,18 +892,12 @@ scrape_cache_append(struct scrape_cache *c, struct scrape_scratch *w,
 		} else if (t > now_ms + SCRAPE_MAX_AHEAD_MS) {
 			r->out_of_bounds++;
 		} else {
-			rc = tsdb_appender_append(app, &ce->ref, ce->ls, t, e.value);
-			switch (rc) {
-			case TSDB_OK:
+			rc = put(c, app, ce, t, e.value, false, false);
+			if (rc == TSDB_OK || rc == PUT_DROPPED) {
+				/* a sample the hook dropped is tracked as if
+				 * appended: the hook hears of its series' end */
 				appended = true;
-				break;
-			case TSDB_ERR_OUT_OF_ORDER:
-				r->out_of_order++;
-				break;
-			case TSDB_ERR_DUPLICATE:
-				r->duplicate++;
-				break;
-			default:
+			} else if (!count_rc(rc, r)) {
 				snprintf(err, errlen, "%s", tsdb_strerror(rc));
 				return -1;
 			}
@@ -600,15 +925,166 @@ scrape_cache_append(struct scrape_cache *c, struct scrape_scratch *w,
 		if (ce->cur == iter)
 			ce->seen = iter;
 		else if (ce->seen == prev && prev != 0)
-			stage_stale(app, &ce->ref, ce->ls, ts_ms);
+			stage_stale(c, app, ce, ts_ms);
 	}
 	c->open = false;
 	c->last_ok = true;
 	if (len > 0) {
-		cache_flush(c);
+		cache_flush(c, 0);
 		c->success_count = c->n;
+		meta_prune(c);
 	}
 	return 0;
+}
+
+/* pull_key returns the "S" line of the series e opened (from its name to
+ * the end of the line): the cache key of a pulled series. */
+static size_t
+pull_key(const struct pull_entry *e, const char *end)
+{
+	const char *nl = memchr(e->name.p, '\n', (size_t)(end - e->name.p));
+
+	return (size_t)((nl != NULL ? nl : end) - e->name.p);
+}
+
+int
+scrape_cache_append_pull(struct scrape_cache *c, struct scrape_scratch *w,
+    struct tsdb_appender *app, const struct scrape_append_conf *conf,
+    const char *body, size_t len, int64_t want_since, int64_t now_ms,
+    struct scrape_pull_window *win, struct scrape_append_result *r,
+    char *err, size_t errlen)
+{
+	struct pull_parser *p;
+	struct pull_entry e;
+	enum pull_kind k;
+	size_t nser = 0, si = 0, staged = 0, i;
+	uint64_t kept = 0;
+	struct centry *ce = NULL;
+	bool fresh = false, fresh_added = false;
+	uint32_t iter;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	memset(win, 0, sizeof(*win));
+	scrape_begin(c);
+	iter = c->iter;
+	/* Pass 1: the whole body is checked and its series resolved before
+	 * anything is appended. */
+	if ((p = pull_parser_new(body, len, &win->since, &win->until, err, errlen)) == NULL)
+		return -1;
+	if (win->since > want_since) {
+		snprintf(err, errlen, "pull answer starts at %lld, after the cursor %lld",
+		    (long long)win->since, (long long)want_since);
+		goto fail;
+	}
+	while ((k = pull_next(p, &e)) != PULL_END) {
+		if (k == PULL_ERROR) {
+			snprintf(err, errlen, "%s", pull_error(p));
+			goto fail;
+		}
+		if (k == PULL_SAMPLE) {
+			r->total++;
+			if (ce == NULL)
+				continue;
+			r->added++;
+			if (conf->sample_limit > 0 && ++kept > conf->sample_limit) {
+				r->sample_limit = true;
+				snprintf(err, errlen, "sample limit exceeded");
+				goto fail;
+			}
+			continue;
+		}
+		{
+			size_t klen = pull_key(&e, body + len);
+			uint64_t h = XXH3_64bits(e.name.p, klen);
+
+			ce = cache_find(c, h, e.name.p, klen);
+			if (ce == NULL) {
+				struct expfmt_entry x;
+				struct labels *ls;
+				bool ll;
+
+				memset(&x, 0, sizeof(x));
+				x.name = e.name;
+				x.labels = e.labels;
+				x.nlabels = e.nlabels;
+				rc = build_labels(w, conf, &x, &ls, &ll, err, errlen);
+				if (rc < 0) {
+					r->label_limits = ll;
+					goto fail;
+				}
+				/* used stays 0 (every other entry has a scrape
+				 * number there): new, for pass 2 */
+				ce = cache_add(c, h, e.name.p, klen, ls);
+			}
+			if (nser == w->pcap) {
+				w->pcap = w->pcap ? w->pcap * 2 : 256;
+				w->pidx = mem_realloc(w->pidx, w->pcap * sizeof(*w->pidx));
+			}
+			w->pidx[nser++] = (uint32_t)(ce - c->e);
+			if (ce->ls == NULL)
+				ce = NULL;
+		}
+	}
+	pull_parser_free(p);
+	/* Pass 2: append. An entry whose `used` is still 0 was created by
+	 * pass 1: its series counts as added once a sample of it goes in. */
+	p = pull_parser_new(body, len, &win->since, &win->until, err, errlen);
+	ce = NULL;
+	while ((k = pull_next(p, &e)) == PULL_SERIES || k == PULL_SAMPLE) {
+		if (k == PULL_SERIES) {
+			ce = &c->e[w->pidx[si++]];
+			fresh = ce->used == 0;
+			fresh_added = false;
+			ce->used = iter;
+			if (ce->ls == NULL)
+				ce = NULL;
+			continue;
+		}
+		if (ce == NULL)
+			continue;
+		if (e.t > now_ms + SCRAPE_MAX_AHEAD_MS) {
+			r->out_of_bounds++;
+			continue;
+		}
+		rc = put(c, app, ce, e.t, e.v, true, false);
+		if (rc == TSDB_OK) {
+			if (fresh && !fresh_added) {
+				r->series_added++;
+				fresh_added = true;
+			}
+		} else if (rc != PUT_DROPPED && !count_rc(rc, r)) {
+			snprintf(err, errlen, "%s", tsdb_strerror(rc));
+			tsdb_appender_rollback(app);
+			goto fail;
+		}
+		if (++staged >= SCRAPE_PULL_COMMIT_EVERY) {
+			staged = 0;
+			if ((rc = tsdb_appender_commit(app)) != TSDB_OK) {
+				snprintf(err, errlen, "%s", tsdb_strerror(rc));
+				goto fail;
+			}
+		}
+	}
+	pull_parser_free(p);
+	p = NULL;
+	if ((rc = tsdb_appender_commit(app)) != TSDB_OK) {
+		snprintf(err, errlen, "%s", tsdb_strerror(rc));
+		goto fail;
+	}
+	c->open = false;
+	c->last_ok = true;
+	cache_flush(c, SCRAPE_PULL_CACHE_KEEP);
+	c->success_count = c->n;
+	meta_prune(c);
+	return 0;
+fail:
+	pull_parser_free(p);
+	/* entries pass 1 created are real now: give them this scrape number */
+	for (i = 0; i < c->n; i++)
+		if (c->e[i].used == 0)
+			c->e[i].used = iter;
+	return -1;
 }
 
 bool
@@ -625,13 +1101,13 @@ scrape_cache_fail(struct scrape_cache *c, struct tsdb_appender *app, int64_t ts_
 			struct centry *ce = &c->e[i];
 
 			if (ce->ls != NULL && ce->seen == prev)
-				stage_stale(app, &ce->ref, ce->ls, ts_ms);
+				stage_stale(c, app, ce, ts_ms);
 		}
 	}
 	c->open = false;
 	c->last_ok = false;
 	if (c->n > c->success_count * 2 + 1000) {
-		cache_flush(c);
+		cache_flush(c, 0);
 		return true;
 	}
 	return false;
@@ -688,10 +1164,11 @@ scrape_cache_end_of_run(struct scrape_cache *c, struct tsdb_appender *app,
 			struct centry *ce = &c->e[i];
 
 			if (ce->ls != NULL && ce->seen == c->iter)
-				stage_stale(app, &ce->ref, ce->ls, ts_ms);
+				stage_stale(c, app, ce, ts_ms);
 		}
 	}
 	rep_prepare(c, target);
 	for (i = 0; i < NREP; i++)
-		stage_stale(app, &c->rep[i].ref, c->rep[i].ls, ts_ms);
+		(void)tsdb_appender_append(app, &c->rep[i].ref, c->rep[i].ls, ts_ms,
+		    stale_nan());
 }

@@ -16,9 +16,20 @@
  * after it (and after a failed one once the table holds more than twice the
  * entries of the last success plus 1000, as Prometheus forces a flush).
  *
+ * Pull bodies (scrape_cache_append_pull) use the same table keyed by the
+ * body's "S" line; they take no part in staleness tracking, and their
+ * entries stay cached while a series was in one of the last
+ * SCRAPE_PULL_CACHE_KEEP pulls (a pull body only holds the series that got
+ * samples since the previous one).
+ *
+ * The sample hook (scrape.h) is called from the append functions below
+ * when set with scrape_cache_set_hook(); its replacement label sets are
+ * cached per entry. Metadata (TYPE, HELP, UNIT) is kept per family; it is
+ * the only part of a cache read by other threads (under its own lock).
+ *
  * A cache belongs to one target and is used by one thread at a time (the
- * scrape worker that holds the target); it holds no lock. A struct
- * scrape_scratch is a worker's reusable parser, builder and buffers.
+ * scrape worker that holds the target); only the metadata has a lock. A
+ * struct scrape_scratch is a worker's reusable parsers, builder and buffers.
  */
 #ifndef STRATA_SCRAPE_CACHE_H
 #define STRATA_SCRAPE_CACHE_H
@@ -30,7 +41,13 @@
 #include "expfmt/parse.h"
 #include "labels/labels.h"
 #include "relabel/relabel.h"
+#include "scrape/scrape.h"
 #include "tsdb/head.h"
+
+/* Pull entries stay cached this many pulls after their series' last body. */
+#define SCRAPE_PULL_CACHE_KEEP 8
+/* A pull body is committed in pieces of this many samples. */
+#define SCRAPE_PULL_COMMIT_EVERY 65536
 
 /* Samples further in the future than this are out of bounds (Prometheus'
  * maxAheadTime). */
@@ -90,6 +107,47 @@ int scrape_cache_append(struct scrape_cache *c, struct scrape_scratch *w,
     struct tsdb_appender *app, const struct scrape_append_conf *conf,
     enum expfmt_format fmt, const char *body, size_t len, int64_t ts_ms,
     int64_t now_ms, struct scrape_append_result *r, char *err, size_t errlen);
+
+/* The window a pull body covered. */
+struct scrape_pull_window {
+	int64_t since, until;
+};
+
+/* scrape_cache_append_pull checks the whole pull body body[0..len)
+ * (lib/expfmt/pull.h: syntax, "# EOF", a window starting at or before
+ * want_since, labels after honor_labels/target labels/metric relabeling,
+ * label limits, sample_limit over every kept sample), then appends every
+ * kept sample at its own timestamp on app (meant to be an unrestricted
+ * appender), committing every SCRAPE_PULL_COMMIT_EVERY samples and at the
+ * end. No staleness tracking. Fills *r and *win. Returns 0 with nothing
+ * staged, or -1 with the reason in err: nothing was appended unless the
+ * store refused a commit (then earlier pieces stay; re-pulling them later
+ * adds identical duplicates, which the store drops). The caller then
+ * calls scrape_cache_fail() as for a failed scrape (it writes no marker
+ * for pulled series). */
+int scrape_cache_append_pull(struct scrape_cache *c, struct scrape_scratch *w,
+    struct tsdb_appender *app, const struct scrape_append_conf *conf,
+    const char *body, size_t len, int64_t want_since, int64_t now_ms,
+    struct scrape_pull_window *win, struct scrape_append_result *r,
+    char *err, size_t errlen);
+
+/* scrape_cache_set_hook makes c call fn(arg, ...) for its samples (see
+ * scrape.h) with target as the sample's target labels (a reference is
+ * taken). Call before the first append. */
+void scrape_cache_set_hook(struct scrape_cache *c, scrape_sample_fn fn, void *arg,
+    const struct labels *target);
+/* scrape_cache_take_hook_dropped returns how many samples the hook dropped
+ * since the previous call. */
+uint64_t scrape_cache_take_hook_dropped(struct scrape_cache *c);
+
+/* scrape_cache_metadata calls fn for every metric family with metadata
+ * (only metric's when metric is not NULL): type as Prometheus names it
+ * ("unknown" for untyped), help and unit "" when none. Strings are valid
+ * during the call. Thread-safe against the cache's appends; the cache
+ * must stay alive. */
+void scrape_cache_metadata(struct scrape_cache *c, const char *metric,
+    void (*fn)(void *ctx, const char *metric, const char *type, const char *help,
+    const char *unit), void *ctx);
 
 /* scrape_cache_fail records a failed scrape at ts_ms: it stages a stale
  * marker on app for every series the previous scrape appended. Returns

@@ -30,12 +30,24 @@
  *   loop thread takes it to change membership, workers to set status.
  * - api_mu serialises apply, resync and stop; cmd_mu/cmd_cond carry one
  *   command at a time to the loop thread and its completion back.
- * Lock order: api_mu, then mu, then wq_mu / cmd_mu / ist_mu.
+ * - cur_mu guards the pull cursor table (and its file): the loop thread
+ *   reads a target's cursor there once, workers update it after pulls.
+ *   A target's own cursor is used like its body: by the loop thread while
+ *   it fetches, by the worker while it appends.
+ * - Each scrape cache's metadata has its own lock (cache.h); readers reach
+ *   the caches of active targets under mu.
+ * Lock order: api_mu, then mu, then wq_mu / cmd_mu / ist_mu / cur_mu / a
+ * cache's metadata lock.
+ *
+ * Pull catch-up: a worker that finds its pull far behind sets pull_again;
+ * the loop thread, taking the target back, moves its timer to now (catchup)
+ * and, when that fires, back onto its phase grid.
  */
 #include "config.h"
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <glob.h>
 #include <inttypes.h>
 #include <math.h>
@@ -51,6 +63,10 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "expfmt/pull.h"
 #include "scrape/cache.h"
 #include "scrape/scrape.h"
 #include "scrape/target.h"
@@ -69,6 +85,8 @@
 #define MAX_WORKERS 8
 #define GZIP_SLACK 1024			/* gzip framing allowed over body_size_limit */
 #define ZBUF_KEEP (16u << 20)		/* a worker keeps its inflate buffer up to this */
+#define PULL_LOOKBACK_MS (5 * 60 * 1000)	/* default cursor start: the lookback delta */
+#define CURSOR_WRITE_GAP_MS 1000		/* workers write the cursor file at most this often */
 
 #define ADD(p, x) __atomic_add_fetch((p), (x), __ATOMIC_RELAXED)
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
@@ -129,11 +147,27 @@ struct target {
 	struct target *qnext;
 	/* the worker holding the target */
 	struct scrape_cache *cache;
+	/* pulls (loop thread while fetching, the worker while appending) */
+	bool pullable;			/* this scrape asks for a pull body */
+	bool cursor_set;		/* cursor holds a value */
+	bool pull_again;		/* worker -> loop: pull again at once */
+	bool catchup;			/* loop: the timer is a catch-up pull */
+	int64_t cursor;			/* ms: the next pull asks for samples after it */
 	/* status, under mu */
 	char *last_error;
 	int64_t last_scrape_ms;
 	double last_duration_s;
 	enum scrape_health health;
+	bool pull_mode;			/* the last successful scrape was a pull */
+};
+
+/* A target's pull cursor as the manager remembers (and saves) it. */
+struct cursor {
+	char *pool, *url;
+	int64_t cur;			/* where the target's next pull starts */
+	int64_t saved;			/* what the file holds: the start of the last
+					 * successful pull */
+	int64_t touched;		/* wall ms of the last pull attempt */
 };
 
 struct sd_file {
@@ -234,10 +268,18 @@ struct scrape_manager {
 	struct istat *ist;
 	size_t nist;
 
+	pthread_mutex_t cur_mu;
+	struct cursor *curs;
+	size_t ncurs, capcurs;
+	char *cur_path;			/* the cursor file, or NULL */
+	bool cur_dirty;			/* curs holds what the file does not */
+	int64_t cur_written_ms;		/* last write attempt */
+
 	/* statistics (atomic) */
 	uint64_t st_scrapes, st_failed, st_samples, st_skipped, st_sample_limit,
 	    st_body_limit, st_label_limits, st_target_limit, st_ooo, st_dup,
-	    st_oob, st_flush_forced, st_sd_errors, st_reloads, st_reloads_failed;
+	    st_oob, st_flush_forced, st_sd_errors, st_reloads, st_reloads_failed,
+	    st_pulls, st_catchups, st_pull_samples, st_cur_errors, st_hook_dropped;
 };
 
 /* --- clocks ---------------------------------------------------------------------- */
@@ -449,6 +491,249 @@ dbl_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y ? 1 : 0;
 }
 
+/* --- pull cursors (cur_mu) ----------------------------------------------------------- */
+
+static ssize_t
+cursor_find(struct scrape_manager *m, const char *pool, const char *url)
+{
+	size_t i;
+
+	for (i = 0; i < m->ncurs; i++)
+		if (strcmp(m->curs[i].url, url) == 0 && strcmp(m->curs[i].pool, pool) == 0)
+			return (ssize_t)i;
+	return -1;
+}
+
+static struct cursor *
+cursor_add(struct scrape_manager *m, const char *pool, const char *url)
+{
+	struct cursor *c;
+
+	if (m->ncurs == m->capcurs) {
+		m->capcurs = m->capcurs ? m->capcurs * 2 : 16;
+		m->curs = mem_realloc(m->curs, m->capcurs * sizeof(*m->curs));
+	}
+	c = &m->curs[m->ncurs++];
+	memset(c, 0, sizeof(*c));
+	c->pool = mem_strdup(pool);
+	c->url = mem_strdup(url);
+	return c;
+}
+
+/* pool_escape writes a pool name with the bytes that would break a line
+ * of the cursor file (blanks, controls, '%') as %XX. */
+static void
+pool_escape(struct strbuf *sb, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch <= 0x20 || ch == 0x7f || ch == '%')
+			strbuf_printf(sb, "%%%02X", ch);
+		else
+			strbuf_putc(sb, (char)ch);
+	}
+}
+
+static int
+hexval(char ch)
+{
+	return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 :
+	    ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+/* cursors_write saves the table (cur_mu held): tmp file, fsync, rename.
+ * Entries not pulled for SCRAPE_CURSOR_KEEP_MS are forgotten first. */
+static void
+cursors_write(struct scrape_manager *m, int64_t now_ms)
+{
+	struct strbuf sb = STRBUF_INIT, tmp = STRBUF_INIT;
+	size_t i, n = 0;
+	int fd;
+	bool ok;
+
+	m->cur_written_ms = now_ms;
+	for (i = 0; i < m->ncurs; i++) {
+		if (m->curs[i].touched < now_ms - SCRAPE_CURSOR_KEEP_MS) {
+			mem_free(m->curs[i].pool);
+			mem_free(m->curs[i].url);
+			continue;
+		}
+		m->curs[n++] = m->curs[i];
+	}
+	m->ncurs = n;
+	if (m->cur_path == NULL) {
+		m->cur_dirty = false;
+		return;
+	}
+	strbuf_puts(&sb, "# strata scrape pull cursors 1: <cursor ms> <last pull ms> <pool> <url>\n");
+	for (i = 0; i < m->ncurs; i++) {
+		strbuf_printf(&sb, "%" PRId64 " %" PRId64 " ", m->curs[i].saved, m->curs[i].touched);
+		pool_escape(&sb, m->curs[i].pool);
+		strbuf_printf(&sb, " %s\n", m->curs[i].url);
+	}
+	strbuf_printf(&tmp, "%s.tmp", m->cur_path);
+	fd = open(strbuf_cstr(&tmp), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	ok = fd >= 0;
+	if (ok) {
+		size_t off = 0;
+
+		while (ok && off < sb.len) {
+			ssize_t w = write(fd, sb.buf + off, sb.len - off);
+
+			if (w < 0 && errno == EINTR)
+				continue;
+			ok = w > 0;
+			off += w > 0 ? (size_t)w : 0;
+		}
+		ok = ok && fdatasync(fd) == 0;
+		ok = close(fd) == 0 && ok;
+	}
+	ok = ok && rename(strbuf_cstr(&tmp), m->cur_path) == 0;
+	if (ok) {
+		m->cur_dirty = false;
+	} else {
+		ADD(&m->st_cur_errors, 1);
+		log_kv(LOG_ERROR, "scrape", "cannot save the pull cursors", "path", m->cur_path,
+		    "err", strerror(errno), NULL);
+		(void)unlink(strbuf_cstr(&tmp));
+	}
+	strbuf_free(&sb);
+	strbuf_free(&tmp);
+}
+
+/* cursors_flush writes the table when it changed since the last write. */
+static void
+cursors_flush(struct scrape_manager *m)
+{
+	pthread_mutex_lock(&m->cur_mu);
+	if (m->cur_dirty)
+		cursors_write(m, time_now_ms());
+	pthread_mutex_unlock(&m->cur_mu);
+}
+
+/* cursors_load reads the cursor file (at start, no lock needed). Lines it
+ * cannot read are skipped and logged. */
+static void
+cursors_load(struct scrape_manager *m)
+{
+	FILE *f = fopen(m->cur_path, "r");
+	char *line = NULL;
+	size_t cap = 0, lineno = 0, bad = 0;
+	ssize_t len;
+
+	if (f == NULL) {
+		if (errno != ENOENT)
+			log_kv(LOG_ERROR, "scrape", "cannot read the pull cursors", "path",
+			    m->cur_path, "err", strerror(errno), NULL);
+		return;
+	}
+	while ((len = getline(&line, &cap, f)) >= 0) {
+		long long saved, touched;
+		int off = 0;
+		char *pool, *url, *o;
+		const char *q;
+		struct cursor *c;
+
+		lineno++;
+		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			line[--len] = '\0';
+		if (len == 0 || line[0] == '#')
+			continue;
+		if (sscanf(line, "%lld %lld %n", &saved, &touched, &off) != 2 || off == 0 ||
+		    (url = strchr(line + off, ' ')) == NULL || url == line + off) {
+			bad++;
+			continue;
+		}
+		*url++ = '\0';
+		pool = o = line + off;
+		for (q = pool; *q != '\0'; q++) {
+			if (*q == '%' && hexval(q[1]) >= 0 && hexval(q[2]) >= 0) {
+				*o++ = (char)(hexval(q[1]) * 16 + hexval(q[2]));
+				q += 2;
+			} else {
+				*o++ = *q;
+			}
+		}
+		*o = '\0';
+		if (cursor_find(m, pool, url) >= 0) {
+			bad++;
+			continue;
+		}
+		c = cursor_add(m, pool, url);
+		c->cur = c->saved = saved;
+		c->touched = touched;
+	}
+	free(line);
+	fclose(f);
+	if (bad > 0) {
+		char nb[32];
+
+		snprintf(nb, sizeof(nb), "%zu", bad);
+		log_kv(LOG_WARN, "scrape", "skipped unreadable lines of the pull cursors", "path",
+		    m->cur_path, "lines", nb, NULL);
+	}
+	log_kv(LOG_DEBUG, "scrape", "pull cursors loaded", "path", m->cur_path, NULL);
+}
+
+/* cursors_free releases the table and its lock (the manager is going). */
+static void
+cursors_free(struct scrape_manager *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->ncurs; i++) {
+		mem_free(m->curs[i].pool);
+		mem_free(m->curs[i].url);
+	}
+	mem_free(m->curs);
+	mem_free(m->cur_path);
+	pthread_mutex_destroy(&m->cur_mu);
+}
+
+/* cursor_start gives t its cursor, once: the remembered one, else now minus
+ * the pull lookback (loop thread). */
+static void
+cursor_start(struct scrape_manager *m, struct target *t, int64_t now_ms)
+{
+	ssize_t i;
+
+	pthread_mutex_lock(&m->cur_mu);
+	i = cursor_find(m, t->pool->name, t->url);
+	t->cursor = i >= 0 ? m->curs[i].cur : now_ms - m->o.pull_lookback_ms;
+	t->cursor_set = true;
+	pthread_mutex_unlock(&m->cur_mu);
+}
+
+/* cursor_note records the outcome of a pull of t under pool (worker): on
+ * success (from -> t->cursor) the table moves and is saved at most once per
+ * CURSOR_WRITE_GAP_MS (the loop's sd poll and stop save the rest); a
+ * failure only marks the entry as in use. */
+static void
+cursor_note(struct scrape_manager *m, struct target *t, const char *pool, bool ok,
+    int64_t from, int64_t now_ms)
+{
+	ssize_t i;
+	struct cursor *c;
+
+	pthread_mutex_lock(&m->cur_mu);
+	i = cursor_find(m, pool, t->url);
+	if (i < 0 && !ok) {
+		pthread_mutex_unlock(&m->cur_mu);
+		return;
+	}
+	c = i >= 0 ? &m->curs[i] : cursor_add(m, pool, t->url);
+	c->touched = now_ms;
+	if (ok) {
+		c->cur = t->cursor;
+		c->saved = from;
+		m->cur_dirty = true;
+		if (now_ms - m->cur_written_ms >= CURSOR_WRITE_GAP_MS)
+			cursors_write(m, now_ms);
+	}
+	pthread_mutex_unlock(&m->cur_mu);
+}
+
 /* --- targets -------------------------------------------------------------------------- */
 
 static struct target *
@@ -467,6 +752,8 @@ target_new(struct scrape_manager *m, struct pool *p, const struct scrape_tdef *d
 	t->timeout_ms = d->timeout_ms;
 	t->phase_ns = scrape_target_phase(d->hash, m->o.jitter_seed, d->interval_ms);
 	t->cache = scrape_cache_new();
+	if (m->o.sample_hook != NULL)
+		scrape_cache_set_hook(t->cache, m->o.sample_hook, m->o.sample_hook_arg, t->public);
 	t->last_error = mem_strdup("");
 	t->health = SCRAPE_UNKNOWN;
 	t->tm.kind = TM_SCRAPE;
@@ -1255,6 +1542,11 @@ configure(struct scrape_manager *m, struct target *t, const struct cfg_scrape *s
 	format_seconds(t->timeout_ms, secs, sizeof(secs));
 	strbuf_printf(&sb, "X-Prometheus-Scrape-Timeout-Seconds: %s", secs);
 	t->hdrs = curl_slist_append(t->hdrs, strbuf_cstr(&sb));
+	if (t->pullable) {
+		strbuf_reset(&sb);
+		strbuf_printf(&sb, "%s: %" PRId64, PULL_SINCE_HEADER, t->cursor);
+		t->hdrs = curl_slist_append(t->hdrs, strbuf_cstr(&sb));
+	}
 	if (hc->has_authorization) {
 		char *cred = NULL;
 
@@ -1357,16 +1649,40 @@ dispatch(struct scrape_manager *m, struct target *t)
 	pthread_mutex_unlock(&m->wq_mu);
 }
 
+/* pull_capable tells whether a target of job sc with labels ls asks for
+ * pull bodies: a /federate path, honor_labels and honor_timestamps. */
+static bool
+pull_capable(const struct cfg_scrape *sc, const struct labels *ls)
+{
+	static const char tail[] = "/federate";
+	const char *p = labels_get(ls, "__metrics_path__");
+	size_t n = p != NULL ? strlen(p) : 0;
+
+	return sc->honor_labels && sc->honor_timestamps && n >= sizeof(tail) - 1 &&
+	    strcmp(p + n - (sizeof(tail) - 1), tail) == 0;
+}
+
 static void
-scrape_start(struct scrape_manager *m, struct target *t, int64_t tick, int64_t now)
+scrape_start(struct scrape_manager *m, struct target *t, int64_t tick, int64_t now,
+    bool catchup)
 {
 	char err[1024];
 
 	t->ts_ms = (now - tick <= ALIGN_TOLERANCE_NS && t->interval_ns > 100 * ALIGN_TOLERANCE_NS) ?
 	    tick / NS_PER_MS : now / NS_PER_MS;
-	if (t->last_start_ns != 0)
-		ist_observe(m, t->interval_ns / NS_PER_MS, (double)(now - t->last_start_ns) / 1e9);
-	t->last_start_ns = now;
+	if (catchup) {
+		/* not a tick: no interval figure, nor for the next one */
+		ADD(&m->st_catchups, 1);
+		t->last_start_ns = 0;
+	} else {
+		if (t->last_start_ns != 0)
+			ist_observe(m, t->interval_ns / NS_PER_MS,
+			    (double)(now - t->last_start_ns) / 1e9);
+		t->last_start_ns = now;
+	}
+	t->pullable = pull_capable(t->pool->sc, t->labels);
+	if (t->pullable && !t->cursor_set)
+		cursor_start(m, t, now / NS_PER_MS);
 	t->start_wall_ms = now / NS_PER_MS;
 	t->start_mono_ns = time_mono_ns();
 	mem_free(t->fetch_err);
@@ -1518,8 +1834,16 @@ handle_done(struct scrape_manager *m)
 			t->cap = 0;
 		}
 		t->len = 0;
-		if (t->retired)
+		if (t->retired) {
 			retire_finish(m, t);
+		} else if (t->pull_again) {
+			/* far behind after a cut: the next pull now */
+			t->pull_again = false;
+			heap_remove(&m->heap, &t->tm);
+			t->tm.at = real_ns();
+			t->catchup = true;
+			heap_push(&m->heap, &t->tm);
+		}
 	}
 	if (m->graveyard != NULL || m->install_waiting)
 		graveyard_sweep(m);
@@ -1566,6 +1890,7 @@ fire_timers(struct scrape_manager *m)
 		heap_remove(&m->heap, tm);
 		if (tm->kind == TM_SD) {
 			do_sd_poll(m, now);
+			cursors_flush(m);
 			tm->at = now + m->sd_poll_ns;
 			heap_push(&m->heap, tm);
 		} else if (tm->kind == TM_STALE) {
@@ -1573,19 +1898,22 @@ fire_timers(struct scrape_manager *m)
 
 			scrape_cache_end_of_run(t->cache, m->loop_app, t->public, t->ts_ms);
 			tsdb_appender_commit(m->loop_app);
+			ADD(&m->st_hook_dropped, scrape_cache_take_hook_dropped(t->cache));
 			target_free(t);
 		} else {
 			struct target *t = (struct target *)tm;
 			int64_t tick = tm->at;
+			bool catchup = t->catchup;
 
+			t->catchup = false;
 			tm->at = tick + t->interval_ns;
-			if (tm->at <= now)
+			if (tm->at <= now || catchup)
 				tm->at = next_tick(now, t->phase_ns, t->interval_ns);
 			heap_push(&m->heap, tm);
 			if (t->state != T_IDLE)
 				ADD(&m->st_skipped, 1);
 			else
-				scrape_start(m, t, tick, now);
+				scrape_start(m, t, tick, now, catchup);
 		}
 		now = real_ns();
 	}
@@ -1822,9 +2150,53 @@ fail:
 	return -1;
 }
 
+/* is_pull_type tells whether a Content-Type is the strata pull format's. */
+static bool
+is_pull_type(const char *ct)
+{
+	static const char type[] = "application/vnd.strata.pull";
+
+	return ct != NULL && strncasecmp(ct, type, sizeof(type) - 1) == 0 &&
+	    (ct[sizeof(type) - 1] == '\0' || ct[sizeof(type) - 1] == ';' ||
+	    ct[sizeof(type) - 1] == ' ');
+}
+
+/* process_pull appends a pull body of t (worker). Returns 0 and moves the
+ * cursor (asking for a catch-up pull when far behind), or -1 with err. */
+static int
+process_pull(struct scrape_manager *m, struct scrape_scratch *w, struct tsdb_appender **papp,
+    struct target *t, const struct scrape_append_conf *conf, const char *body, size_t len,
+    struct scrape_append_result *r, char *err, size_t errlen)
+{
+	struct scrape_pull_window win;
+	int64_t now = time_now_ms(), from = t->cursor, iv = t->interval_ns / NS_PER_MS;
+	int64_t advanced, behind;
+
+	if (*papp == NULL)
+		*papp = tsdb_appender_new_unrestricted(m->o.head);
+	if (scrape_cache_append_pull(t->cache, w, *papp, conf, body, len, from, now, &win, r,
+	    err, errlen) < 0) {
+		cursor_note(m, t, t->jpool->name, false, from, now);
+		return -1;
+	}
+	if (win.until > t->cursor)
+		t->cursor = win.until;
+	cursor_note(m, t, t->jpool->name, true, from, now);
+	ADD(&m->st_pulls, 1);
+	/* Far behind after advancing well over an interval: the server capped
+	 * its answer (catching up after a cut), so pull the rest now. A pull
+	 * that advanced about an interval is steady state, whatever the
+	 * clocks say. */
+	advanced = win.until - from;
+	behind = now - SCRAPE_PULL_SETTLE_MS - win.until;
+	t->pull_again = behind > iv && (advanced > iv + iv / 2 ||
+	    advanced >= SCRAPE_PULL_MAX_WINDOW_MS);
+	return 0;
+}
+
 static void
 process(struct scrape_manager *m, struct scrape_scratch *w, struct zbuf *z,
-    struct tsdb_appender *app, struct target *t)
+    struct tsdb_appender *app, struct tsdb_appender **papp, struct target *t)
 {
 	const struct cfg_scrape *sc = t->jpool->sc;
 	struct scrape_append_conf conf;
@@ -1832,11 +2204,13 @@ process(struct scrape_manager *m, struct scrape_scratch *w, struct zbuf *z,
 	const char *body = t->buf;
 	size_t len = t->len;
 	char err[1024];
-	bool up = true;
+	bool up = true, pulled = false;
 	double dur;
+	uint64_t dropped;
 
 	memset(&r, 0, sizeof(r));
 	err[0] = '\0';
+	t->pull_again = false;
 	if (t->fetch_err == NULL && t->gzip) {
 		const char *out;
 		size_t outlen;
@@ -1857,7 +2231,11 @@ process(struct scrape_manager *m, struct scrape_scratch *w, struct zbuf *z,
 		snprintf(err, sizeof(err), "%s", t->fetch_err);
 		if (scrape_cache_fail(t->cache, app, t->ts_ms))
 			ADD(&m->st_flush_forced, 1);
+		if (t->pullable)
+			cursor_note(m, t, t->jpool->name, false, t->cursor, time_now_ms());
 	} else {
+		int rc;
+
 		memset(&conf, 0, sizeof(conf));
 		conf.target = t->public;
 		conf.honor_labels = sc->honor_labels;
@@ -1868,11 +2246,22 @@ process(struct scrape_manager *m, struct scrape_scratch *w, struct zbuf *z,
 		conf.label_value_length_limit = sc->label_value_length_limit;
 		conf.metric_relabel = sc->metric_relabel.rules;
 		conf.n_metric_relabel = sc->metric_relabel.n;
-		if (scrape_cache_append(t->cache, w, app, &conf,
-		    expfmt_format_from_content_type(t->ctype), body, len, t->ts_ms,
-		    time_now_ms(), &r, err, sizeof(err)) < 0) {
+		if (t->pullable && is_pull_type(t->ctype)) {
+			pulled = true;
+			rc = process_pull(m, w, papp, t, &conf, body, len, &r, err, sizeof(err));
+		} else {
+			rc = scrape_cache_append(t->cache, w, app, &conf,
+			    expfmt_format_from_content_type(t->ctype), body, len, t->ts_ms,
+			    time_now_ms(), &r, err, sizeof(err));
+			if (rc < 0)
+				tsdb_appender_rollback(app);
+			else if (t->pullable && t->cursor < t->ts_ms - m->o.pull_lookback_ms)
+				/* answered in text: should the server turn into a
+				 * strata server, pull from the lookback on */
+				t->cursor = t->ts_ms - m->o.pull_lookback_ms;
+		}
+		if (rc < 0) {
 			up = false;
-			tsdb_appender_rollback(app);
 			if (scrape_cache_fail(t->cache, app, t->ts_ms))
 				ADD(&m->st_flush_forced, 1);
 			if (r.sample_limit)
@@ -1886,6 +2275,11 @@ process(struct scrape_manager *m, struct scrape_scratch *w, struct zbuf *z,
 		ADD(&m->st_dup, r.duplicate);
 		ADD(&m->st_oob, r.out_of_bounds);
 	}
+	dropped = scrape_cache_take_hook_dropped(t->cache);
+	ADD(&m->st_hook_dropped, dropped);
+	if (pulled && up)
+		ADD(&m->st_pull_samples, r.added - r.out_of_order - r.duplicate - r.out_of_bounds -
+		    dropped);
 	dur = (double)(time_mono_ns() - t->start_mono_ns) / 1e9;
 	scrape_cache_report(t->cache, app, t->public, t->ts_ms, up, dur, r.total, r.added,
 	    r.series_added);
@@ -1899,6 +2293,8 @@ process(struct scrape_manager *m, struct scrape_scratch *w, struct zbuf *z,
 	t->last_scrape_ms = t->start_wall_ms;
 	t->last_duration_s = dur;
 	t->health = up ? SCRAPE_UP : SCRAPE_DOWN;
+	if (up)
+		t->pull_mode = pulled;
 	pthread_mutex_unlock(&m->mu);
 }
 
@@ -1916,6 +2312,7 @@ worker_main(void *arg)
 	struct scrape_manager *m = arg;
 	struct scrape_scratch *w = scrape_scratch_new();
 	struct tsdb_appender *app = tsdb_appender_new(m->o.head);
+	struct tsdb_appender *papp = NULL;	/* unrestricted, for pull bodies */
 	struct zbuf z = { NULL, 0 };
 
 #ifdef HAVE_PTHREAD_SETNAME_NP
@@ -1937,7 +2334,7 @@ worker_main(void *arg)
 			m->wq_tail = NULL;
 		pthread_mutex_unlock(&m->wq_mu);
 
-		process(m, w, &z, app, t);
+		process(m, w, &z, app, &papp, t);
 		if (z.cap > ZBUF_KEEP) {
 			MEM_FREE(z.p);
 			z.cap = 0;
@@ -1950,6 +2347,7 @@ worker_main(void *arg)
 		poke(m);
 	}
 	tsdb_appender_free(app);
+	tsdb_appender_free(papp);
 	scrape_scratch_free(w);
 	mem_free(z.p);
 	return NULL;
@@ -1982,6 +2380,17 @@ scrape_manager_new(const struct scrape_opts *o, char *err, size_t errlen)
 	m->user_agent = mem_strdup(o->user_agent != NULL ? o->user_agent : "strata");
 	m->o.user_agent = m->user_agent;
 	m->sd_poll_ns = (o->sd_poll_ms > 0 ? o->sd_poll_ms : 5000) * NS_PER_MS;
+	m->o.state_dir = NULL;
+	if (m->o.pull_lookback_ms <= 0)
+		m->o.pull_lookback_ms = PULL_LOOKBACK_MS;
+	pthread_mutex_init(&m->cur_mu, NULL);
+	if (o->state_dir != NULL && o->state_dir[0] != '\0') {
+		struct strbuf sb = STRBUF_INIT;
+
+		strbuf_printf(&sb, "%s/%s", o->state_dir, SCRAPE_CURSOR_FILE);
+		m->cur_path = strbuf_detach(&sb, NULL);
+		cursors_load(m);
+	}
 	m->curl_deadline = -1;
 	m->ep = epoll_create1(EPOLL_CLOEXEC);
 	m->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -1994,6 +2403,7 @@ scrape_manager_new(const struct scrape_opts *o, char *err, size_t errlen)
 			close(m->evfd);
 		if (m->multi != NULL)
 			curl_multi_cleanup(m->multi);
+		cursors_free(m);
 		mem_free(m->user_agent);
 		mem_free(m);
 		return NULL;
@@ -2114,6 +2524,7 @@ scrape_manager_stop(struct scrape_manager *m)
 	pthread_mutex_unlock(&m->wq_mu);
 	for (i = 0; i < m->nworkers; i++)
 		pthread_join(m->workers[i], NULL);
+	cursors_flush(m);
 	pthread_mutex_unlock(&m->api_mu);
 }
 
@@ -2153,6 +2564,7 @@ scrape_manager_free(struct scrape_manager *m)
 	pthread_mutex_destroy(&m->wq_mu);
 	pthread_cond_destroy(&m->wq_cond);
 	pthread_mutex_destroy(&m->ist_mu);
+	cursors_free(m);
 	mem_free(m);
 }
 
@@ -2182,6 +2594,8 @@ scrape_manager_targets(struct scrape_manager *m, struct scrape_target_info **out
 			x->active = true;
 			x->scrape_url = mem_strdup(t->url);
 			x->global_url = mem_strdup(t->url);
+			x->address = xstrdup(labels_get(t->labels, "__address__"));
+			x->pull = t->pull_mode;
 			x->last_error = mem_strdup(t->last_error);
 			x->last_scrape_ms = t->last_scrape_ms;
 			x->last_duration_s = t->last_duration_s;
@@ -2197,6 +2611,7 @@ scrape_manager_targets(struct scrape_manager *m, struct scrape_target_info **out
 			k++;
 			x->pool = mem_strdup(p->name);
 			x->discovered = labels_ref(p->cands[j].d.discovered);
+			x->address = xstrdup(labels_get(p->cands[j].d.labels, "__address__"));
 			x->interval_ms = p->cands[j].d.interval_ms;
 			x->timeout_ms = p->cands[j].d.timeout_ms;
 		}
@@ -2228,6 +2643,7 @@ scrape_target_info_free(struct scrape_target_info *v, size_t n)
 		labels_free(v[i].labels);
 		mem_free(v[i].scrape_url);
 		mem_free(v[i].global_url);
+		mem_free(v[i].address);
 		mem_free(v[i].last_error);
 	}
 	mem_free(v);
@@ -2254,6 +2670,11 @@ scrape_manager_stats(struct scrape_manager *m, struct scrape_stats *st)
 	st->sd_file_read_errors = LOAD(&m->st_sd_errors);
 	st->reloads = LOAD(&m->st_reloads);
 	st->reloads_failed = LOAD(&m->st_reloads_failed);
+	st->pulls = LOAD(&m->st_pulls);
+	st->pull_catchups = LOAD(&m->st_catchups);
+	st->pull_samples = LOAD(&m->st_pull_samples);
+	st->cursor_write_errors = LOAD(&m->st_cur_errors);
+	st->samples_hook_dropped = LOAD(&m->st_hook_dropped);
 
 	pthread_mutex_lock(&m->mu);
 	st->n_pools = m->npools;
@@ -2307,4 +2728,133 @@ scrape_stats_free(struct scrape_stats *st)
 	mem_free(st->pools);
 	mem_free(st->intervals);
 	memset(st, 0, sizeof(*st));
+}
+
+/* --- metadata ------------------------------------------------------------------------------------------ */
+
+struct md_item {
+	char *metric, *help, *unit;	/* owned */
+	const char *type;		/* static */
+	uint64_t hash;
+};
+
+/* A set of distinct metadata entries (open addressing over items). */
+struct md_set {
+	struct md_item *v;
+	size_t n, cap;
+	uint32_t *idx;			/* item + 1; 0 = free */
+	size_t icap;			/* power of two */
+};
+
+static uint64_t
+md_hash(const char *metric, const char *type, const char *help, const char *unit)
+{
+	XXH3_state_t st;
+
+	XXH3_64bits_reset(&st);
+	XXH3_64bits_update(&st, metric, strlen(metric) + 1);
+	XXH3_64bits_update(&st, type, strlen(type) + 1);
+	XXH3_64bits_update(&st, help, strlen(help) + 1);
+	XXH3_64bits_update(&st, unit, strlen(unit));
+	return XXH3_64bits_digest(&st);
+}
+
+static void
+md_reindex(struct md_set *s, size_t icap)
+{
+	size_t i;
+
+	mem_free(s->idx);
+	s->idx = mem_calloc(icap, sizeof(*s->idx));
+	s->icap = icap;
+	for (i = 0; i < s->n; i++) {
+		size_t j = s->v[i].hash & (icap - 1);
+
+		while (s->idx[j] != 0)
+			j = (j + 1) & (icap - 1);
+		s->idx[j] = (uint32_t)(i + 1);
+	}
+}
+
+static void
+md_collect(void *ctx, const char *metric, const char *type, const char *help, const char *unit)
+{
+	struct md_set *s = ctx;
+	uint64_t h = md_hash(metric, type, help, unit);
+	struct md_item *it;
+	size_t j;
+
+	if ((s->n + 1) * 2 > s->icap)
+		md_reindex(s, s->icap ? s->icap * 2 : 64);
+	for (j = h & (s->icap - 1); s->idx[j] != 0; j = (j + 1) & (s->icap - 1)) {
+		it = &s->v[s->idx[j] - 1];
+		if (it->hash == h && it->type == type && strcmp(it->metric, metric) == 0 &&
+		    strcmp(it->help, help) == 0 && strcmp(it->unit, unit) == 0)
+			return;
+	}
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 64;
+		s->v = mem_realloc(s->v, s->cap * sizeof(*s->v));
+	}
+	it = &s->v[s->n];
+	it->metric = mem_strdup(metric);
+	it->type = type;
+	it->help = mem_strdup(help);
+	it->unit = mem_strdup(unit);
+	it->hash = h;
+	s->idx[j] = (uint32_t)(++s->n);
+}
+
+static int
+md_cmp(const void *a, const void *b)
+{
+	const struct md_item *x = a, *y = b;
+	int c;
+
+	if ((c = strcmp(x->metric, y->metric)) != 0)
+		return c;
+	if ((c = strcmp(x->type, y->type)) != 0)
+		return c;
+	if ((c = strcmp(x->help, y->help)) != 0)
+		return c;
+	return strcmp(x->unit, y->unit);
+}
+
+void
+scrape_manager_metadata(struct scrape_manager *m, const char *metric,
+    void (*emit)(void *ctx, const struct scrape_metadata *md), void *ctx)
+{
+	struct md_set s;
+	size_t i, j;
+
+	memset(&s, 0, sizeof(s));
+	/* Active targets are reachable from the pools under mu, and a
+	 * target is freed only after it left them. */
+	pthread_mutex_lock(&m->mu);
+	for (i = 0; i < m->npools; i++) {
+		struct pool *p = m->pools[i];
+
+		for (j = 0; j < p->ncands; j++)
+			if (p->cands[j].st == C_ACTIVE && p->cands[j].t != NULL)
+				scrape_cache_metadata(p->cands[j].t->cache, metric, md_collect, &s);
+	}
+	pthread_mutex_unlock(&m->mu);
+	if (s.n > 1)
+		qsort(s.v, s.n, sizeof(*s.v), md_cmp);
+	for (i = 0; i < s.n; i++) {
+		struct scrape_metadata md;
+
+		md.metric = s.v[i].metric;
+		md.type = s.v[i].type;
+		md.help = s.v[i].help;
+		md.unit = s.v[i].unit;
+		emit(ctx, &md);
+	}
+	for (i = 0; i < s.n; i++) {
+		mem_free(s.v[i].metric);
+		mem_free(s.v[i].help);
+		mem_free(s.v[i].unit);
+	}
+	mem_free(s.v);
+	mem_free(s.idx);
 }

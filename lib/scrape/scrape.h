@@ -24,6 +24,41 @@
  * target that survives a reload keeps its phase. The sample timestamp is the
  * scheduled instant when the loop was on time (within 2 ms, as Prometheus'
  * timestamp alignment), else the actual start.
+ *
+ * Pulls between strata servers: a target of a job whose __metrics_path__
+ * ends in "/federate" with honor_labels and honor_timestamps true sends
+ * X-Strata-Pull-Since: <cursor> (lib/expfmt/pull.h) with every request. A
+ * plain Prometheus ignores it and answers text: the scrape is then exactly
+ * Prometheus federation. A strata server answers a pull body: every sample
+ * of (cursor, until] with its own timestamp (staleness markers bit-exact),
+ * appended through an unrestricted appender (any age; the past goes out of
+ * order), with honor_labels, metric relabeling, label limits, sample_limit
+ * (every sample of the body that relabeling keeps counts) and the synthetic
+ * series as for any scrape. The body is checked whole (syntax, "# EOF",
+ * labels, limits) before anything is appended, then committed in pieces.
+ * Pull mode writes no staleness marker of its own: not for series absent
+ * from a body (a body only holds series with new samples), not on a failed
+ * pull (the cursor stays, the next successful pull fills the gap); the
+ * source's markers come through. A success moves the cursor to the body's
+ * until; a body that ends more than an interval before now minus
+ * SCRAPE_PULL_SETTLE_MS after advancing over 1.5 intervals (a capped answer
+ * after a cut) is followed at once by the next pull, until caught up.
+ * Cursors live per target (pool name and scrape URL) and, with
+ * opts.state_dir, in the file SCRAPE_CURSOR_FILE there (tmp + fsync +
+ * rename; at most once a second plus on the loop's sd poll and on stop),
+ * which holds the cursor of the previous successful pull (one pull behind,
+ * so a crash before the WAL synced re-pulls what it lost; re-pulled samples
+ * are identical duplicates and dropped) and is read at start. Entries of
+ * targets not pulled for SCRAPE_CURSOR_KEEP_MS are forgotten. Without a
+ * cursor a target starts at now minus opts.pull_lookback_ms. While a
+ * pull-capable target is answered in text the cursor follows now minus the
+ * lookback, so a server upgraded to strata is pulled from there.
+ *
+ * Metadata: TYPE, HELP and UNIT lines are kept per target and metric family
+ * in the target's scrape cache, as Prometheus does (an entry lives until 10
+ * scrapes after the last one that mentioned it; at most
+ * SCRAPE_META_MAX_FAMILIES families per target); scrape_manager_metadata()
+ * lists them for /api/v1/metadata. Pull bodies carry none.
  */
 #ifndef STRATA_SCRAPE_SCRAPE_H
 #define STRATA_SCRAPE_SCRAPE_H
@@ -35,6 +70,72 @@
 #include "config/config.h"
 #include "labels/labels.h"
 #include "tsdb/head.h"
+
+/* Pull protocol constants, the server side's (lib/api/pull.h) values. */
+#define SCRAPE_PULL_SETTLE_MS (15 * 1000)	/* API_PULL_SETTLE_MS */
+#define SCRAPE_PULL_MAX_WINDOW_MS (10 * 60 * 1000)	/* API_PULL_MAX_WINDOW_MS */
+#define SCRAPE_CURSOR_FILE "scrape-pull-cursors"
+#define SCRAPE_CURSOR_KEEP_MS (7 * 86400 * 1000LL)
+#define SCRAPE_META_MAX_FAMILIES 65536
+
+/* --- the sample hook ---------------------------------------------------------
+ *
+ * opts.sample_hook, when set, is called for every sample about to be
+ * appended to the store from a scraped or pulled body, after honor_labels,
+ * target labels and metric relabeling and after the label limits, with the
+ * series' final label set; and for every staleness marker the scrape cache
+ * writes itself (a series gone from a body, a failed scrape, a removed
+ * target: marker = true). It is not called for the synthetic series (up,
+ * scrape_*), nor for samples that relabeling dropped, that lie too far in the
+ * future, or beyond sample_limit (a scrape over its limit is refused whole).
+ * It returns:
+ *   SCRAPE_SAMPLE_KEEP     append s->ls as it is;
+ *   SCRAPE_SAMPLE_DROP     append nothing (counted in samples_hook_dropped);
+ *   SCRAPE_SAMPLE_REPLACE  append under *replace instead: a label set the
+ *                          hook hands over (one reference, which the scrape
+ *                          cache takes). Returning the same labels object for
+ *                          a series each time (a new reference to a set the
+ *                          hook keeps) costs a pointer comparison; another
+ *                          object costs a labels_equal() and, when it
+ *                          differs, a series lookup. NULL means KEEP.
+ * Unset, it costs one NULL test per sample; set, one indirect call per
+ * sample and a 16-byte slot per cached series.
+ *
+ * Threads and order: the hook runs on the worker thread that appends the
+ * target's scrape (end-of-run markers of a removed target: on the scrape
+ * loop thread), never twice at once for one target, and the calls for one
+ * target are ordered: every call of a scrape happens before every call of
+ * the target's next scrape (hand-off through the manager's queues). Within
+ * a scrape: the samples in body order, then (text scrapes) the markers of
+ * the series the previous scrape had; within a pull body, series after
+ * series, each series' samples in time order, and a series' timestamps grow
+ * from pull to pull (except after a restart, which re-pulls the last window:
+ * the same samples again). Different targets run concurrently on different
+ * workers: the hook must be thread-safe. The hook must not call the scrape
+ * manager. What the hook sees is staged, not yet committed: a text scrape
+ * that fails later in its body (parse error, sample_limit) is rolled back
+ * after the hook saw its first samples (the failure's markers follow); a
+ * pull body is checked whole before its first call, so only a store error
+ * can refuse a pull's samples after the hook saw them. The store may still
+ * refuse a kept sample as out of order or duplicate; the hook is not told.
+ */
+enum scrape_sample_verdict {
+	SCRAPE_SAMPLE_KEEP = 0,
+	SCRAPE_SAMPLE_DROP,
+	SCRAPE_SAMPLE_REPLACE,
+};
+
+struct scrape_sample {
+	const struct labels *target;	/* the target's labels (no __ names) */
+	const struct labels *ls;	/* the series' final labels */
+	int64_t t;			/* ms */
+	double v;			/* bits as they will be stored */
+	bool pull;			/* from a strata pull body */
+	bool marker;			/* a staleness marker the scrape cache wrote */
+};
+
+typedef enum scrape_sample_verdict (*scrape_sample_fn)(void *arg,
+    const struct scrape_sample *s, struct labels **replace);
 
 struct scrape_opts {
 	struct tsdb_head *head;		/* borrowed: where samples are appended */
@@ -52,6 +153,11 @@ struct scrape_opts {
 	unsigned workers;		/* parse/append threads; 0: online CPUs, at most 8 */
 	uint64_t jitter_seed;		/* xor'ed into every target's phase hash; 0 */
 	int64_t sd_poll_ms;		/* file_sd mtime poll period; 0: 5000 */
+	/* pulls between strata servers (see top) */
+	const char *state_dir;		/* where the cursor file lives; NULL: none (copied) */
+	int64_t pull_lookback_ms;	/* cursor start without a saved one; 0: 5 min */
+	scrape_sample_fn sample_hook;	/* NULL: none (see above) */
+	void *sample_hook_arg;
 };
 
 struct scrape_manager;
@@ -97,6 +203,9 @@ struct scrape_target_info {
 	struct labels *labels;		/* after relabeling, without __ labels; NULL when dropped */
 	bool active;			/* false: dropped by relabeling or not owned */
 	char *scrape_url, *global_url;	/* NULL when dropped; global_url == scrape_url for now */
+	char *address;			/* __address__ after relabeling: active and not-owned
+					 * targets; NULL when dropped by relabeling */
+	bool pull;			/* active: the last successful scrape was a strata pull */
 	char *last_error;		/* "" when none; NULL when dropped */
 	int64_t last_scrape_ms;		/* wall clock of the last scrape start; 0 = never */
 	double last_duration_s;
@@ -146,11 +255,33 @@ struct scrape_stats {
 	uint64_t cache_flush_forced;	/* prometheus_target_scrapes_cache_flush_forced_total */
 	uint64_t sd_file_read_errors;	/* prometheus_sd_file_read_errors_total */
 	uint64_t reloads, reloads_failed; /* prometheus_target_scrape_pool_reloads(_failed)_total */
+	uint64_t pulls;			/* successful strata pulls (strata_scrape_pulls_total) */
+	uint64_t pull_catchups;		/* pulls started at once to catch up after a cut */
+	uint64_t pull_samples;		/* samples appended from pull bodies (after hook) */
+	uint64_t cursor_write_errors;	/* cursor file writes that failed */
+	uint64_t samples_hook_dropped;	/* samples the sample hook dropped */
 	struct scrape_pool_stats *pools;
 	size_t n_pools;
 	struct scrape_interval_stats *intervals;
 	size_t n_intervals;
 };
+
+/* One metric family's metadata as a target exposed it. */
+struct scrape_metadata {
+	const char *metric;		/* family name */
+	const char *type;		/* "counter", "gauge", ..., "unknown" (untyped) */
+	const char *help;		/* "" when none */
+	const char *unit;		/* "" when none */
+};
+
+/* scrape_manager_metadata calls emit for every distinct (metric, type,
+ * help, unit) of the active targets (all of them merged, duplicates once),
+ * ordered by metric, then type, help, unit; only metric's when metric is
+ * not NULL. The strings are valid during the call. Runs on the caller's
+ * thread; emit must not call the manager. (lib/daemon/core.c adapts it to
+ * api_metadata_fn.) */
+void scrape_manager_metadata(struct scrape_manager *m, const char *metric,
+    void (*emit)(void *ctx, const struct scrape_metadata *md), void *ctx);
 
 /* scrape_manager_stats fills *st; release with scrape_stats_free(). */
 void scrape_manager_stats(struct scrape_manager *m, struct scrape_stats *st);

@@ -774,6 +774,307 @@ test_cache_flush_and_aliases(void **state)
 	env_free(&e);
 }
 
+/* --- the sample hook ------------------------------------------------------------------ */
+
+struct hook_call {
+	char ls[160];
+	int64_t t;
+	uint64_t bits;
+	bool pull, marker;
+	const struct labels *target;
+};
+
+struct hook_state {
+	struct hook_call calls[64];
+	size_t n;
+	struct labels *dedup;	/* the replacement handed out (a reference kept) */
+	size_t replaced;
+};
+
+static uint64_t
+bits_of(double v)
+{
+	uint64_t b;
+
+	memcpy(&b, &v, sizeof(b));
+	return b;
+}
+
+/* test_hook drops replica "b", files replica "a" under the labels without
+ * the replica label, keeps the rest, and records every call. */
+static enum scrape_sample_verdict
+test_hook(void *arg, const struct scrape_sample *s, struct labels **replace)
+{
+	struct hook_state *st = arg;
+	const char *r = labels_get(s->ls, "replica");
+
+	if (st->n < 64) {
+		struct hook_call *c = &st->calls[st->n++];
+
+		snprintf(c->ls, sizeof(c->ls), "%s", fmt_labels(s->ls));
+		c->t = s->t;
+		c->bits = bits_of(s->v);
+		c->pull = s->pull;
+		c->marker = s->marker;
+		c->target = s->target;
+	}
+	if (r == NULL)
+		return SCRAPE_SAMPLE_KEEP;
+	if (strcmp(r, "b") == 0)
+		return SCRAPE_SAMPLE_DROP;
+	if (st->dedup == NULL) {
+		struct labels_builder *lb = labels_builder_new();
+
+		labels_builder_reset(lb, s->ls);
+		labels_builder_del(lb, "replica");
+		st->dedup = labels_builder_labels(lb);
+		labels_builder_free(lb);
+	}
+	st->replaced++;
+	*replace = labels_ref(st->dedup);
+	return SCRAPE_SAMPLE_REPLACE;
+}
+
+static void
+test_cache_hook(void **state)
+{
+	struct cache_env e;
+	struct hook_state hs;
+	struct samples s;
+
+	(void)state;
+	memset(&hs, 0, sizeof(hs));
+	env_init(&e);
+	scrape_cache_set_hook(e.c, test_hook, &hs, e.target);
+	assert_int_equal(scrape(&e, "m{replica=\"a\"} 1\nm{replica=\"b\"} 2\nn 3\n", 1000), 0);
+	assert_int_equal(hs.n, 3);
+	/* the hook sees the final labels (target labels added) */
+	assert_string_equal(hs.calls[0].ls,
+	    "{__name__=\"m\", instance=\"i:1\", job=\"j\", replica=\"a\"}");
+	assert_true(hs.calls[0].target == e.target);
+	assert_true(hs.calls[0].t == 1000 && !hs.calls[0].pull && !hs.calls[0].marker);
+	assert_int_equal(scrape_cache_take_hook_dropped(e.c), 1);
+	assert_int_equal(scrape_cache_take_hook_dropped(e.c), 0);
+	select_series(e.h, &s, "__name__", "m", NULL);
+	assert_string_equal(s.ls, "{__name__=\"m\", instance=\"i:1\", job=\"j\"}");
+	assert_true(s.n == 1 && s.v[0] == 1);
+	/* what the hook drops still counts as scraped and kept by relabeling */
+	assert_int_equal(e.r.added, 3);
+
+	/* replica b goes away: its marker goes through the hook (dropped) */
+	hs.n = 0;
+	assert_int_equal(scrape(&e, "m{replica=\"a\"} 4\nn 5\n", 2000), 0);
+	assert_int_equal(hs.n, 3);
+	assert_true(hs.calls[2].marker && hs.calls[2].t == 2000 &&
+	    hs.calls[2].bits == CHUNK_STALE_NAN_BITS);
+	assert_string_equal(hs.calls[2].ls,
+	    "{__name__=\"m\", instance=\"i:1\", job=\"j\", replica=\"b\"}");
+	assert_int_equal(scrape_cache_take_hook_dropped(e.c), 1);
+	/* replica a goes away: its marker lands on the replacement series */
+	assert_int_equal(scrape(&e, "n 6\n", 3000), 0);
+	select_series(e.h, &s, "__name__", "m", NULL);
+	assert_int_equal(s.nseries, 1);
+	assert_true(s.n == 3 && s.v[1] == 4 && s.t[2] == 3000 && is_stale(s.v[2]));
+	assert_int_equal(hs.replaced, 3);
+	/* end of run: markers through the hook; the synthetic series bypass it */
+	hs.n = 0;
+	scrape_cache_end_of_run(e.c, e.app, e.target, 4000);
+	tsdb_appender_commit(e.app);
+	assert_int_equal(hs.n, 1);
+	assert_true(hs.calls[0].marker && hs.calls[0].t == 4000);
+	assert_string_equal(hs.calls[0].ls, "{__name__=\"n\", instance=\"i:1\", job=\"j\"}");
+	select_series(e.h, &s, "__name__", "n", NULL);
+	assert_true(s.n == 4 && is_stale(s.v[3]));
+	env_free(&e);
+	labels_free(hs.dedup);
+}
+
+/* --- metadata ---------------------------------------------------------------------------- */
+
+struct md_list {
+	char v[16][160];
+	size_t n;
+};
+
+static void
+md_add(void *ctx, const char *metric, const char *type, const char *help, const char *unit)
+{
+	struct md_list *l = ctx;
+
+	if (l->n < 16)
+		snprintf(l->v[l->n++], sizeof(l->v[0]), "%s|%s|%s|%s", metric, type, help, unit);
+}
+
+static int
+str_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* md_of lists c's metadata (of metric, or all) sorted, joined with ';'. */
+static const char *
+md_of(struct scrape_cache *c, const char *metric)
+{
+	static char buf[2048];
+	struct md_list l;
+	size_t i, o = 0;
+
+	l.n = 0;
+	scrape_cache_metadata(c, metric, md_add, &l);
+	qsort(l.v, l.n, sizeof(l.v[0]), str_cmp);
+	buf[0] = '\0';
+	for (i = 0; i < l.n; i++)
+		o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%s", i ? ";" : "", l.v[i]);
+	return buf;
+}
+
+static void
+test_cache_metadata(void **state)
+{
+	struct cache_env e;
+	int i;
+	static const char om[] = "# TYPE d_seconds gauge\n# UNIT d_seconds seconds\n"
+	    "# HELP d_seconds Time \\\"spent\\\".\nd_seconds 1\n# EOF\n";
+
+	(void)state;
+	env_init(&e);
+	assert_int_equal(scrape(&e, "# HELP a Some help.\n# TYPE a counter\na 1\n"
+	    "# TYPE b untyped\nb 2\n# HELP c only help\nc 3\n", 1000), 0);
+	assert_string_equal(md_of(e.c, NULL),
+	    "a|counter|Some help.|;b|unknown||;c|unknown|only help|");
+	assert_string_equal(md_of(e.c, "c"), "c|unknown|only help|");
+	assert_string_equal(md_of(e.c, "nope"), "");
+	/* OpenMetrics units; a help that changes */
+	assert_int_equal(scrape_cache_append(e.c, e.w, e.app, &e.conf, EXPFMT_OPENMETRICS, om,
+	    strlen(om), 2000, 2000, &e.r, e.err, sizeof(e.err)), 0);
+	tsdb_appender_commit(e.app);
+	assert_string_equal(md_of(e.c, "d_seconds"), "d_seconds|gauge|Time \"spent\".|seconds");
+	assert_int_equal(scrape(&e, "# HELP a Other help.\n# TYPE a gauge\na 1\n", 3000), 0);
+	assert_string_equal(md_of(e.c, "a"), "a|gauge|Other help.|");
+	/* a family not mentioned for 10 scrapes is kept, then forgotten */
+	for (i = 0; i < 10; i++)
+		assert_int_equal(scrape(&e, "z 1\n", 4000 + i * 1000), 0);
+	assert_string_equal(md_of(e.c, "a"), "a|gauge|Other help.|");
+	assert_int_equal(scrape(&e, "z 1\n", 20000), 0);
+	assert_string_equal(md_of(e.c, NULL), "");
+	/* metadata of a body that fails later is kept, as in Prometheus */
+	assert_int_equal(scrape(&e, "# TYPE f gauge\nf 1\nf{ 2\n", 21000), -1);
+	assert_string_equal(md_of(e.c, NULL), "f|gauge||");
+	env_free(&e);
+}
+
+/* --- pull bodies --------------------------------------------------------------------------- */
+
+/* pull runs a pull body the way a worker does: append on pa (unrestricted),
+ * on failure scrape_cache_fail on the normal appender, then commit. */
+static int
+pull(struct cache_env *e, struct tsdb_appender *pa, const char *body, int64_t want,
+    struct scrape_pull_window *win)
+{
+	int rc;
+
+	e->err[0] = '\0';
+	rc = scrape_cache_append_pull(e->c, e->w, pa, &e->conf, body, strlen(body), want,
+	    100000, win, &e->r, e->err, sizeof(e->err));
+	if (rc < 0)
+		scrape_cache_fail(e->c, e->app, 100000);
+	tsdb_appender_commit(e->app);
+	return rc;
+}
+
+static void
+test_cache_pull(void **state)
+{
+	struct cache_env e;
+	struct tsdb_appender *pa;
+	struct scrape_pull_window win;
+	struct hook_state hs;
+	struct samples s;
+	struct cfg *c = load_cfg("scrape_configs:\n  - job_name: j\n    metric_relabel_configs:\n"
+	    "      - source_labels: [__name__]\n        regex: drop_.*\n        action: drop\n");
+
+	(void)state;
+	env_init(&e);
+	memset(&hs, 0, sizeof(hs));
+	scrape_cache_set_hook(e.c, test_hook, &hs, e.target);
+	pa = tsdb_appender_new_unrestricted(e.h);
+	e.conf.honor_labels = true;
+	e.conf.metric_relabel = c->scrape[0].metric_relabel.rules;
+	e.conf.n_metric_relabel = c->scrape[0].metric_relabel.n;
+	assert_int_equal(pull(&e, pa, "# strata-pull 1 1000 9000\n"
+	    "S m{instance=\"src:1\",site=\"s\"}\n2000 1\n3000 NaN:7ff0000000000002\n8000 4\n"
+	    "S n\n1500 2\n2500 NaN:7ff8000000000001\n"
+	    "S drop_me\n1500 1\n"
+	    "# EOF\n", 1000, &win), 0);
+	assert_true(win.since == 1000 && win.until == 9000);
+	assert_int_equal(e.r.total, 6);
+	assert_int_equal(e.r.added, 5);
+	assert_int_equal(e.r.series_added, 2);
+	/* honor_labels: the body's instance wins; the target fills job */
+	select_series(e.h, &s, "__name__", "m", NULL);
+	assert_string_equal(s.ls, "{__name__=\"m\", instance=\"src:1\", job=\"j\", site=\"s\"}");
+	assert_true(s.n == 3 && s.t[0] == 2000 && s.v[0] == 1 && s.t[1] == 3000 &&
+	    bits_of(s.v[1]) == CHUNK_STALE_NAN_BITS && s.t[2] == 8000);
+	select_series(e.h, &s, "__name__", "n", NULL);
+	assert_string_equal(s.ls, "{__name__=\"n\", instance=\"i:1\", job=\"j\"}");
+	assert_true(s.n == 2 && bits_of(s.v[1]) == UINT64_C(0x7ff8000000000001));
+	select_series(e.h, &s, "__name__", "drop_me", NULL);
+	assert_int_equal(s.nseries, 0);
+	/* the hook saw every kept sample, marked as pulled, markers as data */
+	assert_int_equal(hs.n, 5);
+	assert_true(hs.calls[1].pull && !hs.calls[1].marker &&
+	    hs.calls[1].bits == CHUNK_STALE_NAN_BITS);
+
+	/* Into the past, an identical duplicate, and m absent from a body:
+	 * no marker of its own in pull mode. */
+	assert_int_equal(pull(&e, pa, "# strata-pull 1 1000 12000\n"
+	    "S m{instance=\"src:1\",site=\"s\"}\n4000 5\n8000 4\nS n\n11000 3\n# EOF\n", 9000, &win), 0);
+	assert_int_equal(e.r.series_added, 0);
+	assert_int_equal(pull(&e, pa, "# strata-pull 1 12000 13000\nS n\n12500 4\n# EOF\n",
+	    12000, &win), 0);
+	select_series(e.h, &s, "__name__", "m", NULL);
+	assert_true(s.n == 4 && s.t[2] == 4000 && s.v[2] == 5 && s.t[3] == 8000);
+
+	/* Refused bodies append nothing, and their failure writes no marker. */
+	assert_int_equal(pull(&e, pa, "# strata-pull 1 14000 15000\nS m{instance=\"src:1\",site=\"s\"}\n"
+	    "14500 6\n# EOF\n", 13000, &win), -1);
+	assert_string_equal(e.err, "pull answer starts at 14000, after the cursor 13000");
+	assert_int_equal(pull(&e, pa, "# strata-pull 1 13000 15000\nS m{instance=\"src:1\",site=\"s\"}\n"
+	    "14500 6\n", 13000, &win), -1);
+	assert_non_null(strstr(e.err, "truncated"));
+	assert_int_equal(pull(&e, pa, "# strata-pull 1 13000 15000\nS m{instance=\"src:1\",site=\"s\"}\n"
+	    "14500 6\nS n\n14600 x\n# EOF\n", 13000, &win), -1);
+	assert_string_equal(e.err, "5:7: bad sample value");
+	assert_int_equal(pull(&e, pa, "13000 15000\n", 13000, &win), -1);
+	e.conf.sample_limit = 2;
+	assert_int_equal(pull(&e, pa, "# strata-pull 1 13000 15000\nS m{instance=\"src:1\",site=\"s\"}\n"
+	    "14500 6\n14600 7\nS drop_me\n14000 1\nS n\n14700 1\n# EOF\n", 13000, &win), -1);
+	assert_string_equal(e.err, "sample limit exceeded");
+	assert_true(e.r.sample_limit);
+	e.conf.sample_limit = 0;
+	e.conf.label_limit = 3;	/* checked for series not cached, as Prometheus */
+	assert_int_equal(pull(&e, pa, "# strata-pull 1 13000 15000\nS m{instance=\"src:1\",site=\"s\"}\n"
+	    "14500 6\nS fresh{a=\"1\",b=\"2\"}\n14500 1\n# EOF\n", 13000, &win), -1);
+	assert_true(e.r.label_limits);
+	assert_string_equal(e.err, "label_limit exceeded (metric: fresh, number of labels: 5, limit: 3)");
+	e.conf.label_limit = 0;
+	select_series(e.h, &s, "__name__", "m", NULL);
+	assert_int_equal(s.n, 4);
+	select_series(e.h, &s, "__name__", "n", NULL);
+	assert_int_equal(s.n, 4);
+	/* and the next good body goes in whole */
+	assert_int_equal(pull(&e, pa, "# strata-pull 1 13000 15000\nS m{instance=\"src:1\",site=\"s\"}\n"
+	    "14500 6\n14600 7\n# EOF\n", 13000, &win), 0);
+	select_series(e.h, &s, "__name__", "m", NULL);
+	assert_true(s.n == 6 && s.v[5] == 7);
+	/* drop_me was in none of the last SCRAPE_PULL_CACHE_KEEP + 1 pulls */
+	assert_int_equal(scrape_cache_size(e.c), 2);
+	tsdb_appender_free(pa);
+	env_free(&e);
+	labels_free(hs.dedup);
+	cfg_free(c);
+}
+
 /* --- the manager over HTTP ---------------------------------------------------------- */
 
 /* A route of the test server: what it answers and what it saw. */
@@ -969,6 +1270,7 @@ target_info(struct scrape_manager *m, const char *pool, const char *part,
 			out->labels = labels_ref(v[i].labels);
 			out->scrape_url = xdup(v[i].scrape_url);
 			out->last_error = xdup(v[i].last_error);
+			out->address = xdup(v[i].address);
 			out->global_url = NULL;
 			found = true;
 		}
@@ -984,6 +1286,7 @@ info_clear(struct scrape_target_info *x)
 	labels_free(x->labels);
 	mem_free(x->scrape_url);
 	mem_free(x->last_error);
+	mem_free(x->address);
 	memset(x, 0, sizeof(*x));
 }
 
@@ -1651,14 +1954,18 @@ test_manager_owns_and_limits(void **state)
 	    a1, a2, p3, p3);
 	menv_apply(&e, strbuf_cstr(&y));
 
-	/* the odd one is not owned: listed as dropped with its discovered labels */
+	/* the odd one is not owned: listed as dropped with its discovered
+	 * labels and its address after relabeling */
 	assert_true(target_info(e.m, "own", odd, &ti));
 	assert_false(ti.active);
 	assert_null(ti.labels);
 	assert_null(ti.scrape_url);
+	assert_string_equal(ti.address, odd);
 	info_clear(&ti);
 	assert_true(target_info(e.m, "own", even, &ti));
 	assert_true(ti.active);
+	assert_string_equal(ti.address, even);
+	assert_false(ti.pull);
 	info_clear(&ti);
 	wait_up_samples(&e, "own", 2);
 	select_series(e.h, &s, "__name__", "up", "instance", odd, NULL);
@@ -1707,6 +2014,68 @@ test_manager_owns_and_limits(void **state)
 }
 
 /* stop writes no stale markers; apply after stop fails */
+struct mdm {
+	char v[8][160];
+	size_t n;
+};
+
+static void
+mdm_emit(void *ctx, const struct scrape_metadata *md)
+{
+	struct mdm *l = ctx;
+
+	if (l->n < 8)
+		snprintf(l->v[l->n++], sizeof(l->v[0]), "%s|%s|%s|%s", md->metric, md->type,
+		    md->help, md->unit);
+}
+
+/* Metadata of every active target, merged: what /api/v1/metadata lists. */
+static void
+test_manager_metadata(void **state)
+{
+	struct troute r[] = {
+		{ .path = "/one", .status = 200, .ctype = "text/plain",
+		  .body = "# HELP a First.\n# TYPE a counter\na 1\n# TYPE b gauge\nb 1\n" },
+		{ .path = "/two", .status = 200, .ctype = "text/plain",
+		  .body = "# HELP a Second.\n# TYPE a counter\na 1\n# TYPE b gauge\nb 1\n"
+		  "# TYPE c untyped\nc 1\n" },
+	};
+	struct strbuf y = STRBUF_INIT;
+	struct http_server *srv;
+	struct menv e;
+	struct mdm l;
+	int port;
+
+	(void)state;
+	srv = start_server(r, 2, &port);
+	menv_init(&e, NULL);
+	strbuf_printf(&y, "scrape_configs:\n"
+	    JOB("one", "/one", "    static_configs: [{targets: ['127.0.0.1:%d']}]\n")
+	    JOB("two", "/two", "    static_configs: [{targets: ['127.0.0.1:%d']}]\n"), port, port);
+	menv_apply(&e, strbuf_cstr(&y));
+	wait_up_samples(&e, "one", 1);
+	wait_up_samples(&e, "two", 1);
+	memset(&l, 0, sizeof(l));
+	scrape_manager_metadata(e.m, NULL, mdm_emit, &l);
+	assert_int_equal(l.n, 4);
+	assert_string_equal(l.v[0], "a|counter|First.|");
+	assert_string_equal(l.v[1], "a|counter|Second.|");
+	assert_string_equal(l.v[2], "b|gauge||");	/* both targets: once */
+	assert_string_equal(l.v[3], "c|unknown||");
+	memset(&l, 0, sizeof(l));
+	scrape_manager_metadata(e.m, "b", mdm_emit, &l);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.v[0], "b|gauge||");
+	/* a removed target's metadata goes with it */
+	menv_apply(&e, "scrape_configs: []\n");
+	memset(&l, 0, sizeof(l));
+	scrape_manager_metadata(e.m, NULL, mdm_emit, &l);
+	assert_int_equal(l.n, 0);
+	menv_free(&e);
+	http_server_free(srv);
+	strbuf_free(&y);
+}
+
 static void
 test_manager_stop(void **state)
 {
@@ -1754,6 +2123,9 @@ main(void)
 		cmocka_unit_test(test_cache_append_errors),
 		cmocka_unit_test(test_cache_limit_memory),
 		cmocka_unit_test(test_cache_flush_and_aliases),
+		cmocka_unit_test(test_cache_hook),
+		cmocka_unit_test(test_cache_metadata),
+		cmocka_unit_test(test_cache_pull),
 		cmocka_unit_test(test_manager_basic),
 		cmocka_unit_test(test_manager_auth),
 		cmocka_unit_test(test_manager_gzip),
@@ -1761,6 +2133,7 @@ main(void)
 		cmocka_unit_test(test_manager_reload),
 		cmocka_unit_test(test_manager_file_sd),
 		cmocka_unit_test(test_manager_owns_and_limits),
+		cmocka_unit_test(test_manager_metadata),
 		cmocka_unit_test(test_manager_stop),
 	};
 
