@@ -91,25 +91,38 @@ put_bit(struct chunk_app *app, unsigned bit)
 	app->bitsfree--;
 }
 
-/* put_bits writes the low nbits of v, most significant first. The caller
- * reserved (nbits + 7) / 8 + 1 bytes. */
+/* put_bits writes the low nbits of v, most significant first: the rest of
+ * the last byte, then whole bytes, then the remainder. Positions stay in
+ * locals (stores through b may alias app). The caller reserved
+ * (nbits + 7) / 8 + 1 bytes. */
 static void
 put_bits(struct chunk_app *app, uint64_t v, unsigned nbits)
 {
+	uint8_t *b = app->b;
+	uint32_t len = app->len;
+	unsigned left = app->bitsfree;
+
 	if (nbits == 0)
 		return;
 	if (nbits < 64)
-		v <<= 64 - nbits;
+		v &= (UINT64_C(1) << nbits) - 1;
+	if (left > 0) {
+		unsigned take = nbits < left ? nbits : left;
+
+		b[len - 1] |= (uint8_t)((v >> (nbits - take)) << (left - take));
+		left -= take;
+		nbits -= take;
+	}
 	while (nbits >= 8) {
-		put_byte(app, (uint8_t)(v >> 56));
-		v <<= 8;
 		nbits -= 8;
+		b[len++] = (uint8_t)(v >> nbits);
 	}
-	while (nbits > 0) {
-		put_bit(app, (unsigned)(v >> 63));
-		v <<= 1;
-		nbits--;
+	if (nbits > 0) {
+		b[len++] = (uint8_t)(v << (8 - nbits));
+		left = 8 - nbits;
 	}
+	app->len = len;
+	app->bitsfree = (uint8_t)left;
 }
 
 static void

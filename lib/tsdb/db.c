@@ -70,8 +70,8 @@ struct tsdb_db {
 	pthread_t bg;
 	bool bg_started;
 	bool stop;
-	uint64_t ckpt_bytes;		/* size of the last checkpoint */
 	uint64_t wal_at_ckpt;		/* WAL bytes written at the last checkpoint */
+	bool replayed_tail;		/* segments were replayed, not checkpointed yet */
 	struct tsdb_db_stats st;
 };
 
@@ -169,6 +169,8 @@ hook_roll(void *arg)
 struct replay_ctx {
 	struct tsdb_head_replay *r;
 	struct wal_snap snap;
+	struct tsdb_log_sample *v;	/* a record's samples */
+	size_t cap;
 	uint64_t bad;
 	uint32_t seg;
 };
@@ -193,13 +195,22 @@ replay_record(void *arg, uint8_t type, const uint8_t *p, size_t len, uint32_t se
 		if (wal_dec_series(p, len, replay_series_fn, c->r) < 0)
 			c->bad++;
 		break;
-	case WAL_SAMPLES:
+	case WAL_SAMPLES: {
+		size_t n = 0;
+
 		wal_samples_init(&d, p, len);
-		while (wal_samples_next(&d, &x))
-			tsdb_head_replay_sample(c->r, &x, seg);
+		while (wal_samples_next(&d, &x)) {
+			if (n == c->cap) {
+				c->cap = c->cap ? c->cap * 2 : 4096;
+				c->v = mem_realloc(c->v, c->cap * sizeof *c->v);
+			}
+			c->v[n++] = x;
+		}
+		tsdb_head_replay_samples(c->r, c->v, n, seg);
 		if (d.err)
 			c->bad++;
 		break;
+	}
 	case WAL_SNAP_SERIES:
 		if (wal_dec_snap(p, len, &c->snap) < 0) {
 			c->bad++;
@@ -274,7 +285,7 @@ checkpoint_locked(struct tsdb_db *db)
 	}
 	wal_stats(db->wal, &ws);
 	db->wal_at_ckpt = ws.bytes_written;
-	db->ckpt_bytes = ws.storage_bytes;
+	db->replayed_tail = false;
 	if (log_enabled(LOG_INFO)) {
 		char segs[32], dur[32];
 
@@ -1045,6 +1056,7 @@ tsdb_db_maintain(struct tsdb_db *db)
 	struct wal_stats ws;
 	int64_t r = db->o.block_range_ms;
 	bool persisted = false;
+	uint64_t tail;
 	int rc = 0, i;
 
 	pthread_mutex_lock(&db->mu);
@@ -1075,10 +1087,10 @@ tsdb_db_maintain(struct tsdb_db *db)
 		rc = -1;
 	retention(db);
 	wal_stats(db->wal, &ws);
-	/* checkpoint after a cut, or once the WAL since the last one costs
-	 * more to replay than the checkpoint itself */
-	if (persisted || (ws.bytes_written - db->wal_at_ckpt > CKPT_MIN_BYTES &&
-	    ws.bytes_written - db->wal_at_ckpt > db->ckpt_bytes / 2)) {
+	/* checkpoint after a cut, or once the segments after the checkpoint
+	 * cost more to replay than half the checkpoint's load */
+	tail = ws.storage_bytes - ws.checkpoint_bytes;
+	if (persisted || (tail > CKPT_MIN_BYTES && tail > ws.checkpoint_bytes / 2)) {
 		if (checkpoint_locked(db) < 0)
 			rc = -1;
 	}
@@ -1214,6 +1226,7 @@ tsdb_db_open(const struct tsdb_db_opts *o, char *err, size_t errlen)
 	db->wal = wal_open(db->waldir, &wo, replay_record, &rc, err, errlen);
 	tsdb_head_replay_end(rc.r, &rs);
 	wal_snap_free(&rc.snap);
+	mem_free(rc.v);
 	if (db->wal == NULL)
 		goto fail;
 	if (rc.bad > 0 || rs.unknown_refs > 0) {
@@ -1232,7 +1245,7 @@ tsdb_db_open(const struct tsdb_db_opts *o, char *err, size_t errlen)
 
 		wal_stats(db->wal, &ws);
 		db->wal_at_ckpt = 0;
-		db->ckpt_bytes = ws.storage_bytes;
+		db->replayed_tail = ws.replayed_bytes > 0;
 		snprintf(secs, sizeof secs, "%.3fs", db->st.replay_seconds);
 		snprintf(ser, sizeof ser, "%" PRIu64, rs.series + rs.snap_series);
 		snprintf(smp, sizeof smp, "%" PRIu64, rs.samples + rs.ooo);
@@ -1284,7 +1297,7 @@ tsdb_db_close(struct tsdb_db *db)
 		pthread_join(db->bg, NULL);
 	/* a final checkpoint makes the next start a load, not a replay */
 	wal_stats(db->wal, &ws);
-	if (ws.bytes_written > db->wal_at_ckpt)
+	if (ws.bytes_written > db->wal_at_ckpt || db->replayed_tail)
 		(void)tsdb_db_checkpoint(db);
 	tsdb_head_set_hooks(db->head, NULL);
 	wal_close(db->wal);

@@ -448,7 +448,8 @@ tsdb_head_lookup(struct tsdb_head *h, const struct labels *ls)
 /* insert_series makes a new series with id for ls (shard write lock held)
  * and returns it with its stripe lock held. */
 static struct series *
-insert_series(struct tsdb_head *h, struct shard *sh, struct labels *ls, uint32_t id)
+insert_series(struct tsdb_head *h, struct shard *sh, struct labels *ls, uint32_t id,
+    bool replay)
 {
 	struct stripe *st = stripe_of(h, id);
 	struct series *s = mem_calloc(1, sizeof *s);
@@ -460,7 +461,10 @@ insert_series(struct tsdb_head *h, struct shard *sh, struct labels *ls, uint32_t
 	pthread_mutex_lock(&st->mu);
 	stripe_put(st, s);
 	shard_put(sh, ls->hash, id);
-	postings_add(h->post, id, s->ls);
+	if (replay)
+		postings_add_unsorted(h->post, id, s->ls);
+	else
+		postings_add(h->post, id, s->ls);
 	ADD(&h->nseries, 1);
 	ADD(&h->series_created, 1);
 	return s;
@@ -501,7 +505,7 @@ get_or_create(struct tsdb_head *h, struct labels *ls, bool *created)
 		pthread_rwlock_unlock(&sh->mu);
 		return NULL;
 	}
-	s = insert_series(h, sh, ls, id);
+	s = insert_series(h, sh, ls, id, false);
 	pthread_rwlock_unlock(&sh->mu);
 	ADD(&h->unlogged, 1);
 	*created = true;
@@ -1622,7 +1626,7 @@ replay_series(struct tsdb_head_replay *r, uint32_t id, struct labels *ls)
 	}
 	sh = shard_of(h, ls->hash);
 	pthread_rwlock_wrlock(&sh->mu);
-	s = insert_series(h, sh, ls, id);
+	s = insert_series(h, sh, ls, id, true);
 	pthread_mutex_unlock(&stripe_of(h, id)->mu);
 	pthread_rwlock_unlock(&sh->mu);
 	s->logged = 1;
@@ -1677,6 +1681,42 @@ tsdb_head_replay_sample(struct tsdb_head_replay *r, const struct tsdb_log_sample
 		return;
 	}
 	replay_apply(r, s, x->t, x->v, gen);
+}
+
+#define REPLAY_AHEAD 8
+
+void
+tsdb_head_replay_samples(struct tsdb_head_replay *r, const struct tsdb_log_sample *v,
+    size_t n, uint32_t gen)
+{
+	size_t i;
+
+	for (i = 0; i < n && i < 2 * REPLAY_AHEAD; i++) {
+		const struct series *s = byid_get(r, v[i].id);
+
+		if (s != NULL) {
+			__builtin_prefetch(s);
+			__builtin_prefetch(&s->app);
+		}
+	}
+	for (i = 0; i < n; i++) {
+		struct series *s;
+
+		/* the series two windows ahead, its chunk's tail one window ahead */
+		if (i + 2 * REPLAY_AHEAD < n && (s = byid_get(r, v[i + 2 * REPLAY_AHEAD].id)) != NULL) {
+			__builtin_prefetch(s);
+			__builtin_prefetch(&s->app);
+		}
+		if (i + REPLAY_AHEAD < n && (s = byid_get(r, v[i + REPLAY_AHEAD].id)) != NULL &&
+		    s->app.b != NULL)
+			__builtin_prefetch(s->app.b + s->app.len - 1, 1);
+		s = byid_get(r, v[i].id);
+		if (s == NULL) {
+			r->st.unknown_refs++;
+			continue;
+		}
+		replay_apply(r, s, v[i].t, v[i].v, gen);
+	}
 }
 
 int
@@ -1760,6 +1800,7 @@ tsdb_head_replay_next_id(struct tsdb_head_replay *r, uint32_t id)
 void
 tsdb_head_replay_end(struct tsdb_head_replay *r, struct tsdb_replay_stats *st)
 {
+	postings_sort(r->h->post);
 	if (st != NULL)
 		*st = r->st;
 	mem_free(r->byid);

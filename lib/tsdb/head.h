@@ -282,6 +282,11 @@ void tsdb_head_replay_series(struct tsdb_head_replay *r, uint32_t id, struct lab
  * order when it can, else out of order; identical samples are dropped. */
 void tsdb_head_replay_sample(struct tsdb_head_replay *r, const struct tsdb_log_sample *s,
     uint32_t gen);
+/* tsdb_head_replay_samples applies n logged samples in order, as
+ * tsdb_head_replay_sample does, prefetching the series ahead (a WAL
+ * record's samples touch many series: this hides the cache misses). */
+void tsdb_head_replay_samples(struct tsdb_head_replay *r, const struct tsdb_log_sample *v,
+    size_t n, uint32_t gen);
 /* tsdb_head_replay_snap restores a checkpointed series (takes over ls):
  * n chunks (the last open when open), out-of-order samples. Returns 0 or -1
  * when a chunk is malformed (the series is then restored without it). */

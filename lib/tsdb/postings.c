@@ -288,6 +288,55 @@ postings_add(struct postings *p, uint32_t id, const struct labels *ls)
 	pthread_rwlock_unlock(&p->mu);
 }
 
+void
+postings_add_unsorted(struct postings *p, uint32_t id, const struct labels *ls)
+{
+	uint32_t i;
+
+	pthread_rwlock_wrlock(&p->mu);
+	for (i = 0; i < ls->n; i++)
+		plist_push(get_value(get_name(p, ls->v[i].name), ls->v[i].value), id);
+	if (p->nall == p->capall) {
+		p->capall = p->capall ? p->capall * 2 : 1024;
+		p->all = mem_realloc(p->all, p->capall * sizeof *p->all);
+	}
+	p->all[p->nall++] = id;
+	pthread_rwlock_unlock(&p->mu);
+}
+
+static int
+cmp_id(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void
+sort_ids(uint32_t *v, size_t n)
+{
+	size_t i;
+
+	for (i = 1; i < n; i++)
+		if (v[i - 1] > v[i])
+			break;
+	if (i < n)
+		qsort(v, n, sizeof *v, cmp_id);
+}
+
+void
+postings_sort(struct postings *p)
+{
+	uint32_t i, j;
+
+	pthread_rwlock_wrlock(&p->mu);
+	for (i = 0; i < p->nnames; i++)
+		for (j = 0; j < p->names[i]->nvals; j++)
+			sort_ids(plist_ids(p->names[i]->vals[j]), p->names[i]->vals[j]->n);
+	sort_ids(p->all, p->nall);
+	pthread_rwlock_unlock(&p->mu);
+}
+
 static bool
 id_in(const uint32_t *ids, size_t n, uint32_t id)
 {

@@ -41,6 +41,12 @@ void postings_free(struct postings *p);
 /* postings_add indexes id (greater than any id added before) under every
  * pair of ls (borrowed: interned strings are ref'd, ls is not kept). */
 void postings_add(struct postings *p, uint32_t id, const struct labels *ls);
+/* postings_add_unsorted is postings_add for ids in any order (a replay):
+ * lists are appended to and sorted by postings_sort(), which must run
+ * before the index is read. */
+void postings_add_unsorted(struct postings *p, uint32_t id, const struct labels *ls);
+/* postings_sort sorts the lists postings_add_unsorted appended to. */
+void postings_sort(struct postings *p);
 /* postings_del removes n ids with their label sets (ids sorted ascending).
  * Lists left empty are dropped. */
 void postings_del(struct postings *p, const uint32_t *ids,

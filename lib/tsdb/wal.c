@@ -439,6 +439,7 @@ replay(struct wal *w, wal_record_fn fn, void *arg, uint32_t *next, char *err, si
 		}
 		munmap((void *)b, len);
 		w->st.storage_bytes += len;
+		w->st.checkpoint_bytes = len;
 		w->ckpt = c;
 		w->has_ckpt = true;
 		*next = c + 1;
@@ -484,6 +485,7 @@ replay(struct wal *w, wal_record_fn fn, void *arg, uint32_t *next, char *err, si
 			why = len < MAGIC_LEN ? "short segment header" : "bad segment magic";
 		} else {
 			good = read_records(b, len, fn, arg, s, &why, &w->st.replay_records);
+			w->st.replayed_bytes += good - MAGIC_LEN;
 		}
 		if (b != NULL)
 			munmap((void *)b, len);
@@ -1062,6 +1064,7 @@ wal_ckpt_commit(struct wal_ckpt *ck, char *err, size_t errlen)
 	if (w->first_seg < first)
 		w->first_seg = first;
 	w->st.checkpoints++;
+	w->st.checkpoint_bytes = ck->bytes;
 	w->st.storage_bytes = w->st.storage_bytes + ck->bytes > freed ?
 	    w->st.storage_bytes + ck->bytes - freed : 0;
 	pthread_mutex_unlock(&w->mu);

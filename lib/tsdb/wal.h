@@ -80,6 +80,8 @@ struct wal_stats {
 	uint32_t segment_current;
 	uint32_t segment_first;
 	uint64_t storage_bytes;		/* segments + checkpoint on disk */
+	uint64_t checkpoint_bytes;	/* of that, the checkpoint */
+	uint64_t replayed_bytes;	/* segment records replayed at open */
 	uint64_t checkpoints;		/* created */
 	uint64_t checkpoints_failed;
 	uint64_t segments_deleted;	/* by checkpoints */
