@@ -3,23 +3,58 @@
  * The wiring of one replica of the central pair: the daemon shell
  * (lib/daemon/daemon.h) around one core (lib/daemon/core.h: the store, the
  * scrape manager that runs the federation jobs, /federate so centrals can
- * be federated in turn, /metrics, /api/v1/targets, the query API).
+ * be federated, /metrics, /api/v1/targets, the query API, remote read),
+ * plus the peer (central/peer.h): gap repair from the other replica named
+ * by --peer.url, /api/v1/peer and the strata_peer_* metrics. The replica
+ * reports ready (/-/ready, what a load balancer checks) only once its
+ * start-up repair is over, so it is never asked while it still has a hole
+ * its peer could fill.
+ *
+ * Each configuration load gives the peer this replica's fingerprint (the
+ * scrape and rule configuration without external labels, so both replicas
+ * of one cluster agree and a replica of another cluster is refused) and
+ * the lag: how far behind now the samples held here are final. A leaf
+ * answers lossless pulls up to API_PULL_SETTLE_MS before now and the
+ * central pulls every scrape interval, within the scrape timeout.
  *
  * Ownership: main() owns struct central and everything in it; the daemon
  * calls back into it from its own thread and the HTTP handlers borrow the
- * core's parts until the server has stopped.
+ * core's and the peer's parts until the server has stopped.
  */
 #include "config.h"
 
 #include <stdio.h>
 
+#include "api/pull.h"
+#include "central/peer.h"
 #include "daemon/core.h"
 #include "daemon/daemon.h"
 #include "daemon/flags.h"
+#include "util/log.h"
+
+/* Slack added to the lag for clocks a few seconds apart and slow commits. */
+#define CENTRAL_LAG_MARGIN_MS 5000
 
 struct central {
 	struct core *core;
+	struct peer *peer;
 };
+
+/* central_lag returns how long after an instant every sample of it is
+ * final on this replica under cfg. */
+static int64_t
+central_lag(const struct cfg *cfg)
+{
+	int64_t worst = 0;
+
+	for (size_t i = 0; i < cfg->n_scrape; i++) {
+		int64_t l = cfg->scrape[i].scrape_interval_ms + cfg->scrape[i].scrape_timeout_ms;
+
+		if (l > worst)
+			worst = l;
+	}
+	return API_PULL_SETTLE_MS + worst + CENTRAL_LAG_MARGIN_MS;
+}
 
 static int
 central_routes(void *arg, struct daemon *d, struct http_server *srv, char *err, size_t errlen)
@@ -27,7 +62,7 @@ central_routes(void *arg, struct daemon *d, struct http_server *srv, char *err, 
 	struct central *c = arg;
 
 	(void)d;
-	if (core_routes(c->core, srv) < 0) {
+	if (core_routes(c->core, srv) < 0 || peer_route(c->peer, srv) < 0) {
 		snprintf(err, errlen, "cannot register the central's endpoints");
 		return -1;
 	}
@@ -38,8 +73,13 @@ static int
 central_apply(void *arg, const struct cfg *cfg, char *err, size_t errlen)
 {
 	struct central *c = arg;
+	char fp[PEER_FINGERPRINT_LEN];
 
-	return core_apply(c->core, cfg, cfg->external_labels, err, errlen);
+	if (core_apply(c->core, cfg, cfg->external_labels, err, errlen) < 0)
+		return -1;
+	peer_fingerprint(cfg, fp);
+	peer_set_config(c->peer, fp, central_lag(cfg), 0);
+	return 0;
 }
 
 static void
@@ -47,13 +87,26 @@ central_stop(void *arg)
 {
 	struct central *c = arg;
 
+	peer_stop(c->peer);	/* no repair writes after this */
 	core_stop(c->core);
+}
+
+static bool
+central_ready(void *arg, char *why, size_t whylen)
+{
+	struct central *c = arg;
+
+	if (peer_is_synced(c->peer))
+		return true;
+	snprintf(why, whylen, "repairing gaps from the peer replica, see /api/v1/peer");
+	return false;
 }
 
 static const struct daemon_role_ops central_ops = {
 	.routes = central_routes,
 	.apply = central_apply,
 	.stop = central_stop,
+	.ready = central_ready,
 };
 
 int
@@ -61,6 +114,7 @@ main(int argc, char **argv)
 {
 	struct central c = { 0 };
 	struct core_opts co = { 0 };
+	struct peer_opts po = { 0 };
 	struct daemon *d = NULL;
 	struct flag *flags;
 	size_t nflags;
@@ -77,6 +131,16 @@ main(int argc, char **argv)
 	c.core = core_new(&co, err, sizeof(err));
 	if (c.core == NULL)
 		goto fail;
+	po.url = flag_str(flags, nflags, "peer.url");
+	po.data_dir = flag_str(flags, nflags, "storage.tsdb.path");
+	po.db = core_db(c.core);
+	po.retention_ms = flag_duration_ms(flags, nflags, "storage.tsdb.retention.time");
+	c.peer = peer_new(&po, err, sizeof(err));
+	if (c.peer == NULL)
+		goto fail;
+	api_metrics_add(core_metrics(c.core), peer_collect, c.peer);
+	if (peer_start(c.peer, err, sizeof(err)) < 0)
+		goto fail;
 	d = daemon_new(DAEMON_CENTRAL, flags, nflags, &central_ops, &c, err, sizeof(err));
 	flags = NULL;	/* the daemon owns them now, even on failure */
 	if (d == NULL)
@@ -87,9 +151,12 @@ fail:
 	fprintf(stderr, "strata-central: %s\n", err);
 	status = 1;
 out:
+	if (c.peer != NULL)
+		peer_stop(c.peer);
 	daemon_free(d);		/* stops the server: no handler runs after this */
 	if (flags != NULL)
 		daemon_flags_free(flags, nflags);
+	peer_free(c.peer);
 	core_free(c.core);
 	return status;
 }

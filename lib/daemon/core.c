@@ -9,6 +9,7 @@
 #include "api/query.h"
 #include "api/targets.h"
 #include "api/tsdb_status.h"
+#include "remote/server.h"
 #include "util/mem.h"
 
 struct core {
@@ -17,6 +18,8 @@ struct core {
 	struct api_federate *federate;
 	struct api_metrics *metrics;
 	struct api_query *query;
+	struct remote_server *remote;	/* /api/v1/read, /api/v1/write */
+	bool remote_write;		/* --web.enable-remote-write-receiver */
 	struct promql_storage storage;	/* reads db */
 };
 
@@ -91,9 +94,16 @@ core_new(const struct core_opts *o, char *err, size_t errlen)
 	qo.metadata_arg = c->scrape;
 	c->query = api_query_new(&qo);
 
+	/* Remote read answers from head and blocks; the write receiver is
+	 * off unless asked for, as in Prometheus. */
+	c->remote = remote_server_new(tsdb_db_head(c->db), NULL);
+	remote_server_set_db(c->remote, c->db);
+	c->remote_write = flag_bool(f, n, "web.enable-remote-write-receiver");
+
 	c->metrics = api_metrics_new();
 	api_metrics_add(c->metrics, api_metrics_db, c->db);
 	api_metrics_add(c->metrics, api_metrics_scrape, c->scrape);
+	api_metrics_add(c->metrics, remote_server_collect, c->remote);
 	return c;
 fail:
 	core_free(c);
@@ -108,9 +118,19 @@ core_free(struct core *c)
 	scrape_manager_free(c->scrape);	/* no appender outlives the store */
 	api_query_free(c->query);
 	api_federate_free(c->federate);
+	remote_server_free(c->remote);
 	api_metrics_free(c->metrics);
 	tsdb_db_close(c->db);
 	mem_free(c);
+}
+
+/* write_disabled answers /api/v1/write without the receiver, as Prometheus. */
+static int
+write_disabled(struct http_request *req, void *arg)
+{
+	(void)arg;
+	return http_respond_text(req, 404, "remote write receiver needs to be enabled with "
+	    "--web.enable-remote-write-receiver\n");
 }
 
 int
@@ -120,7 +140,11 @@ core_routes(struct core *c, struct http_server *srv)
 	    api_metrics_route(c->metrics, srv) < 0 ||
 	    api_targets_route(c->scrape, srv) < 0 ||
 	    api_query_route(c->query, srv) < 0 ||
-	    api_tsdb_status_route(c->db, srv) < 0)
+	    api_tsdb_status_route(c->db, srv) < 0 ||
+	    remote_server_route(c->remote, srv, c->remote_write, true) < 0)
+		return -1;
+	if (!c->remote_write &&
+	    http_server_route(srv, HTTP_POST, "/api/v1/write", 0, write_disabled, NULL) < 0)
 		return -1;
 	return 0;
 }
@@ -131,6 +155,7 @@ core_apply(struct core *c, const struct cfg *cfg, struct labels *ext, char *err,
 	if (scrape_manager_apply(c->scrape, cfg, err, errlen) < 0)
 		return -1;
 	api_federate_set_external_labels(c->federate, ext);
+	remote_server_set_external_labels(c->remote, ext);
 	return 0;
 }
 

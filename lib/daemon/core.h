@@ -4,7 +4,9 @@
  * --storage.tsdb.path), the scrape manager appending to it (lib/scrape;
  * on a central the federation jobs are scrape jobs), and the endpoints that
  * read it (lib/api): /federate, /metrics, /api/v1/targets and the query
- * API. A role (leaf/main.c, central/main.c) creates one core from the
+ * API, and remote read (/api/v1/read over head and blocks) with the
+ * remote-write receiver (/api/v1/write, with
+ * --web.enable-remote-write-receiver) from lib/remote. A role (leaf/main.c, central/main.c) creates one core from the
  * parsed flags, adds its own parts (shard ownership, peer repair, ...) and
  * calls the core from its daemon callbacks.
  *

@@ -141,9 +141,12 @@ static int
 daemon_ready(struct http_request *req, void *arg)
 {
 	struct daemon *d = arg;
+	char why[256] = "";
 
 	if (!daemon_is_ready(d))
 		return http_respond_text(req, 503, "Service Unavailable\n");
+	if (d->ops->ready != NULL && !d->ops->ready(d->role_arg, why, sizeof(why)))
+		return http_respond_text(req, 503, "Service Unavailable: %s\n", why);
 	return http_respond_text(req, 200, "Strata Server is Ready.\n");
 }
 

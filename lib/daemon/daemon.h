@@ -37,6 +37,10 @@ struct daemon_role_ops {
 	int (*apply)(void *role, const struct cfg *cfg, char *err, size_t errlen);
 	/* stop stops the role's loops before the daemon exits; may be NULL. */
 	void (*stop)(void *role);
+	/* ready tells whether the role is ready for traffic (a central
+	 * repairing its gaps is not); /-/ready answers 503 while it returns
+	 * false, with the reason written to why. May be NULL: always ready. */
+	bool (*ready)(void *role, char *why, size_t whylen);
 };
 
 /* daemon_new takes ownership of flags (freed by daemon_free). Returns NULL

@@ -14,6 +14,7 @@ static const struct flag daemon_common_flags[] = {
 	{ "web.listen-address", FLAG_STRING, "0.0.0.0:9090", "Address to listen on for the web interface, API and telemetry.", NULL, false },
 	{ "web.config.file", FLAG_STRING, "", "Path to a web configuration file (TLS, basic auth).", NULL, false },
 	{ "web.enable-lifecycle", FLAG_BOOL, "false", "Enable shutdown and reload via HTTP request.", NULL, false },
+	{ "web.enable-remote-write-receiver", FLAG_BOOL, "false", "Enable API endpoint accepting remote write requests.", NULL, false },
 	{ "web.external-url", FLAG_STRING, "", "The URL under which strata is reachable from outside.", NULL, false },
 	{ "storage.tsdb.path", FLAG_STRING, "data/", "Base path for metrics storage.", NULL, false },
 	{ "storage.tsdb.retention.time", FLAG_DURATION, "15d", "How long to retain samples in storage.", NULL, false },

@@ -3,8 +3,8 @@
  * Both handlers decode the whole request first (lib/remote/codec), so a
  * malformed one is refused before it touches the head. Writes go through
  * one appender per request and one commit; reads select each query's
- * series from the head and stream them series by series into a
- * ReadResponse builder. ext_mu guards the external labels (handlers take a
+ * series from the head (or head and blocks, when a store is set) and
+ * stream them series by series into a ReadResponse builder. ext_mu guards the external labels (handlers take a
  * reference); gate_mu/gate_cond count the reads in progress.
  */
 #include "config.h"
@@ -19,6 +19,7 @@
 
 #include "expfmt/write.h"
 #include "remote/codec.h"
+#include "tsdb/db.h"
 #include "util/log.h"
 #include "util/mem.h"
 
@@ -59,6 +60,7 @@
 #define FIELD(n, h, f) atomic_uint_fast64_t f;
 struct remote_server {
 	struct tsdb_head *head;
+	struct tsdb_db *db;		/* NULL: read the head only */
 	size_t max_decoded;
 	uint64_t sample_limit;
 	unsigned concurrency;
@@ -105,6 +107,12 @@ remote_server_free(struct remote_server *rs)
 	pthread_mutex_destroy(&rs->gate_mu);
 	pthread_mutex_destroy(&rs->ext_mu);
 	mem_free(rs);
+}
+
+void
+remote_server_set_db(struct remote_server *rs, struct tsdb_db *db)
+{
+	rs->db = db;
 }
 
 void
@@ -231,7 +239,8 @@ read_query(struct remote_server *rs, const struct remote_query *q, const struct 
 	}
 	if (nms == 0 || q->mint > q->maxt)
 		goto done;
-	ss = tsdb_head_select(rs->head, ms, nms, q->mint, q->maxt);
+	ss = rs->db != NULL ? tsdb_db_select(rs->db, ms, nms, q->mint, q->maxt) :
+	    tsdb_head_select(rs->head, ms, nms, q->mint, q->maxt);
 	while (rc == 0 && tsdb_series_set_next(ss)) {
 		struct tsdb_iter *it = tsdb_series_set_iter(ss);
 		struct labels *ls;
@@ -268,8 +277,9 @@ done:
 	return rc;
 }
 
-int
-remote_server_read(struct remote_server *rs, const void *body, size_t len, struct strbuf *out)
+static int
+server_read(struct remote_server *rs, const void *body, size_t len, bool stored,
+    struct strbuf *out)
 {
 	struct remote_read_req rr;
 	struct remote_read_resp_builder b = REMOTE_READ_RESP_BUILDER_INIT;
@@ -298,9 +308,13 @@ remote_server_read(struct remote_server *rs, const void *body, size_t len, struc
 	rs->reading++;
 	pthread_mutex_unlock(&rs->gate_mu);
 
-	pthread_mutex_lock(&rs->ext_mu);
-	ext = labels_ref(rs->ext);
-	pthread_mutex_unlock(&rs->ext_mu);
+	if (stored) {
+		ext = labels_empty();
+	} else {
+		pthread_mutex_lock(&rs->ext_mu);
+		ext = labels_ref(rs->ext);
+		pthread_mutex_unlock(&rs->ext_mu);
+	}
 	lb = labels_builder_new();
 	for (size_t i = 0; i < rr.n; i++) {
 		if (read_query(rs, &rr.q[i], ext, &b, lb, err, sizeof(err)) < 0) {
@@ -327,6 +341,19 @@ remote_server_read(struct remote_server *rs, const void *body, size_t len, struc
 	}
 	remote_read_req_free(&rr);
 	return status;
+}
+
+int
+remote_server_read(struct remote_server *rs, const void *body, size_t len, struct strbuf *out)
+{
+	return server_read(rs, body, len, false, out);
+}
+
+int
+remote_server_read_stored(struct remote_server *rs, const void *body, size_t len,
+    struct strbuf *out)
+{
+	return server_read(rs, body, len, true, out);
 }
 
 /* --- HTTP ---------------------------------------------------------------------- */
@@ -356,12 +383,13 @@ handle_read(struct http_request *req, void *arg)
 {
 	struct remote_server *rs = arg;
 	struct strbuf out = STRBUF_INIT;
+	const char *stored = http_request_header(req, REMOTE_READ_STORED_HEADER);
 	const void *body;
 	size_t len;
 	int status;
 
 	body = http_request_body(req, &len);
-	status = remote_server_read(rs, body, len, &out);
+	status = server_read(rs, body, len, stored != NULL && strcmp(stored, "true") == 0, &out);
 	if (status != 200) {
 		status = http_respond_text(req, status, "%s\n", strbuf_cstr(&out));
 		strbuf_free(&out);

@@ -21,8 +21,13 @@
  *   Prometheus does.
  *
  * The store: both endpoints take the head pointer (tsdb_head_select and
- * iterators to read, an appender to write); nothing else of lib/tsdb is
- * used, so moving to a store that wraps the head changes those calls only.
+ * iterators to read, an appender to write). A server given the whole
+ * store (remote_server_set_db) reads head and blocks through
+ * tsdb_db_select instead, so a remote read reaches everything retained.
+ *
+ * Stored answers: a read request carrying REMOTE_READ_STORED_HEADER: true
+ * (a strata peer copying samples for gap repair) gets the series exactly as
+ * stored: no external labels added and no matcher dropped for them.
  *
  * Threads: handlers run on server threads concurrently; reads are limited
  * to read_concurrency at a time (others wait). The external labels are
@@ -40,7 +45,11 @@
 #include "tsdb/head.h"
 #include "util/strbuf.h"
 
+/* Request header of a read that wants series as stored (value "true"). */
+#define REMOTE_READ_STORED_HEADER "X-Strata-Read-Stored"
+
 struct remote_server;
+struct tsdb_db;
 
 struct remote_server_opts {
 	size_t max_decoded;		/* decoded request bound; 0: 256 MiB */
@@ -63,6 +72,10 @@ struct remote_server_stats {
 struct remote_server *remote_server_new(struct tsdb_head *head,
     const struct remote_server_opts *opts);
 void remote_server_free(struct remote_server *rs);
+/* remote_server_set_db makes reads select from db (borrowed; head and
+ * blocks; db's head must be the server's head). Call before the routes
+ * serve. */
+void remote_server_set_db(struct remote_server *rs, struct tsdb_db *db);
 /* remote_server_set_external_labels installs the labels added to read
  * answers (takes a new reference; NULL for none). */
 void remote_server_set_external_labels(struct remote_server *rs, struct labels *ext);
@@ -80,6 +93,10 @@ int remote_server_write(struct remote_server *rs, const void *body, size_t len,
  * snappy-compressed ReadResponse appended to out, or 400 with the error
  * text appended to out. */
 int remote_server_read(struct remote_server *rs, const void *body, size_t len,
+    struct strbuf *out);
+/* remote_server_read_stored is remote_server_read answering the series as
+ * stored (no external labels). */
+int remote_server_read_stored(struct remote_server *rs, const void *body, size_t len,
     struct strbuf *out);
 
 void remote_server_stats(struct remote_server *rs, struct remote_server_stats *st);
