@@ -18,9 +18,20 @@
 
 #include <cmocka.h>
 
+#include <unistd.h>
+
+#include "config/config.h"
 #include "labels/labels.h"
+#include "labels/selector.h"
+#include "promql/ast.h"
+#include "promql/engine.h"
+#include "promql/storage.h"
+#include "rules/query.h"
 #include "rules/rulefmt.h"
+#include "rules/rules.h"
 #include "rules/template.h"
+#include "tsdb/chunk.h"
+#include "tsdb/head.h"
 #include "util/mem.h"
 #include "util/strbuf.h"
 
@@ -541,6 +552,856 @@ test_rulefmt_duration(void **state)
 	}
 }
 
+/* --- the manager -------------------------------------------------------- */
+
+#define SEC INT64_C(1000000000)
+#define MINUTE (60 * SEC)
+#define T0 (INT64_C(1700000000) * SEC)
+
+struct fx {
+	char dir[64];
+	char *paths[8];
+	size_t npaths;
+	struct tsdb_head *h;
+	struct promql_storage st;
+	struct promql_engine *e;
+	struct rules_manager *m;
+	int64_t now;		/* ns, the manager's clock */
+	int64_t base_ms;	/* dump() prints times relative to this */
+	size_t notified;	/* alerts handed to the notifier */
+	char last_notified[256];
+};
+
+static int64_t
+fx_clock(void *arg)
+{
+	return ((struct fx *)arg)->now;
+}
+
+static void
+fx_notify(void *arg, const char *expr, const struct rules_notify_alert *a, size_t n)
+{
+	struct fx *f = arg;
+	struct strbuf sb = STRBUF_INIT;
+
+	(void)expr;
+	f->notified += n;
+	if (n > 0) {
+		labels_format(a[n - 1].labels, &sb);
+		snprintf(f->last_notified, sizeof(f->last_notified), "%s", strbuf_cstr(&sb));
+	}
+	strbuf_free(&sb);
+}
+
+static void
+fx_init(struct fx *f)
+{
+	struct rules_manager_opts o;
+	char err[256];
+
+	memset(f, 0, sizeof(*f));
+	snprintf(f->dir, sizeof(f->dir), "/tmp/strata-rules-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	f->h = tsdb_head_new(NULL, err, sizeof(err));
+	assert_non_null(f->h);
+	promql_storage_head(&f->st, f->h);
+	f->e = promql_engine_new(NULL);
+	f->now = T0;
+	memset(&o, 0, sizeof(o));
+	o.query = rules_query_engine;
+	o.engine = f->e;
+	o.storage = &f->st;
+	o.head = f->h;
+	o.now_ns = fx_clock;
+	o.clock_arg = f;
+	o.manual = true;
+	o.external_url = "http://strata.example:9090";
+	o.notify = fx_notify;
+	o.notify_arg = f;
+	f->m = rules_manager_new(&o, err, sizeof(err));
+	assert_non_null(f->m);
+}
+
+static void
+fx_free(struct fx *f)
+{
+	size_t i;
+
+	rules_manager_free(f->m);
+	promql_engine_free(f->e);
+	tsdb_head_free(f->h);
+	for (i = 0; i < f->npaths; i++) {
+		unlink(f->paths[i]);
+		mem_free(f->paths[i]);
+	}
+	rmdir(f->dir);
+}
+
+/* fx_write writes a rule file (replacing it) and returns its path. */
+static const char *
+fx_write(struct fx *f, const char *name, const char *text)
+{
+	char path[256];
+	FILE *fp;
+	size_t i;
+
+	snprintf(path, sizeof(path), "%s/%s", f->dir, name);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+	for (i = 0; i < f->npaths; i++)
+		if (strcmp(f->paths[i], path) == 0)
+			return f->paths[i];
+	assert_true(f->npaths < 8);
+	f->paths[f->npaths] = mem_strdup(path);
+	return f->paths[f->npaths++];
+}
+
+static int
+fx_update(struct fx *f, int64_t interval_ms, const char *path, char *err, size_t errlen)
+{
+	const char *files[1] = { path };
+
+	return rules_manager_update(f->m, interval_ms, files, path != NULL ? 1 : 0, NULL, err, errlen);
+}
+
+/* fx_first returns the first evaluation instant of a group started now. */
+static int64_t
+fx_first(struct fx *f, const char *path, const char *group, int64_t interval_ms)
+{
+	return rules_eval_timestamp(path, group, interval_ms, f->now) + interval_ms * 1000000;
+}
+
+static void
+fx_run_at(struct fx *f, int64_t now)
+{
+	f->now = now;
+	rules_manager_run(f->m);
+}
+
+static void
+fx_add(struct fx *f, int64_t t_ms, double v, const char *name, const char *lname, const char *lval)
+{
+	struct label l[2] = { { "__name__", name }, { lname, lval } };
+	struct labels *ls = labels_new(l, lname != NULL ? 2 : 1);
+
+	assert_int_equal(tsdb_head_append(f->h, NULL, ls, t_ms, v), 0);
+	labels_free(ls);
+}
+
+static double
+stale_value(void)
+{
+	uint64_t bits = CHUNK_STALE_NAN_BITS;
+	double v;
+
+	memcpy(&v, &bits, sizeof(v));
+	return v;
+}
+
+/* fx_dump lists every sample of the series matching sel:
+ * "{labels} v@t v@t\n" with t in ms after f->base_ms, "stale" for markers. */
+static char *
+fx_dump(struct fx *f, const char *sel)
+{
+	struct selector s;
+	struct tsdb_series_set *ss;
+	struct strbuf out = STRBUF_INIT;
+	char err[256];
+
+	assert_int_equal(selector_parse(sel, strlen(sel), &s, err, sizeof(err)), 0);
+	ss = tsdb_head_select(f->h, s.ms, s.n, INT64_MIN, INT64_MAX);
+	while (tsdb_series_set_next(ss)) {
+		struct tsdb_iter *it = tsdb_series_set_iter(ss);
+		int64_t t;
+		double v;
+
+		labels_format(tsdb_series_set_labels(ss), &out);
+		while (tsdb_iter_next(it, &t, &v)) {
+			uint64_t bits;
+
+			memcpy(&bits, &v, sizeof(bits));
+			strbuf_putc(&out, ' ');
+			if (bits == CHUNK_STALE_NAN_BITS)
+				strbuf_puts(&out, "stale");
+			else
+				promql_format_float(v, 'g', &out);
+			strbuf_printf(&out, "@%lld", (long long)(t - f->base_ms));
+		}
+		strbuf_putc(&out, '\n');
+	}
+	tsdb_series_set_free(ss);
+	selector_free(&s);
+	return strbuf_detach(&out, NULL);
+}
+
+static void
+check_dump(struct fx *f, const char *sel, const char *want)
+{
+	char *got = fx_dump(f, sel);
+
+	if (strcmp(got, want) != 0)
+		fail_msg("%s\n  want: %s\n  got:  %s", sel, want, got);
+	mem_free(got);
+}
+
+static const struct rules_rule_info *
+snap_rule(const struct rules_snapshot *s, const char *group, const char *rule)
+{
+	size_t i, j;
+
+	for (i = 0; i < s->n_groups; i++)
+		for (j = 0; j < s->groups[i].n_rules; j++)
+			if (strcmp(s->groups[i].name, group) == 0 &&
+			    strcmp(s->groups[i].rules[j].name, rule) == 0)
+				return &s->groups[i].rules[j];
+	fail_msg("no rule %s in group %s", rule, group);
+	return NULL;
+}
+
+static const struct rules_group_info *
+snap_group(const struct rules_snapshot *s, const char *group)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_groups; i++)
+		if (strcmp(s->groups[i].name, group) == 0)
+			return &s->groups[i];
+	fail_msg("no group %s", group);
+	return NULL;
+}
+
+static void
+test_eval_timestamp(void **state)
+{
+	/* Instants observed from Prometheus 2.42 with rule_files: [rules.yml]:
+	 * group "align-a" (2s) recorded at ...x.990, "other group" (3s) at
+	 * ...y.621 (mod 3s). */
+	int64_t now = INT64_C(1795644279000000000), t, ta;
+	int i;
+
+	(void)state;
+	t = rules_eval_timestamp("rules.yml", "align-a", 2000, now);
+	assert_true(t <= now && now - t < 2 * SEC);
+	assert_int_equal((t / 1000000) % 2000, 1990);
+	assert_int_equal(t % (2 * SEC), INT64_C(1990109581));
+	ta = t;
+	t = rules_eval_timestamp("rules.yml", "other group", 3000, now);
+	assert_int_equal((t / 1000000) % 3000, 621);
+	/* the slot is a function of the instant class, not of now */
+	for (i = 0; i < 50; i++) {
+		int64_t n2 = now + i * INT64_C(123456789);
+		int64_t t2 = rules_eval_timestamp("rules.yml", "align-a", 2000, n2);
+
+		assert_true(t2 <= n2 && n2 - t2 < 2 * SEC);
+		assert_int_equal((t2 - ta) % (2 * SEC), 0);
+	}
+	/* another name, another slot */
+	assert_int_not_equal(rules_eval_timestamp("rules.yml", "align-b", 2000, now) % (2 * SEC),
+	    ta % (2 * SEC));
+}
+
+static void
+test_recording_order(void **state)
+{
+	struct fx f;
+	const char *p;
+	int64_t t1, iv = 60000;
+	char err[512];
+	struct rules_snapshot *s;
+	const struct rules_group_info *g;
+
+	(void)state;
+	fx_init(&f);
+	p = fx_write(&f, "r.yml",
+	    "groups:\n"
+	    "- name: g\n"
+	    "  rules:\n"
+	    "  - record: a\n"
+	    "    expr: vector(1)\n"
+	    "  - record: b\n"
+	    "    expr: a * 2\n"		/* sees a at the same instant */
+	    "    labels: {tier: x, __x: ''}\n"
+	    "  - record: c\n"
+	    "    expr: scalar(b) + 1\n");
+	assert_int_equal(fx_update(&f, iv, p, err, sizeof(err)), 0);
+	t1 = fx_first(&f, p, "g", iv);
+	assert_true(t1 > f.now && t1 <= f.now + 60 * SEC);
+	f.base_ms = t1 / 1000000;
+	fx_run_at(&f, t1 - 1);
+	check_dump(&f, "{__name__=~\"a|b|c\"}", "");
+	fx_run_at(&f, t1);
+	check_dump(&f, "{__name__=~\"a|b|c\"}",
+	    "{__name__=\"a\"} 1@0\n{__name__=\"b\", tier=\"x\"} 2@0\n{__name__=\"c\"} 3@0\n");
+	/* one evaluation per instant */
+	fx_run_at(&f, t1 + 30 * SEC);
+	fx_run_at(&f, t1 + 60 * SEC);
+	check_dump(&f, "{__name__=\"a\"}", "{__name__=\"a\"} 1@0 1@60000\n");
+	s = rules_manager_snapshot(f.m);
+	g = snap_group(s, "g");
+	assert_int_equal(g->iterations, 2);
+	assert_int_equal(g->evaluations, 6);
+	assert_int_equal(g->failures, 0);
+	assert_int_equal(g->missed, 0);
+	assert_true(g->last_samples == 3);
+	assert_int_equal(g->last_eval, t1 + 60 * SEC);
+	assert_int_equal(snap_rule(s, "g", "b")->health, RULES_HEALTH_OK);
+	assert_string_equal(snap_rule(s, "g", "b")->query, "a * 2");
+	assert_string_equal(snap_rule(s, "g", "c")->query, "scalar(b) + 1");
+	rules_snapshot_free(s);
+
+	/* evaluations running late: the instants in between are missed */
+	fx_run_at(&f, t1 + 60 * SEC + 3 * 60 * SEC + 30 * SEC);
+	check_dump(&f, "{__name__=\"a\"}", "{__name__=\"a\"} 1@0 1@60000 1@240000\n");
+	s = rules_manager_snapshot(f.m);
+	g = snap_group(s, "g");
+	assert_int_equal(g->iterations, 5);
+	assert_int_equal(g->missed, 2);
+	rules_snapshot_free(s);
+	fx_free(&f);
+}
+
+static void
+test_recording_errors_and_limit(void **state)
+{
+	struct fx f;
+	const char *p;
+	int64_t t1, iv = 60000;
+	char err[512];
+	struct rules_snapshot *s;
+	const struct rules_rule_info *r;
+
+	(void)state;
+	fx_init(&f);
+	p = fx_write(&f, "r.yml",
+	    "groups:\n"
+	    "- name: g\n"
+	    "  limit: 2\n"
+	    "  rules:\n"
+	    "  - record: many\n"
+	    "    expr: x\n"
+	    "  - record: same\n"
+	    "    expr: '{__name__=~\"x|y\", i=\"1\"}'\n"
+	    "  - record: str\n"
+	    "    expr: '\"s\"'\n");
+	assert_int_equal(fx_update(&f, iv, p, err, sizeof(err)), 0);
+	t1 = fx_first(&f, p, "g", iv);
+	f.base_ms = t1 / 1000000;
+	fx_add(&f, f.base_ms - 1000, 1, "x", "i", "1");
+	fx_add(&f, f.base_ms - 1000, 2, "x", "i", "2");
+	fx_add(&f, f.base_ms - 1000, 3, "y", "i", "1");
+	fx_run_at(&f, t1);
+	check_dump(&f, "{__name__=~\"same|str\"}", "");
+	s = rules_manager_snapshot(f.m);
+	r = snap_rule(s, "g", "many");
+	assert_int_equal(r->health, RULES_HEALTH_OK);
+	r = snap_rule(s, "g", "same");
+	assert_int_equal(r->health, RULES_HEALTH_ERR);
+	assert_string_equal(r->last_error,
+	    "vector contains metrics with the same labelset after applying rule labels");
+	r = snap_rule(s, "g", "str");
+	assert_string_equal(r->last_error, "rule result is not a vector or scalar");
+	assert_int_equal(snap_group(s, "g")->failures, 2);
+	rules_snapshot_free(s);
+	check_dump(&f, "{__name__=\"many\"}",
+	    "{__name__=\"many\", i=\"1\"} 1@0\n{__name__=\"many\", i=\"2\"} 2@0\n");
+
+	/* a third series breaks the limit of 2: nothing is written, and the
+	 * previous series are not marked stale (the rule failed) */
+	fx_add(&f, f.base_ms + 1000, 4, "x", "i", "3");
+	fx_run_at(&f, t1 + 60 * SEC);
+	s = rules_manager_snapshot(f.m);
+	r = snap_rule(s, "g", "many");
+	assert_int_equal(r->health, RULES_HEALTH_ERR);
+	assert_string_equal(r->last_error, "exceeded limit of 2 with 3 series");
+	rules_snapshot_free(s);
+	check_dump(&f, "{__name__=\"many\"}",
+	    "{__name__=\"many\", i=\"1\"} 1@0\n{__name__=\"many\", i=\"2\"} 2@0\n");
+	fx_free(&f);
+}
+
+static void
+test_staleness(void **state)
+{
+	struct fx f;
+	const char *p, *q;
+	int64_t t1, t_rm, iv = 60000;
+	char err[512];
+
+	(void)state;
+	fx_init(&f);
+	p = fx_write(&f, "r.yml",
+	    "groups:\n"
+	    "- name: g\n"
+	    "  rules:\n"
+	    "  - record: r\n"
+	    "    expr: x\n");
+	q = fx_write(&f, "other.yml",
+	    "groups:\n"
+	    "- name: h\n"
+	    "  rules:\n"
+	    "  - record: keep\n"
+	    "    expr: vector(7)\n");
+	{
+		const char *files[2] = { p, q };
+
+		assert_int_equal(rules_manager_update(f.m, iv, files, 2, NULL, err, sizeof(err)), 0);
+	}
+	t1 = fx_first(&f, p, "g", iv);
+	f.base_ms = t1 / 1000000;
+	fx_add(&f, f.base_ms - 1000, 1, "x", "i", "1");
+	fx_add(&f, f.base_ms - 1000, 2, "x", "i", "2");
+	fx_run_at(&f, t1);
+	/* x{i="2"} goes stale: so does r{i="2"} at the next instant */
+	fx_add(&f, f.base_ms + 1000, 1, "x", "i", "1");
+	fx_add(&f, f.base_ms + 1000, stale_value(), "x", "i", "2");
+	fx_run_at(&f, t1 + 60 * SEC);
+	check_dump(&f, "{__name__=\"r\"}",
+	    "{__name__=\"r\", i=\"1\"} 1@0 1@60000\n{__name__=\"r\", i=\"2\"} 2@0 stale@60000\n");
+	/* it comes back: a new sample after the marker */
+	fx_add(&f, f.base_ms + 61000, 5, "x", "i", "2");
+	fx_run_at(&f, t1 + 120 * SEC);
+	check_dump(&f, "{__name__=\"r\", i=\"2\"}", "{__name__=\"r\", i=\"2\"} 2@0 stale@60000 5@120000\n");
+
+	/* the group is removed: its series are marked stale two intervals
+	 * later, stamped with the time of the removal; the other file's group
+	 * is untouched */
+	t_rm = t1 + 130 * SEC;
+	f.now = t_rm;
+	{
+		const char *files[1] = { q };
+
+		assert_int_equal(rules_manager_update(f.m, iv, files, 1, NULL, err, sizeof(err)), 0);
+	}
+	fx_run_at(&f, t_rm + 119 * SEC);
+	check_dump(&f, "{__name__=\"r\", i=\"1\"}", "{__name__=\"r\", i=\"1\"} 1@0 1@60000 1@120000\n");
+	fx_run_at(&f, t_rm + 120 * SEC);
+	check_dump(&f, "{__name__=\"r\"}",
+	    "{__name__=\"r\", i=\"1\"} 1@0 1@60000 1@120000 stale@130000\n"
+	    "{__name__=\"r\", i=\"2\"} 2@0 stale@60000 5@120000 stale@130000\n");
+	fx_free(&f);
+}
+
+static void
+test_removed_group_not_marked_after_stop(void **state)
+{
+	struct fx f;
+	const char *p;
+	int64_t t1, iv = 60000;
+	char err[512];
+
+	(void)state;
+	fx_init(&f);
+	p = fx_write(&f, "r.yml", "groups:\n- name: g\n  rules:\n  - record: r\n    expr: vector(1)\n");
+	assert_int_equal(fx_update(&f, iv, p, err, sizeof(err)), 0);
+	t1 = fx_first(&f, p, "g", iv);
+	f.base_ms = t1 / 1000000;
+	fx_run_at(&f, t1);
+	f.now = t1 + 10 * SEC;
+	assert_int_equal(fx_update(&f, iv, NULL, err, sizeof(err)), 0);
+	rules_manager_stop(f.m);
+	fx_run_at(&f, t1 + 300 * SEC);
+	check_dump(&f, "{__name__=\"r\"}", "{__name__=\"r\"} 1@0\n");
+	fx_free(&f);
+}
+
+static const char *alert_rules =
+    "groups:\n"
+    "- name: alerts\n"
+    "  rules:\n"
+    "  - alert: High\n"
+    "    expr: x > 10\n"
+    "    for: 2m\n"
+    "    labels:\n"
+    "      severity: page\n"
+    "      where: '{{ $labels.i }}-{{ $externalLabels.site }}'\n"
+    "    annotations:\n"
+    "      summary: 'x is {{ $value | humanize }} on {{ $labels.i }}'\n"
+    "      broken: '{{ humanize \"q\" }}'\n";
+
+static void
+test_alert_lifecycle(void **state)
+{
+	struct fx f;
+	const char *p;
+	int64_t t1, iv = 60000;
+	char err[512];
+	struct rules_snapshot *s;
+	const struct rules_rule_info *r;
+	struct label el = { "site", "eu" };
+	struct labels *ext = labels_new(&el, 1);
+	int k;
+
+	(void)state;
+	fx_init(&f);
+	p = fx_write(&f, "a.yml", alert_rules);
+	{
+		const char *files[1] = { p };
+
+		assert_int_equal(rules_manager_update(f.m, iv, files, 1, ext, err, sizeof(err)), 0);
+	}
+	t1 = fx_first(&f, p, "alerts", iv);
+	f.base_ms = t1 / 1000000;
+	for (k = -1; k < 4; k++)
+		fx_add(&f, f.base_ms + k * 60000 - 1000, 20, "x", "i", "a");
+	/* t1: pending; ALERTS is not written before the state was restored
+	 * (after the second evaluation of the first load) */
+	fx_run_at(&f, t1);
+	s = rules_manager_snapshot(f.m);
+	r = snap_rule(s, "alerts", "High");
+	assert_int_equal(r->state, RULES_PENDING);
+	assert_int_equal(r->n_alerts, 1);
+	assert_int_equal(r->alerts[0].state, RULES_PENDING);
+	assert_int_equal(r->alerts[0].active_at, t1);
+	assert_true(r->alerts[0].value == 20);
+	{
+		struct strbuf sb = STRBUF_INIT;
+
+		labels_format(r->alerts[0].labels, &sb);
+		assert_string_equal(strbuf_cstr(&sb),
+		    "{alertname=\"High\", i=\"a\", severity=\"page\", where=\"a-eu\"}");
+		strbuf_free(&sb);
+	}
+	assert_int_equal(r->alerts[0].n_annotations, 2);
+	assert_string_equal(r->alerts[0].annotations[0].name, "broken");
+	assert_string_equal(r->alerts[0].annotations[0].value,
+	    "<error expanding template: error executing template __alert_High: template: __alert_High:1:115: "
+	    "executing \"__alert_High\" at <humanize \"q\">: error calling humanize: strconv.ParseFloat: "
+	    "parsing \"q\": invalid syntax>");
+	assert_string_equal(r->alerts[0].annotations[1].value, "x is 20 on a");
+	rules_snapshot_free(s);
+	check_dump(&f, "{__name__=~\"ALERTS.*\"}", "");
+	assert_int_equal(f.notified, 0);	/* pending alerts are not sent */
+
+	fx_run_at(&f, t1 + 60 * SEC);
+	check_dump(&f, "{__name__=~\"ALERTS.*\"}", "");
+	/* t1+2m: firing, and written from now on */
+	fx_run_at(&f, t1 + 120 * SEC);
+	check_dump(&f, "{__name__=\"ALERTS\"}",
+	    "{__name__=\"ALERTS\", alertname=\"High\", alertstate=\"firing\", i=\"a\", severity=\"page\", where=\"a-eu\"} 1@120000\n");
+	s = rules_manager_snapshot(f.m);
+	r = snap_rule(s, "alerts", "High");
+	assert_int_equal(r->state, RULES_FIRING);
+	assert_int_equal(r->alerts[0].fired_at, t1 + 120 * SEC);
+	rules_snapshot_free(s);
+	assert_int_equal(f.notified, 1);
+	assert_string_equal(f.last_notified,
+	    "{alertname=\"High\", i=\"a\", severity=\"page\", where=\"a-eu\"}");
+	{
+		/* ALERTS_FOR_STATE holds ActiveAt in Unix seconds */
+		struct rules_vector v;
+		char qe[256];
+		struct rules_manager_opts o;
+
+		memset(&o, 0, sizeof(o));
+		o.engine = f.e;
+		o.storage = &f.st;
+		assert_int_equal(rules_query_engine(&o, "ALERTS_FOR_STATE", f.base_ms + 120000, NULL, &v,
+		    qe, sizeof(qe)), 0);
+		assert_int_equal(v.n, 1);
+		assert_true(v.v[0].v == (double)(t1 / SEC));
+		rules_vector_free(&v);
+	}
+	/* the condition ends: resolved, the series go stale, the alert is kept
+	 * (inactive) for 15 minutes, then forgotten */
+	fx_run_at(&f, t1 + 180 * SEC);
+	fx_add(&f, f.base_ms + 181000, stale_value(), "x", "i", "a");
+	fx_run_at(&f, t1 + 240 * SEC);
+	check_dump(&f, "{__name__=\"ALERTS\"}",
+	    "{__name__=\"ALERTS\", alertname=\"High\", alertstate=\"firing\", i=\"a\", severity=\"page\", where=\"a-eu\"} "
+	    "1@120000 1@180000 stale@240000\n");
+	s = rules_manager_snapshot(f.m);
+	r = snap_rule(s, "alerts", "High");
+	assert_int_equal(r->state, RULES_INACTIVE);
+	assert_int_equal(r->n_alerts, 1);
+	assert_int_equal(r->alerts[0].state, RULES_INACTIVE);
+	assert_int_equal(r->alerts[0].resolved_at, t1 + 240 * SEC);
+	rules_snapshot_free(s);
+	/* sent when firing and when resolved; at +3m the resend delay (1m,
+	 * strictly exceeded) had not passed */
+	assert_int_equal(f.notified, 2);
+	fx_run_at(&f, t1 + 240 * SEC + 15 * MINUTE);
+	s = rules_manager_snapshot(f.m);
+	assert_int_equal(snap_rule(s, "alerts", "High")->n_alerts, 1);
+	rules_snapshot_free(s);
+	fx_run_at(&f, t1 + 240 * SEC + 16 * MINUTE);
+	s = rules_manager_snapshot(f.m);
+	assert_int_equal(snap_rule(s, "alerts", "High")->n_alerts, 0);
+	rules_snapshot_free(s);
+	labels_free(ext);
+	fx_free(&f);
+}
+
+static void
+test_alert_keep_firing_and_limit(void **state)
+{
+	struct fx f;
+	const char *p;
+	int64_t t1, iv = 60000;
+	char err[512];
+	struct rules_snapshot *s;
+	const struct rules_rule_info *r;
+
+	(void)state;
+	fx_init(&f);
+	/* a first load, so that a reload marks alerting rules as restored */
+	assert_int_equal(fx_update(&f, iv, NULL, err, sizeof(err)), 0);
+	p = fx_write(&f, "a.yml",
+	    "groups:\n"
+	    "- name: g\n"
+	    "  limit: 2\n"
+	    "  rules:\n"
+	    "  - alert: Sticky\n"
+	    "    expr: x > 0\n"
+	    "    keep_firing_for: 2m\n");
+	assert_int_equal(fx_update(&f, iv, p, err, sizeof(err)), 0);
+	t1 = fx_first(&f, p, "g", iv);
+	f.base_ms = t1 / 1000000;
+	fx_add(&f, f.base_ms - 1000, 1, "x", "i", "a");
+	fx_run_at(&f, t1);	/* for 0: firing at once, written at once */
+	check_dump(&f, "{__name__=\"ALERTS\"}",
+	    "{__name__=\"ALERTS\", alertname=\"Sticky\", alertstate=\"firing\", i=\"a\"} 1@0\n");
+	fx_add(&f, f.base_ms + 1000, stale_value(), "x", "i", "a");
+	fx_run_at(&f, t1 + 60 * SEC);	/* gone, but keeps firing */
+	s = rules_manager_snapshot(f.m);
+	r = snap_rule(s, "g", "Sticky");
+	assert_int_equal(r->alerts[0].state, RULES_FIRING);
+	assert_int_equal(r->alerts[0].keep_firing_since, t1 + 60 * SEC);
+	rules_snapshot_free(s);
+	fx_run_at(&f, t1 + 120 * SEC);	/* 1m < 2m: still firing */
+	fx_run_at(&f, t1 + 180 * SEC);	/* 2m: resolved */
+	check_dump(&f, "{__name__=\"ALERTS\"}",
+	    "{__name__=\"ALERTS\", alertname=\"Sticky\", alertstate=\"firing\", i=\"a\"} 1@0 1@60000 1@120000 "
+	    "stale@180000\n");
+	s = rules_manager_snapshot(f.m);
+	assert_int_equal(snap_rule(s, "g", "Sticky")->alerts[0].state, RULES_INACTIVE);
+	rules_snapshot_free(s);
+
+	/* three alerts exceed the limit of 2: the rule fails and forgets them */
+	fx_add(&f, f.base_ms + 181000, 1, "x", "i", "a");
+	fx_add(&f, f.base_ms + 181000, 1, "x", "i", "b");
+	fx_add(&f, f.base_ms + 181000, 1, "x", "i", "c");
+	fx_run_at(&f, t1 + 240 * SEC);
+	s = rules_manager_snapshot(f.m);
+	r = snap_rule(s, "g", "Sticky");
+	assert_int_equal(r->health, RULES_HEALTH_ERR);
+	assert_string_equal(r->last_error, "exceeded limit of 2 with 3 alerts");
+	assert_int_equal(r->n_alerts, 0);
+	rules_snapshot_free(s);
+	fx_free(&f);
+}
+
+static void
+test_alert_duplicate_labelset(void **state)
+{
+	struct fx f;
+	const char *p;
+	int64_t t1, iv = 60000;
+	char err[512];
+	struct rules_snapshot *s;
+
+	(void)state;
+	fx_init(&f);
+	p = fx_write(&f, "a.yml",
+	    "groups:\n"
+	    "- name: g\n"
+	    "  rules:\n"
+	    "  - alert: Dup\n"
+	    "    expr: '{__name__=~\"x|y\"}'\n");	/* x{i="a"} and y{i="a"} lose their names */
+	assert_int_equal(fx_update(&f, iv, p, err, sizeof(err)), 0);
+	t1 = fx_first(&f, p, "g", iv);
+	f.base_ms = t1 / 1000000;
+	fx_add(&f, f.base_ms - 1000, 1, "x", "i", "a");
+	fx_add(&f, f.base_ms - 1000, 1, "y", "i", "a");
+	fx_run_at(&f, t1);
+	s = rules_manager_snapshot(f.m);
+	assert_string_equal(snap_rule(s, "g", "Dup")->last_error,
+	    "vector contains metrics with the same labelset after applying alert labels");
+	assert_int_equal(snap_rule(s, "g", "Dup")->n_alerts, 0);
+	rules_snapshot_free(s);
+	fx_free(&f);
+}
+
+static void
+test_reload_keeps_state(void **state)
+{
+	struct fx f;
+	const char *p;
+	int64_t t1, iv = 60000;
+	char err[512];
+	struct rules_snapshot *s;
+	const struct rules_rule_info *r;
+	const char *v1 =
+	    "groups:\n"
+	    "- name: g\n"
+	    "  rules:\n"
+	    "  - alert: A\n"
+	    "    expr: x > 0\n"
+	    "    for: 5m\n"
+	    "  - record: gone\n"
+	    "    expr: x\n";
+	const char *v2 =
+	    "groups:\n"
+	    "- name: g\n"
+	    "  rules:\n"
+	    "  - record: new\n"
+	    "    expr: vector(3)\n"
+	    "  - alert: A\n"
+	    "    expr: x > 0\n"
+	    "    for: 5m\n";
+
+	(void)state;
+	fx_init(&f);
+	p = fx_write(&f, "a.yml", v1);
+	assert_int_equal(fx_update(&f, iv, p, err, sizeof(err)), 0);
+	t1 = fx_first(&f, p, "g", iv);
+	f.base_ms = t1 / 1000000;
+	fx_add(&f, f.base_ms - 1000, 1, "x", "i", "a");
+	fx_add(&f, f.base_ms + 59000, 1, "x", "i", "a");
+	fx_add(&f, f.base_ms + 119000, 1, "x", "i", "a");
+	fx_add(&f, f.base_ms + 179000, 1, "x", "i", "a");
+	fx_run_at(&f, t1);
+	fx_run_at(&f, t1 + 60 * SEC);
+
+	/* the same file again: the running group stays as it is */
+	f.now = t1 + 90 * SEC;
+	assert_int_equal(fx_update(&f, iv, p, err, sizeof(err)), 0);
+	s = rules_manager_snapshot(f.m);
+	r = snap_rule(s, "g", "A");
+	assert_int_equal(r->n_alerts, 1);
+	assert_int_equal(r->alerts[0].active_at, t1);
+	assert_int_equal(snap_group(s, "g")->iterations, 2);
+	rules_snapshot_free(s);
+	fx_run_at(&f, t1 + 120 * SEC);	/* still on the old schedule */
+	check_dump(&f, "{__name__=\"gone\"}", "{__name__=\"gone\", i=\"a\"} 1@0 1@60000 1@120000\n");
+
+	/* a changed group: alert state and counters carry over; the series of
+	 * the removed rule are marked stale at the next evaluation */
+	f.now = t1 + 150 * SEC;
+	p = fx_write(&f, "a.yml", v2);
+	assert_int_equal(fx_update(&f, iv, p, err, sizeof(err)), 0);
+	s = rules_manager_snapshot(f.m);
+	r = snap_rule(s, "g", "A");
+	assert_int_equal(r->n_alerts, 1);
+	assert_int_equal(r->alerts[0].state, RULES_PENDING);
+	assert_int_equal(r->alerts[0].active_at, t1);
+	assert_int_equal(snap_group(s, "g")->iterations, 3);
+	assert_int_equal(snap_group(s, "g")->n_rules, 2);
+	rules_snapshot_free(s);
+	fx_run_at(&f, t1 + 180 * SEC);
+	check_dump(&f, "{__name__=\"gone\"}",
+	    "{__name__=\"gone\", i=\"a\"} 1@0 1@60000 1@120000 stale@180000\n");
+	check_dump(&f, "{__name__=\"new\"}", "{__name__=\"new\"} 3@180000\n");
+	s = rules_manager_snapshot(f.m);
+	r = snap_rule(s, "g", "A");
+	assert_int_equal(r->alerts[0].state, RULES_PENDING);	/* 3m of 5m */
+	rules_snapshot_free(s);
+
+	/* a reload that fails keeps everything */
+	p = fx_write(&f, "a.yml", "groups:\n- name: g\n  rules:\n  - record: 1bad\n    expr: x\n");
+	assert_int_equal(fx_update(&f, iv, p, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "error loading rules, previous rule set restored: "));
+	assert_non_null(strstr(err, "invalid recording rule name: 1bad"));
+	s = rules_manager_snapshot(f.m);
+	assert_int_equal(snap_group(s, "g")->n_rules, 2);
+	assert_int_equal(snap_rule(s, "g", "A")->n_alerts, 1);
+	rules_snapshot_free(s);
+	fx_free(&f);
+}
+
+static void
+test_restore_for_state(void **state)
+{
+	struct fx f;
+	const char *p;
+	int64_t t1, iv = 60000, down_ms;
+	char err[512];
+	struct rules_snapshot *s;
+	const struct rules_rule_info *r;
+	struct label l[3] = { { "__name__", "ALERTS_FOR_STATE" }, { "alertname", "Long" }, { "i", "a" } };
+	struct labels *ls;
+	int k;
+
+	(void)state;
+	fx_init(&f);
+	p = fx_write(&f, "a.yml",
+	    "groups:\n"
+	    "- name: g\n"
+	    "  rules:\n"
+	    "  - alert: Long\n"
+	    "    expr: x > 0\n"
+	    "    for: 1h\n");
+	/* a previous life: pending since T0-30m, last written at T0-5m */
+	ls = labels_new(l, 3);
+	down_ms = (T0 - 5 * MINUTE) / 1000000;
+	assert_int_equal(tsdb_head_append(f.h, NULL, ls, down_ms, (double)((T0 - 30 * MINUTE) / SEC)), 0);
+	labels_free(ls);
+	assert_int_equal(fx_update(&f, iv, p, err, sizeof(err)), 0);
+	t1 = fx_first(&f, p, "g", iv);
+	f.base_ms = t1 / 1000000;
+	for (k = -1; k < 3; k++)
+		fx_add(&f, f.base_ms + k * 60000 - 1000, 1, "x", "i", "a");
+	fx_run_at(&f, t1);
+	fx_run_at(&f, t1 + 60 * SEC);
+	/* after the second evaluation: ActiveAt moves forward by the time
+	 * the server was down (25m spent pending, 35m to go) */
+	s = rules_manager_snapshot(f.m);
+	r = snap_rule(s, "g", "Long");
+	assert_int_equal(r->n_alerts, 1);
+	{
+		int64_t down = (down_ms / 1000) * SEC, act = ((T0 - 30 * MINUTE) / SEC) * SEC;
+
+		assert_int_equal(r->alerts[0].active_at, act + (t1 + 60 * SEC) - down);
+	}
+	rules_snapshot_free(s);
+	fx_run_at(&f, t1 + 120 * SEC);
+	check_dump(&f, "{__name__=\"ALERTS\"}",
+	    "{__name__=\"ALERTS\", alertname=\"Long\", alertstate=\"pending\", i=\"a\"} 1@120000\n");
+	fx_free(&f);
+}
+
+static void
+test_apply_config(void **state)
+{
+	struct fx f;
+	const char *p;
+	struct cfg *c;
+	struct strbuf yml = STRBUF_INIT;
+	char err[1024];
+	struct rules_snapshot *s;
+
+	(void)state;
+	fx_init(&f);
+	p = fx_write(&f, "one.rules.yml", "groups:\n- name: a\n  rules:\n  - record: r1\n    expr: vector(1)\n");
+	fx_write(&f, "two.rules.yml",
+	    "groups:\n- name: b\n  interval: 10s\n  rules:\n  - record: r2\n    expr: vector(2)\n");
+	(void)p;
+	strbuf_printf(&yml, "global:\n  evaluation_interval: 30s\n  external_labels: {site: x}\n"
+	    "rule_files: ['*.rules.yml', 'missing.yml']\n");
+	c = cfg_load_string(yml.buf, yml.len, "prom.yml", f.dir, err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(rules_manager_apply(f.m, c, err, sizeof(err)), 0);
+	s = rules_manager_snapshot(f.m);
+	assert_int_equal(s->n_groups, 2);
+	assert_string_equal(s->groups[0].name, "a");
+	assert_int_equal(s->groups[0].interval_ms, 30000);
+	assert_string_equal(s->groups[1].name, "b");
+	assert_int_equal(s->groups[1].interval_ms, 10000);
+	assert_non_null(strstr(s->groups[0].file, "/one.rules.yml"));
+	rules_snapshot_free(s);
+	cfg_free(c);
+	strbuf_free(&yml);
+	unlink(strbuf_cstr(&yml));
+	{
+		char path[256];
+
+		snprintf(path, sizeof(path), "%s/two.rules.yml", f.dir);
+		unlink(path);
+	}
+	fx_free(&f);
+}
+
 int
 main(void)
 {
@@ -552,6 +1413,17 @@ main(void)
 		cmocka_unit_test(test_rulefmt_valid),
 		cmocka_unit_test(test_rulefmt_errors),
 		cmocka_unit_test(test_rulefmt_duration),
+		cmocka_unit_test(test_eval_timestamp),
+		cmocka_unit_test(test_recording_order),
+		cmocka_unit_test(test_recording_errors_and_limit),
+		cmocka_unit_test(test_staleness),
+		cmocka_unit_test(test_removed_group_not_marked_after_stop),
+		cmocka_unit_test(test_alert_lifecycle),
+		cmocka_unit_test(test_alert_keep_firing_and_limit),
+		cmocka_unit_test(test_alert_duplicate_labelset),
+		cmocka_unit_test(test_reload_keeps_state),
+		cmocka_unit_test(test_restore_for_state),
+		cmocka_unit_test(test_apply_config),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
