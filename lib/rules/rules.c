@@ -376,6 +376,14 @@ clock_now(const struct rules_manager *m)
 	return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
 }
 
+/* eval_now is the clock evaluations are scheduled by: the wall clock less
+ * the evaluation delay. */
+static int64_t
+eval_now(const struct rules_manager *m)
+{
+	return clock_now(m) - m->o.eval_delay_ms * NS_PER_MS;
+}
+
 static double
 stale_nan(void)
 {
@@ -1367,7 +1375,7 @@ group_step(struct group *g, int64_t now)
 		g->should_restore = false;
 	pthread_mutex_unlock(&g->mu);
 	if (restore)
-		restore_for_state(g, clock_now(g->m));
+		restore_for_state(g, eval_now(g->m));
 }
 
 static void *
@@ -1385,12 +1393,13 @@ group_thread(void *arg)
 			pthread_cond_wait(&g->cond, &g->mu);
 			continue;
 		}
-		now = clock_now(g->m);
+		now = eval_now(g->m);
 		if (now < due) {
 			struct timespec until;
+			int64_t wall_due = due + g->m->o.eval_delay_ms * NS_PER_MS;
 
-			until.tv_sec = (time_t)(due / NS_PER_S);
-			until.tv_nsec = (long)(due % NS_PER_S);
+			until.tv_sec = (time_t)(wall_due / NS_PER_S);
+			until.tv_nsec = (long)(wall_due % NS_PER_S);
 			pthread_cond_timedwait(&g->cond, &g->mu, &until);
 			continue;
 		}
@@ -1627,7 +1636,7 @@ rules_manager_update(struct rules_manager *m, int64_t interval_ms, const char *c
 		return -1;
 	}
 	m->restored = true;
-	now = clock_now(m);
+	now = eval_now(m);
 	reap_retired(m);
 	for (i = 0; i < nng; i++) {
 		struct group *old = NULL;
@@ -1719,7 +1728,7 @@ rules_manager_run(struct rules_manager *m)
 	if (!m->o.manual)
 		return INT64_MAX;
 	pthread_mutex_lock(&m->mu);
-	now = clock_now(m);
+	now = eval_now(m);
 	for (i = 0; i < m->n_groups + m->n_retired; i++) {
 		struct group *g = i < m->n_groups ? m->groups[i] : m->retired[i - m->n_groups];
 		int64_t due;
@@ -1739,6 +1748,8 @@ rules_manager_run(struct rules_manager *m)
 	}
 	reap_retired(m);
 	pthread_mutex_unlock(&m->mu);
+	if (next != INT64_MAX)
+		next += m->o.eval_delay_ms * NS_PER_MS;	/* on the caller's clock */
 	return next;
 }
 

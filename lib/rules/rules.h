@@ -104,6 +104,12 @@ struct rules_manager_opts {
 	int64_t (*now_ns)(void *arg);
 	void *clock_arg;
 	bool manual;			/* no threads: rules_manager_run drives */
+	/* evaluation delay: the instant t is evaluated (and its results
+	 * written at t) only at wall time t + eval_delay_ms, once inputs that
+	 * arrive late (a central's lossless pulls, settled 15 s behind their
+	 * source) are complete; slots, missed instants and `for` restoration
+	 * follow the delayed clock. 0: none, as Prometheus 2.42. */
+	int64_t eval_delay_ms;
 	const char *external_url;	/* .ExternalURL, externalURL, pathPrefix */
 	int64_t outage_tolerance_ms;	/* 0: 1h (--rules.alert.for-outage-tolerance) */
 	int64_t for_grace_period_ms;	/* 0: 10m (--rules.alert.for-grace-period) */
@@ -139,9 +145,10 @@ void rules_manager_stop(struct rules_manager *m);
 void rules_manager_free(struct rules_manager *m);
 
 /* rules_manager_run, in manual mode, runs every evaluation (and pending
- * staleness marking of removed groups) due at the clock's current time, in
- * group order, and returns the next time (ns) something is due
- * (INT64_MAX: nothing). Outside manual mode it does nothing. */
+ * staleness marking of removed groups) due at the clock's current time
+ * (less eval_delay_ms), in group order, and returns the next clock time
+ * (ns) something is due (INT64_MAX: nothing). Outside manual mode it does
+ * nothing. */
 int64_t rules_manager_run(struct rules_manager *m);
 
 /* rules_eval_timestamp returns the latest slotted evaluation instant (ns)

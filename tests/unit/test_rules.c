@@ -594,7 +594,7 @@ fx_notify(void *arg, const char *expr, const struct rules_notify_alert *a, size_
 }
 
 static void
-fx_init(struct fx *f)
+fx_init_delay(struct fx *f, int64_t eval_delay_ms)
 {
 	struct rules_manager_opts o;
 	char err[256];
@@ -618,8 +618,15 @@ fx_init(struct fx *f)
 	o.external_url = "http://strata.example:9090";
 	o.notify = fx_notify;
 	o.notify_arg = f;
+	o.eval_delay_ms = eval_delay_ms;
 	f->m = rules_manager_new(&o, err, sizeof(err));
 	assert_non_null(f->m);
+}
+
+static void
+fx_init(struct fx *f)
+{
+	fx_init_delay(f, 0);
 }
 
 static void
@@ -859,6 +866,43 @@ test_recording_order(void **state)
 	assert_int_equal(g->iterations, 5);
 	assert_int_equal(g->missed, 2);
 	rules_snapshot_free(s);
+	fx_free(&f);
+}
+
+/* With an evaluation delay the instant t is evaluated at wall time t +
+ * delay, so samples of t that arrive late (a central's pulls) are seen, and
+ * the result is still written at t. */
+static void
+test_eval_delay(void **state)
+{
+	struct fx f;
+	const char *p;
+	int64_t t1, iv = 60000, delay = 20000, next;
+	char err[512];
+
+	(void)state;
+	fx_init_delay(&f, delay);
+	p = fx_write(&f, "d.yml",
+	    "groups:\n"
+	    "- name: delayed\n"
+	    "  rules:\n"
+	    "  - record: up:count\n"
+	    "    expr: count(up)\n");
+	assert_int_equal(fx_update(&f, iv, p, err, sizeof(err)), 0);
+	/* the first slot after the delayed clock's now */
+	t1 = rules_eval_timestamp(p, "delayed", iv, f.now - delay * 1000000) + iv * 1000000;
+	f.base_ms = t1 / 1000000;
+	fx_run_at(&f, t1);			/* on time without a delay: too early here */
+	check_dump(&f, "{__name__=\"up:count\"}", "");
+	fx_add(&f, t1 / 1000000, 1, "up", "instance", "a");	/* arrives late */
+	fx_add(&f, t1 / 1000000 - 1000, 1, "up", "instance", "b");
+	fx_run_at(&f, t1 + delay * 1000000 - 1);
+	check_dump(&f, "{__name__=\"up:count\"}", "");
+	f.now = t1 + delay * 1000000;
+	next = rules_manager_run(f.m);
+	check_dump(&f, "{__name__=\"up:count\"}", "{__name__=\"up:count\"} 2@0\n");
+	/* the next instant is due one interval later, on the wall clock */
+	assert_int_equal(next, t1 + (iv + delay) * 1000000);
 	fx_free(&f);
 }
 
@@ -1415,6 +1459,7 @@ main(void)
 		cmocka_unit_test(test_rulefmt_duration),
 		cmocka_unit_test(test_eval_timestamp),
 		cmocka_unit_test(test_recording_order),
+		cmocka_unit_test(test_eval_delay),
 		cmocka_unit_test(test_recording_errors_and_limit),
 		cmocka_unit_test(test_staleness),
 		cmocka_unit_test(test_removed_group_not_marked_after_stop),
