@@ -6,13 +6,14 @@
  *   bench_tsdb openmetrics --series N --hours H --out FILE
  *       OpenMetrics text with timestamps, for strata-tool import and
  *       promtool tsdb create-blocks-from openmetrics (bytes per sample);
- *   bench_tsdb wal --series N --hours H --strata DIR [--prometheus DIR]
+ *   bench_tsdb wal --series N --hours H --strata DIR [--prometheus DIR] [--maintain K]
  *       the same samples committed through strata's store (one commit per
  *       target and scrape, as a leaf does), the process then exiting without
  *       closing the store (a crash: the WAL is all there is); and, with
  *       --prometheus, the same commits as a Prometheus 2.42 WAL (32 KiB
  *       pages, Snappy-compressed records as Prometheus writes by default),
- *       for the replay benchmark;
+ *       for the replay benchmark; --maintain K runs the store's maintenance
+ *       (checkpoints) every K scrapes, as a running leaf would;
  *   bench_tsdb replay --strata DIR
  *       opens the store (WAL replay), prints the time and resident memory,
  *       closes it (a checkpoint) and opens it again.
@@ -228,8 +229,8 @@ write_openmetrics(const struct load *l, const char *path)
 		fprintf(stderr, "%s: %s\n", path, strerror(errno));
 		return 1;
 	}
-	/* family by family (OpenMetrics wants them whole), then scrape by
-	 * scrape, then target by target: each series' timestamps go up */
+	/* family by family, then series by series (OpenMetrics wants both
+	 * whole), each series' samples in time order */
 	for (i = 0; i < PER_TARGET;) {
 		unsigned end = i + 1, kind = l->kind[i];
 		char fam[128];
@@ -251,20 +252,28 @@ write_openmetrics(const struct load *l, const char *path)
 				fam[strlen(fam) - strlen("_total")] = '\0';
 			fprintf(f, "# TYPE %s %s\n", fam, kind == 0 ? "gauge" : "counter");
 		}
-		for (k = 0; k < l->steps; k++) {
-			for (t = 0; t < l->ntargets; t++) {
-				int64_t ms = ts(l, t, k);
-				unsigned j;
+		/* a metric's samples together (OpenMetrics); a histogram's
+		 * buckets, sum and count of one time together */
+		for (t = 0; t < l->ntargets; t++) {
+			unsigned g, gsize = kind >= 2 ? NBUCKETS + 3 : 1;
 
+			for (g = i; g < end; g += gsize) {
 				strbuf_reset(&sb);
-				for (j = i; j < end; j++) {
-					unsigned a;
+				for (k = 0; k < l->steps; k++) {
+					int64_t ms = ts(l, t, k);
+					unsigned j;
 
-					strbuf_printf(&sb, "%s{instance=\"host-%u:9100\",job=\"synth\"", l->name[j], t);
-					for (a = 0; a < l->nlv[j]; a++)
-						strbuf_printf(&sb, ",%s=\"%s\"", l->lv[j][2 * a], l->lv[j][2 * a + 1]);
-					strbuf_printf(&sb, "} %.17g %" PRId64 ".%03d\n", value(l, j, t, ms),
-					    ms / 1000, (int)(ms % 1000));
+					for (j = g; j < g + gsize && j < end; j++) {
+						unsigned a;
+
+						strbuf_printf(&sb, "%s{instance=\"host-%u:9100\",job=\"synth\"",
+						    l->name[j], t);
+						for (a = 0; a < l->nlv[j]; a++)
+							strbuf_printf(&sb, ",%s=\"%s\"", l->lv[j][2 * a],
+							    l->lv[j][2 * a + 1]);
+						strbuf_printf(&sb, "} %.17g %" PRId64 ".%03d\n",
+						    value(l, j, t, ms), ms / 1000, (int)(ms % 1000));
+					}
 				}
 				fwrite(sb.buf, 1, sb.len, f);
 			}
@@ -460,7 +469,7 @@ rss_mib(void)
 }
 
 static int
-write_wal(const struct load *l, const char *sdir, const char *pdir)
+write_wal(const struct load *l, const char *sdir, const char *pdir, unsigned maintain)
 {
 	struct tsdb_db_opts o;
 	struct tsdb_db *db;
@@ -548,6 +557,8 @@ write_wal(const struct load *l, const char *sdir, const char *pdir)
 			}
 			pw_log(&pw, (const uint8_t *)rec.buf, rec.len);
 		}
+		if (maintain > 0 && k % maintain == maintain - 1)
+			(void)tsdb_db_maintain(db);	/* what the leaf's thread does */
 		if (k % 40 == 0)
 			fprintf(stderr, "\rscrape %u/%u", k, l->steps);
 	}
@@ -627,14 +638,14 @@ int
 main(int argc, char **argv)
 {
 	const char *mode, *out = NULL, *sdir = NULL, *pdir = NULL;
-	unsigned series = 10000;
+	unsigned series = 10000, maintain = 0;
 	double hours = 2;
 	struct load l;
 	int i;
 
 	if (argc < 2) {
 		fprintf(stderr, "usage: bench_tsdb openmetrics|wal|replay [--series N] [--hours H] "
-		    "[--out FILE] [--strata DIR] [--prometheus DIR]\n");
+		    "[--out FILE] [--strata DIR] [--prometheus DIR] [--maintain K]\n");
 		return 2;
 	}
 	mode = argv[1];
@@ -649,6 +660,8 @@ main(int argc, char **argv)
 			sdir = argv[i + 1];
 		else if (strcmp(argv[i], "--prometheus") == 0)
 			pdir = argv[i + 1];
+		else if (strcmp(argv[i], "--maintain") == 0)
+			maintain = (unsigned)atoi(argv[i + 1]);
 	}
 	log_setup("warn", "logfmt", NULL, 0);
 	if (strcmp(mode, "replay") == 0)
@@ -657,6 +670,6 @@ main(int argc, char **argv)
 	if (strcmp(mode, "openmetrics") == 0)
 		return out ? write_openmetrics(&l, out) : 2;
 	if (strcmp(mode, "wal") == 0)
-		return sdir ? write_wal(&l, sdir, pdir) : 2;
+		return sdir ? write_wal(&l, sdir, pdir, maintain) : 2;
 	return 2;
 }
