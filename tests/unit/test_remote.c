@@ -719,6 +719,33 @@ test_server_read(void **state)
 	assert_labels_str(rr.results[0].series[1].ls,
 	    "{__name__=\"m\", job=\"b\", replica=\"own\", site=\"s\"}");
 	remote_read_resp_free(&rr);
+	/* a stored read (a strata peer repairing): no external label added and
+	 * a matcher on one is not satisfied by it */
+	{
+		struct remote_query q = { 0, 2000, ms, 2 };
+		struct remote_query q1 = { 0, 2000, ms, 1 };
+		struct strbuf body = STRBUF_INIT, out = STRBUF_INIT;
+		char e[256];
+
+		remote_encode_read_request(&q, 1, &body);
+		assert_int_equal(remote_server_read_stored(rs, body.buf, body.len, &out), 200);
+		assert_int_equal(remote_decode_read_response(out.buf, out.len, 1 << 20, &rr, e,
+		    sizeof(e)), 0);
+		assert_int_equal(rr.results[0].n, 0);
+		remote_read_resp_free(&rr);
+		strbuf_reset(&body);
+		strbuf_reset(&out);
+		remote_encode_read_request(&q1, 1, &body);
+		assert_int_equal(remote_server_read_stored(rs, body.buf, body.len, &out), 200);
+		assert_int_equal(remote_decode_read_response(out.buf, out.len, 1 << 20, &rr, e,
+		    sizeof(e)), 0);
+		assert_int_equal(rr.results[0].n, 2);
+		assert_true(labels_equal(rr.results[0].series[0].ls, a));
+		assert_true(labels_equal(rr.results[0].series[1].ls, b));
+		remote_read_resp_free(&rr);
+		strbuf_free(&body);
+		strbuf_free(&out);
+	}
 	/* only the external label: nothing left to select on, nothing returned */
 	assert_int_equal(read_one(rs, &ms[1], 1, 0, 2000, &rr, &err), 200);
 	assert_int_equal(rr.results[0].n, 0);
