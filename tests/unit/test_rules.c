@@ -17,10 +17,14 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <curl/curl.h>
 
 #include <unistd.h>
 
+#include "api/metrics.h"
+#include "api/rules.h"
 #include "config/config.h"
+#include "http/server.h"
 #include "labels/labels.h"
 #include "labels/selector.h"
 #include "promql/ast.h"
@@ -903,6 +907,10 @@ test_eval_delay(void **state)
 	check_dump(&f, "{__name__=\"up:count\"}", "{__name__=\"up:count\"} 2@0\n");
 	/* the next instant is due one interval later, on the wall clock */
 	assert_int_equal(next, t1 + (iv + delay) * 1000000);
+	/* a shorter delay set later moves the next evaluation earlier */
+	rules_manager_set_eval_delay(f.m, 5000);
+	fx_run_at(&f, t1 + (iv + 5000) * 1000000);
+	check_dump(&f, "{__name__=\"up:count\"}", "{__name__=\"up:count\"} 2@0 2@60000\n");
 	fx_free(&f);
 }
 
@@ -1446,6 +1454,331 @@ test_apply_config(void **state)
 	fx_free(&f);
 }
 
+/* --- /api/v1/rules, /api/v1/alerts, /metrics ------------------------------ */
+
+static void
+test_api_json(void **state)
+{
+	struct rulefmt_kv rlabels[1] = { { (char *)"sev", (char *)"page" } };
+	struct rulefmt_kv rann[1] = { { (char *)"s", (char *)"v={{ $value }}" } };
+	struct rulefmt_kv aann[1] = { { (char *)"s", (char *)"v=1234.5" } };
+	struct rulefmt_kv reclabels[1] = { { (char *)"a", (char *)"b" } };
+	struct label al[2] = { { "alertname", "Always" }, { "sev", "page" } };
+	struct rules_alert_info alerts[2];
+	struct rules_rule_info rules[3];
+	struct rules_group_info group;
+	struct rules_snapshot snap = { &group, 1 };
+	struct strbuf out = STRBUF_INIT;
+
+	(void)state;
+	memset(alerts, 0, sizeof(alerts));
+	memset(rules, 0, sizeof(rules));
+	memset(&group, 0, sizeof(group));
+	alerts[0].labels = labels_new(al, 2);
+	alerts[0].annotations = aann;
+	alerts[0].n_annotations = 1;
+	alerts[0].state = RULES_FIRING;
+	alerts[0].value = 1234.5;
+	alerts[0].active_at = INT64_C(1795644507021943606);
+	alerts[0].fired_at = INT64_C(1795644509021943606);
+	alerts[0].resolved_at = RULES_TIME_ZERO;
+	alerts[0].keep_firing_since = RULES_TIME_ZERO;
+	alerts[1] = alerts[0];
+	alerts[1].state = RULES_INACTIVE;	/* resolved: not shown */
+	alerts[1].resolved_at = INT64_C(1795644510000000000);
+	rules[0].alert = true;
+	rules[0].name = (char *)"Always";
+	rules[0].query = (char *)"vector(1234.5)";
+	rules[0].for_ms = 2000;
+	rules[0].keep_firing_for_ms = 60000;
+	rules[0].labels = rlabels;
+	rules[0].n_labels = 1;
+	rules[0].annotations = rann;
+	rules[0].n_annotations = 1;
+	rules[0].health = RULES_HEALTH_OK;
+	rules[0].eval_seconds = 0.000311552;
+	rules[0].last_eval = INT64_C(1795644513022222005);
+	rules[0].state = RULES_FIRING;
+	rules[0].alerts = alerts;
+	rules[0].n_alerts = 2;
+	rules[1].name = (char *)"rec";
+	rules[1].query = (char *)"vector(1)";
+	rules[1].labels = reclabels;
+	rules[1].n_labels = 1;
+	rules[1].health = RULES_HEALTH_ERR;
+	rules[1].last_error = (char *)"exceeded limit of 1 with 2 series";
+	rules[1].eval_seconds = 0.000027632;
+	rules[1].last_eval = INT64_C(1795644513022535901);
+	rules[2].alert = true;
+	rules[2].name = (char *)"Never";
+	rules[2].query = (char *)"vector(1) == 0";
+	rules[2].eval_seconds = 0.000035823;
+	rules[2].last_eval = RULES_TIME_ZERO;
+	group.name = (char *)"al";
+	group.file = (char *)"rules2.yml";
+	group.interval_ms = 1000;
+	group.eval_seconds = 0.00039724;
+	group.last_eval = INT64_C(1795644513022209036);
+	group.rules = rules;
+	group.n_rules = 3;
+
+	/* the shape of Prometheus 2.42's answer for the same rules */
+	api_rules_write(&snap, "", &out);
+	assert_string_equal(strbuf_cstr(&out),
+	    "{\"status\":\"success\",\"data\":{\"groups\":[{\"name\":\"al\",\"file\":\"rules2.yml\",\"rules\":["
+	    "{\"state\":\"firing\",\"name\":\"Always\",\"query\":\"vector(1234.5)\",\"duration\":2,\"keepFiringFor\":60,"
+	    "\"labels\":{\"sev\":\"page\"},\"annotations\":{\"s\":\"v={{ $value }}\"},\"alerts\":["
+	    "{\"labels\":{\"alertname\":\"Always\",\"sev\":\"page\"},\"annotations\":{\"s\":\"v=1234.5\"},"
+	    "\"state\":\"firing\",\"activeAt\":\"2026-11-25T22:08:27.021943606Z\",\"value\":\"1.2345e+03\"}],"
+	    "\"health\":\"ok\",\"evaluationTime\":0.000311552,\"lastEvaluation\":\"2026-11-25T22:08:33.022222005Z\","
+	    "\"type\":\"alerting\"},"
+	    "{\"name\":\"rec\",\"query\":\"vector(1)\",\"labels\":{\"a\":\"b\"},\"health\":\"err\","
+	    "\"lastError\":\"exceeded limit of 1 with 2 series\",\"evaluationTime\":0.000027632,"
+	    "\"lastEvaluation\":\"2026-11-25T22:08:33.022535901Z\",\"type\":\"recording\"},"
+	    "{\"state\":\"inactive\",\"name\":\"Never\",\"query\":\"vector(1) == 0\",\"duration\":0,\"keepFiringFor\":0,"
+	    "\"labels\":{},\"annotations\":{},\"alerts\":[],\"health\":\"unknown\",\"evaluationTime\":0.000035823,"
+	    "\"lastEvaluation\":\"0001-01-01T00:00:00Z\",\"type\":\"alerting\"}],"
+	    "\"interval\":1,\"limit\":0,\"evaluationTime\":0.00039724,\"lastEvaluation\":\"2026-11-25T22:08:33.022209036Z\"}]}}");
+	strbuf_reset(&out);
+	api_rules_write(&snap, "record", &out);
+	assert_non_null(strstr(strbuf_cstr(&out), "\"rules\":[{\"name\":\"rec\""));
+	assert_null(strstr(strbuf_cstr(&out), "Always"));
+	strbuf_reset(&out);
+	api_rules_write(&snap, "alert", &out);
+	assert_null(strstr(strbuf_cstr(&out), "\"rec\""));
+	assert_non_null(strstr(strbuf_cstr(&out), "\"Never\""));
+	strbuf_reset(&out);
+	alerts[0].keep_firing_since = INT64_C(1795644512000000000);
+	api_alerts_write(&snap, &out);
+	assert_string_equal(strbuf_cstr(&out),
+	    "{\"status\":\"success\",\"data\":{\"alerts\":["
+	    "{\"labels\":{\"alertname\":\"Always\",\"sev\":\"page\"},\"annotations\":{\"s\":\"v=1234.5\"},"
+	    "\"state\":\"firing\",\"activeAt\":\"2026-11-25T22:08:27.021943606Z\","
+	    "\"keepFiringSince\":\"2026-11-25T22:08:32Z\",\"value\":\"1.2345e+03\"}]}}");
+	strbuf_free(&out);
+	labels_free(alerts[0].labels);
+}
+
+struct fetched {
+	long status;
+	struct strbuf body;
+};
+
+static size_t
+on_body(char *p, size_t size, size_t n, void *arg)
+{
+	struct fetched *fe = arg;
+
+	strbuf_append(&fe->body, p, size * n);
+	return size * n;
+}
+
+static void
+fetch(const char *url, struct fetched *fe)
+{
+	CURL *c = curl_easy_init();
+
+	strbuf_init(&fe->body);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, fe);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+	assert_int_equal(curl_easy_perform(c), CURLE_OK);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &fe->status);
+	curl_easy_cleanup(c);
+}
+
+static void
+test_api_http_and_metrics(void **state)
+{
+	struct fx f;
+	const char *p;
+	int64_t t1, iv = 60000;
+	char err[512], base[64], url[128];
+	struct http_server *srv;
+	struct api_metrics *am;
+	struct fetched fe;
+	struct strbuf want = STRBUF_INIT;
+
+	(void)state;
+	fx_init(&f);
+	p = fx_write(&f, "a.yml",
+	    "groups:\n"
+	    "- name: g\n"
+	    "  rules:\n"
+	    "  - record: r\n"
+	    "    expr: vector(1)\n"
+	    "  - alert: A\n"
+	    "    expr: vector(1)\n"
+	    "  - record: bad\n"
+	    "    expr: '\"s\"'\n");
+	assert_int_equal(fx_update(&f, iv, p, err, sizeof(err)), 0);
+	t1 = fx_first(&f, p, "g", iv);
+	srv = http_server_new("127.0.0.1:0", NULL, err, sizeof(err));
+	assert_non_null(srv);
+	am = api_metrics_new();
+	api_metrics_add(am, api_metrics_rules, f.m);
+	assert_int_equal(api_rules_route(f.m, srv), 0);
+	assert_int_equal(api_metrics_route(am, srv), 0);
+	assert_int_equal(http_server_start(srv, err, sizeof(err)), 0);
+	snprintf(base, sizeof(base), "http://127.0.0.1:%d", http_server_port(srv));
+
+	/* before the first evaluation */
+	snprintf(url, sizeof(url), "%s/api/v1/rules?type=record", base);
+	fetch(url, &fe);
+	assert_int_equal(fe.status, 200);
+	strbuf_printf(&want, "{\"status\":\"success\",\"data\":{\"groups\":[{\"name\":\"g\",\"file\":\"%s\","
+	    "\"rules\":[{\"name\":\"r\",\"query\":\"vector(1)\",\"health\":\"unknown\",\"evaluationTime\":0,"
+	    "\"lastEvaluation\":\"0001-01-01T00:00:00Z\",\"type\":\"recording\"},"
+	    "{\"name\":\"bad\",\"query\":\"\\\"s\\\"\",\"health\":\"unknown\",\"evaluationTime\":0,"
+	    "\"lastEvaluation\":\"0001-01-01T00:00:00Z\",\"type\":\"recording\"}],"
+	    "\"interval\":60,\"limit\":0,\"evaluationTime\":0,\"lastEvaluation\":\"0001-01-01T00:00:00Z\"}]}}", p);
+	assert_string_equal(fe.body.buf, strbuf_cstr(&want));
+	strbuf_free(&fe.body);
+
+	fx_run_at(&f, t1);
+	snprintf(url, sizeof(url), "%s/api/v1/rules?type=Bogus", base);
+	fetch(url, &fe);
+	assert_int_equal(fe.status, 400);
+	assert_string_equal(fe.body.buf, "{\"status\":\"error\",\"errorType\":\"bad_data\","
+	    "\"error\":\"invalid parameter \\\"type\\\": not supported value \\\"bogus\\\"\"}");
+	strbuf_free(&fe.body);
+	snprintf(url, sizeof(url), "%s/api/v1/rules?type=ALERT", base);
+	fetch(url, &fe);
+	assert_int_equal(fe.status, 200);
+	assert_non_null(strstr(fe.body.buf, "\"name\":\"A\""));
+	assert_null(strstr(fe.body.buf, "\"name\":\"r\""));
+	assert_non_null(strstr(fe.body.buf, "\"state\":\"firing\""));
+	strbuf_free(&fe.body);
+	snprintf(url, sizeof(url), "%s/api/v1/alerts", base);
+	fetch(url, &fe);
+	assert_int_equal(fe.status, 200);
+	assert_non_null(strstr(fe.body.buf, "{\"status\":\"success\",\"data\":{\"alerts\":[{\"labels\":"
+	    "{\"alertname\":\"A\"},\"annotations\":{},\"state\":\"firing\",\"activeAt\":\""));
+	assert_non_null(strstr(fe.body.buf, "\",\"value\":\"1e+00\"}]}}"));
+	strbuf_free(&fe.body);
+
+	snprintf(url, sizeof(url), "%s/metrics", base);
+	fetch(url, &fe);
+	assert_int_equal(fe.status, 200);
+	strbuf_reset(&want);
+	strbuf_printf(&want,
+	    "# HELP prometheus_rule_evaluation_failures_total The total number of rule evaluation failures.\n"
+	    "# TYPE prometheus_rule_evaluation_failures_total counter\n"
+	    "prometheus_rule_evaluation_failures_total{rule_group=\"%s;g\"} 1\n"
+	    "# HELP prometheus_rule_evaluations_total The total number of rule evaluations.\n"
+	    "# TYPE prometheus_rule_evaluations_total counter\n"
+	    "prometheus_rule_evaluations_total{rule_group=\"%s;g\"} 3\n"
+	    "# HELP prometheus_rule_group_interval_seconds The interval of a rule group.\n"
+	    "# TYPE prometheus_rule_group_interval_seconds gauge\n"
+	    "prometheus_rule_group_interval_seconds{rule_group=\"%s;g\"} 60\n"
+	    "# HELP prometheus_rule_group_iterations_missed_total The total number of rule group evaluations "
+	    "missed due to slow rule group evaluation.\n"
+	    "# TYPE prometheus_rule_group_iterations_missed_total counter\n"
+	    "prometheus_rule_group_iterations_missed_total{rule_group=\"%s;g\"} 0\n"
+	    "# HELP prometheus_rule_group_iterations_total The total number of scheduled rule group evaluations, "
+	    "whether executed or missed.\n"
+	    "# TYPE prometheus_rule_group_iterations_total counter\n"
+	    "prometheus_rule_group_iterations_total{rule_group=\"%s;g\"} 1\n", p, p, p, p, p);
+	assert_non_null(strstr(fe.body.buf, strbuf_cstr(&want)));
+	strbuf_reset(&want);
+	strbuf_printf(&want, "prometheus_rule_group_last_evaluation_samples{rule_group=\"%s;g\"} 1\n"
+	    "# HELP prometheus_rule_group_last_evaluation_timestamp_seconds The timestamp of the last rule "
+	    "group evaluation in seconds.\n"
+	    "# TYPE prometheus_rule_group_last_evaluation_timestamp_seconds gauge\n"
+	    "prometheus_rule_group_last_evaluation_timestamp_seconds{rule_group=\"%s;g\"} ", p, p);
+	assert_non_null(strstr(fe.body.buf, strbuf_cstr(&want)));
+	strbuf_reset(&want);
+	strbuf_printf(&want, "prometheus_rule_group_rules{rule_group=\"%s;g\"} 3\n", p);
+	assert_non_null(strstr(fe.body.buf, strbuf_cstr(&want)));
+	assert_non_null(strstr(fe.body.buf, "# TYPE prometheus_rule_group_last_duration_seconds gauge\n"));
+	strbuf_free(&fe.body);
+	strbuf_free(&want);
+
+	http_server_free(srv);
+	api_metrics_free(am);
+	fx_free(&f);
+}
+
+static void
+test_threaded(void **state)
+{
+	/* the real clock and threads: a 100ms group evaluates on its slots,
+	 * then is removed and marks its series stale two intervals later */
+	struct fx f;
+	struct rules_manager_opts o;
+	struct rules_manager *m;
+	const char *p;
+	char err[512];
+	struct timespec ts;
+	int64_t slot, start, deadline;
+	char *dump;
+	struct rules_snapshot *s;
+
+	(void)state;
+	fx_init(&f);
+	memset(&o, 0, sizeof(o));
+	o.query = rules_query_engine;
+	o.engine = f.e;
+	o.storage = &f.st;
+	o.head = f.h;
+	m = rules_manager_new(&o, err, sizeof(err));
+	assert_non_null(m);
+	p = fx_write(&f, "t.yml",
+	    "groups:\n- name: fast\n  interval: 100ms\n  rules:\n  - record: tick\n    expr: vector(1)\n");
+	{
+		const char *files[1] = { p };
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		start = (int64_t)ts.tv_sec * SEC + ts.tv_nsec;
+		assert_int_equal(rules_manager_update(m, 60000, files, 1, NULL, err, sizeof(err)), 0);
+	}
+	slot = rules_eval_timestamp(p, "fast", 100, start) % (100 * 1000000);
+	deadline = start + 5 * SEC;
+	for (;;) {
+		s = rules_manager_snapshot(m);
+		if (s->groups[0].iterations >= 3 || start > deadline) {
+			rules_snapshot_free(s);
+			break;
+		}
+		rules_snapshot_free(s);
+		usleep(20000);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		start = (int64_t)ts.tv_sec * SEC + ts.tv_nsec;
+	}
+	f.base_ms = 0;
+	dump = fx_dump(&f, "{__name__=\"tick\"}");
+	{
+		/* every sample sits on the group's slot (ms precision) */
+		const char *q = dump;
+		int n = 0;
+
+		while ((q = strchr(q, '@')) != NULL) {
+			long long t = atoll(++q);
+
+			assert_int_equal((t * 1000000) % (100 * 1000000) / 1000000, slot / 1000000);
+			n++;
+		}
+		assert_true(n >= 3);
+	}
+	mem_free(dump);
+	/* removal: stale markers after two intervals */
+	assert_int_equal(rules_manager_update(m, 60000, NULL, 0, NULL, err, sizeof(err)), 0);
+	for (deadline = 0; deadline < 250; deadline++) {
+		dump = fx_dump(&f, "{__name__=\"tick\"}");
+		if (strstr(dump, "stale") != NULL)
+			break;
+		mem_free(dump);
+		dump = NULL;
+		usleep(20000);
+	}
+	assert_non_null(dump);
+	assert_non_null(strstr(dump, "stale"));
+	mem_free(dump);
+	rules_manager_free(m);
+	fx_free(&f);
+}
+
 int
 main(void)
 {
@@ -1469,7 +1802,14 @@ main(void)
 		cmocka_unit_test(test_reload_keeps_state),
 		cmocka_unit_test(test_restore_for_state),
 		cmocka_unit_test(test_apply_config),
+		cmocka_unit_test(test_api_json),
+		cmocka_unit_test(test_api_http_and_metrics),
+		cmocka_unit_test(test_threaded),
 	};
+	int rc;
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	curl_global_cleanup();
+	return rc;
 }
