@@ -10,12 +10,19 @@
  * start-up repair is over, so it is never asked while it still has a hole
  * its peer could fill.
  *
+ * Identical answers: a leaf answers lossless pulls up to
+ * API_PULL_SETTLE_MS before now and the central pulls every scrape
+ * interval, within the scrape timeout; rules evaluate the instant t only
+ * after that much (the evaluation delay), at the same slotted instants on
+ * both replicas, so both compute from the same samples. Rules start only
+ * once start-up repair is over (central_synced).
+ *
  * Each configuration load gives the peer this replica's fingerprint (the
  * scrape and rule configuration without external labels, so both replicas
- * of one cluster agree and a replica of another cluster is refused) and
- * the lag: how far behind now the samples held here are final. A leaf
- * answers lossless pulls up to API_PULL_SETTLE_MS before now and the
- * central pulls every scrape interval, within the scrape timeout.
+ * of one cluster agree and a replica of another cluster is refused), the
+ * lag (how far behind now the samples held here are final: the delay plus
+ * the longest rule group interval) and where a new stretch of coverage
+ * opens (the first rule instant evaluated here).
  *
  * Ownership: main() owns struct central and everything in it; the daemon
  * calls back into it from its own thread and the HTTP handlers borrow the
@@ -40,10 +47,12 @@ struct central {
 	struct peer *peer;
 };
 
-/* central_lag returns how long after an instant every sample of it is
- * final on this replica under cfg. */
+/* central_eval_delay returns how long after an instant every raw sample
+ * of it has been pulled under cfg: the source's settling time, then at
+ * most one interval and one timeout of the slowest federation job. Rules
+ * evaluate an instant only then, so both replicas see the same input. */
 static int64_t
-central_lag(const struct cfg *cfg)
+central_eval_delay(const struct cfg *cfg)
 {
 	int64_t worst = 0;
 
@@ -53,7 +62,7 @@ central_lag(const struct cfg *cfg)
 		if (l > worst)
 			worst = l;
 	}
-	return API_PULL_SETTLE_MS + worst + CENTRAL_LAG_MARGIN_MS;
+	return API_PULL_SETTLE_MS + worst;
 }
 
 static int
@@ -74,12 +83,32 @@ central_apply(void *arg, const struct cfg *cfg, char *err, size_t errlen)
 {
 	struct central *c = arg;
 	char fp[PEER_FINGERPRINT_LEN];
+	int64_t delay = central_eval_delay(cfg), iv, lag, offset = 0;
 
+	core_set_rules_eval_delay(c->core, delay);
 	if (core_apply(c->core, cfg, cfg->external_labels, err, errlen) < 0)
 		return -1;
+	/* Final here: raw samples after the delay, rule results one group
+	 * interval later. A stretch opens at the first instant whose rules
+	 * this replica evaluates itself: at most one interval after the
+	 * delayed clock's now. */
+	iv = core_rules_max_interval_ms(c->core);
+	lag = delay + iv + CENTRAL_LAG_MARGIN_MS;
+	if (iv > 0)
+		offset = iv - delay;
 	peer_fingerprint(cfg, fp);
-	peer_set_config(c->peer, fp, central_lag(cfg), 0);
+	peer_set_config(c->peer, fp, lag, offset);
 	return 0;
+}
+
+/* central_synced runs on the peer's thread once start-up repair is over:
+ * only now do rules evaluate, over inputs that are whole. */
+static void
+central_synced(void *arg)
+{
+	struct central *c = arg;
+
+	core_rules_start(c->core);
 }
 
 static void
@@ -128,6 +157,7 @@ main(int argc, char **argv)
 	}
 	co.flags = flags;
 	co.nflags = nflags;
+	co.rules_hold = true;		/* until central_synced */
 	c.core = core_new(&co, err, sizeof(err));
 	if (c.core == NULL)
 		goto fail;
@@ -135,6 +165,8 @@ main(int argc, char **argv)
 	po.data_dir = flag_str(flags, nflags, "storage.tsdb.path");
 	po.db = core_db(c.core);
 	po.retention_ms = flag_duration_ms(flags, nflags, "storage.tsdb.retention.time");
+	po.on_synced = central_synced;
+	po.on_synced_arg = &c;
 	c.peer = peer_new(&po, err, sizeof(err));
 	if (c.peer == NULL)
 		goto fail;

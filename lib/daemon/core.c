@@ -1,8 +1,9 @@
-/* lib/daemon/core.c - the store, scraping and the read endpoints of a server. */
+/* lib/daemon/core.c - the store, scraping, rules and the read endpoints of a server. */
 #include "config.h"
 
 #include "daemon/core.h"
 
+#include <pthread.h>
 #include <stdio.h>
 
 #include "api/federate.h"
@@ -10,6 +11,9 @@
 #include "api/targets.h"
 #include "api/tsdb_status.h"
 #include "remote/server.h"
+#include "rules/query.h"
+#include "rules/rules.h"
+#include "util/log.h"
 #include "util/mem.h"
 
 struct core {
@@ -21,6 +25,15 @@ struct core {
 	struct remote_server *remote;	/* /api/v1/read, /api/v1/write */
 	bool remote_write;		/* --web.enable-remote-write-receiver */
 	struct promql_storage storage;	/* reads db */
+
+	/* recording and alerting rules (rule_files) */
+	struct promql_engine *rules_engine;
+	struct rules_manager_opts rules_opts;
+	struct rules_manager *rules;
+	pthread_mutex_t rules_mu;	/* guards what follows; serialises rule applies */
+	const struct cfg *rules_cfg;	/* the running configuration (borrowed) */
+	bool rules_hold, rules_started;
+	int64_t rules_max_interval_ms;
 };
 
 /* Metadata for /api/v1/metadata: the scrape manager's, in lib/api's shape. */
@@ -100,6 +113,21 @@ core_new(const struct core_opts *o, char *err, size_t errlen)
 	remote_server_set_db(c->remote, c->db);
 	c->remote_write = flag_bool(f, n, "web.enable-remote-write-receiver");
 
+	/* Rules: evaluated over the same store, results appended to it. */
+	c->rules_engine = promql_engine_new(&qo.engine);
+	c->rules_opts.query = rules_query_engine;
+	c->rules_opts.engine = c->rules_engine;
+	c->rules_opts.storage = &c->storage;
+	c->rules_opts.head = tsdb_db_head(c->db);
+	c->rules_opts.external_url = flag_str(f, n, "web.external-url");
+	c->rules_opts.eval_delay_ms = o->rules_eval_delay_ms;
+	c->rules = rules_manager_new(&c->rules_opts, err, errlen);
+	if (c->rules == NULL)
+		goto fail;
+	c->rules_opts.external_url = NULL;	/* the flag's string is not ours */
+	pthread_mutex_init(&c->rules_mu, NULL);
+	c->rules_hold = o->rules_hold;
+
 	c->metrics = api_metrics_new();
 	api_metrics_add(c->metrics, api_metrics_db, c->db);
 	api_metrics_add(c->metrics, api_metrics_scrape, c->scrape);
@@ -115,6 +143,12 @@ core_free(struct core *c)
 {
 	if (c == NULL)
 		return;
+	if (c->rules != NULL) {
+		rules_manager_free(c->rules);
+		pthread_mutex_destroy(&c->rules_mu);
+	}
+	if (c->rules_engine != NULL)
+		promql_engine_free(c->rules_engine);
 	scrape_manager_free(c->scrape);	/* no appender outlives the store */
 	api_query_free(c->query);
 	api_federate_free(c->federate);
@@ -149,19 +183,100 @@ core_routes(struct core *c, struct http_server *srv)
 	return 0;
 }
 
+/* rules_check loads cfg's rule files into a scratch manager that never
+ * runs, so a bad rule file refuses the whole configuration before anything
+ * changes; *max_iv receives the longest group interval (0: no groups). */
+static int
+rules_check(struct core *c, const struct cfg *cfg, int64_t *max_iv, char *err, size_t errlen)
+{
+	struct rules_manager_opts o = c->rules_opts;
+	struct rules_manager *m;
+	struct rules_snapshot *snap;
+	int rc;
+
+	o.manual = true;
+	m = rules_manager_new(&o, err, errlen);
+	if (m == NULL)
+		return -1;
+	rc = rules_manager_apply(m, cfg, err, errlen);
+	*max_iv = 0;
+	if (rc == 0) {
+		snap = rules_manager_snapshot(m);
+		for (size_t i = 0; i < snap->n_groups; i++)
+			if (snap->groups[i].interval_ms > *max_iv)
+				*max_iv = snap->groups[i].interval_ms;
+		rules_snapshot_free(snap);
+	}
+	rules_manager_free(m);
+	return rc;
+}
+
 int
 core_apply(struct core *c, const struct cfg *cfg, struct labels *ext, char *err, size_t errlen)
 {
+	int64_t max_iv;
+	char rerr[1024];
+
+	if (rules_check(c, cfg, &max_iv, err, errlen) < 0)
+		return -1;
 	if (scrape_manager_apply(c->scrape, cfg, err, errlen) < 0)
 		return -1;
 	api_federate_set_external_labels(c->federate, ext);
 	remote_server_set_external_labels(c->remote, ext);
+	pthread_mutex_lock(&c->rules_mu);
+	c->rules_cfg = cfg;
+	c->rules_max_interval_ms = max_iv;
+	if (!c->rules_hold)
+		c->rules_started = true;
+	if (c->rules_started && rules_manager_apply(c->rules, cfg, rerr, sizeof(rerr)) < 0)
+		log_kv(LOG_ERROR, "rules", "cannot install the rules", "err", rerr, (char *)NULL);
+	pthread_mutex_unlock(&c->rules_mu);
 	return 0;
+}
+
+void
+core_rules_start(struct core *c)
+{
+	char err[1024];
+
+	pthread_mutex_lock(&c->rules_mu);
+	if (!c->rules_started) {
+		c->rules_started = true;
+		if (c->rules_cfg != NULL &&
+		    rules_manager_apply(c->rules, c->rules_cfg, err, sizeof(err)) < 0)
+			log_kv(LOG_ERROR, "rules", "cannot install the rules", "err", err,
+			    (char *)NULL);
+	}
+	pthread_mutex_unlock(&c->rules_mu);
+}
+
+void
+core_set_rules_eval_delay(struct core *c, int64_t ms)
+{
+	rules_manager_set_eval_delay(c->rules, ms);
+}
+
+int64_t
+core_rules_max_interval_ms(struct core *c)
+{
+	int64_t iv;
+
+	pthread_mutex_lock(&c->rules_mu);
+	iv = c->rules_max_interval_ms;
+	pthread_mutex_unlock(&c->rules_mu);
+	return iv;
+}
+
+struct rules_manager *
+core_rules(struct core *c)
+{
+	return c->rules;
 }
 
 void
 core_stop(struct core *c)
 {
+	rules_manager_stop(c->rules);
 	scrape_manager_stop(c->scrape);
 }
 

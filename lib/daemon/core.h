@@ -2,13 +2,15 @@
  *
  * A core owns the store (lib/tsdb: head, WAL, blocks on
  * --storage.tsdb.path), the scrape manager appending to it (lib/scrape;
- * on a central the federation jobs are scrape jobs), and the endpoints that
- * read it (lib/api): /federate, /metrics, /api/v1/targets and the query
- * API, and remote read (/api/v1/read over head and blocks) with the
- * remote-write receiver (/api/v1/write, with
- * --web.enable-remote-write-receiver) from lib/remote. A role (leaf/main.c, central/main.c) creates one core from the
- * parsed flags, adds its own parts (shard ownership, peer repair, ...) and
- * calls the core from its daemon callbacks.
+ * on a central the federation jobs are scrape jobs), the rule manager
+ * (lib/rules: the configuration's rule_files, evaluated over the store and
+ * written back to it), and the endpoints that read it (lib/api):
+ * /federate, /metrics, /api/v1/targets and the query API, and remote read
+ * (/api/v1/read over head and blocks) with the remote-write receiver
+ * (/api/v1/write, with --web.enable-remote-write-receiver) from
+ * lib/remote. A role (leaf/main.c, central/main.c) creates one core from
+ * the parsed flags, adds its own parts (shard ownership, peer repair, ...)
+ * and calls the core from its daemon callbacks.
  *
  * Ownership: the core owns everything it creates; accessors return
  * borrowed pointers valid until core_free(). Threads: core_apply and
@@ -39,6 +41,11 @@ struct core_opts {
 	 * may be NULL */
 	scrape_sample_fn sample_hook;
 	void *sample_hook_arg;
+	/* rules: evaluate the instant t at wall time t + rules_eval_delay_ms
+	 * (rules_manager_opts.eval_delay_ms; 0: none); with rules_hold, no
+	 * rule runs before core_rules_start() (a central repairing its gaps) */
+	int64_t rules_eval_delay_ms;
+	bool rules_hold;
 };
 
 struct core;
@@ -58,8 +65,20 @@ int core_routes(struct core *c, struct http_server *srv);
  * taken). Returns 0, or -1 with err and nothing changed. */
 int core_apply(struct core *c, const struct cfg *cfg, struct labels *ext,
     char *err, size_t errlen);
-/* core_stop stops scraping (before the process exits). */
+/* core_stop stops rule evaluation and scraping (before the process exits). */
 void core_stop(struct core *c);
+
+/* core_rules_start starts evaluating the configuration's rules when the
+ * core was made with rules_hold (a no-op after the first call).
+ * Thread-safe. */
+void core_rules_start(struct core *c);
+/* core_set_rules_eval_delay changes the evaluation delay. Thread-safe. */
+void core_set_rules_eval_delay(struct core *c, int64_t ms);
+/* core_rules_max_interval_ms returns the longest rule group interval of
+ * the running configuration (0: no groups). */
+int64_t core_rules_max_interval_ms(struct core *c);
+/* core_rules returns the rule manager (for /api/v1/rules and alerts). */
+struct rules_manager *core_rules(struct core *c);
 
 struct tsdb_db *core_db(struct core *c);
 struct scrape_manager *core_scrape(struct core *c);

@@ -22,6 +22,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -363,6 +364,7 @@ struct rules_manager {
 	size_t n_retired;
 	bool restored;			/* a rule set was loaded once */
 	bool stopped;
+	atomic_int_fast64_t delay_ns;	/* evaluation delay (opts, then set_eval_delay) */
 };
 
 static int64_t
@@ -381,7 +383,7 @@ clock_now(const struct rules_manager *m)
 static int64_t
 eval_now(const struct rules_manager *m)
 {
-	return clock_now(m) - m->o.eval_delay_ms * NS_PER_MS;
+	return clock_now(m) - (int64_t)atomic_load(&m->delay_ns);
 }
 
 static double
@@ -1396,7 +1398,7 @@ group_thread(void *arg)
 		now = eval_now(g->m);
 		if (now < due) {
 			struct timespec until;
-			int64_t wall_due = due + g->m->o.eval_delay_ms * NS_PER_MS;
+			int64_t wall_due = due + (int64_t)atomic_load(&g->m->delay_ns);
 
 			until.tv_sec = (time_t)(wall_due / NS_PER_S);
 			until.tv_nsec = (long)(wall_due % NS_PER_S);
@@ -1527,8 +1529,16 @@ rules_manager_new(const struct rules_manager_opts *opts, char *err, size_t errle
 	m->o = *opts;
 	m->external_url = mem_strdup(opts->external_url != NULL ? opts->external_url : "");
 	m->o.external_url = m->external_url;
+	atomic_init(&m->delay_ns, opts->eval_delay_ms > 0 ? opts->eval_delay_ms * NS_PER_MS : 0);
 	pthread_mutex_init(&m->mu, NULL);
 	return m;
+}
+
+/* rules_manager_set_eval_delay: see rules.h. */
+void
+rules_manager_set_eval_delay(struct rules_manager *m, int64_t eval_delay_ms)
+{
+	atomic_store(&m->delay_ns, eval_delay_ms > 0 ? eval_delay_ms * NS_PER_MS : 0);
 }
 
 static int
@@ -1749,7 +1759,7 @@ rules_manager_run(struct rules_manager *m)
 	reap_retired(m);
 	pthread_mutex_unlock(&m->mu);
 	if (next != INT64_MAX)
-		next += m->o.eval_delay_ms * NS_PER_MS;	/* on the caller's clock */
+		next += (int64_t)atomic_load(&m->delay_ns);	/* on the caller's clock */
 	return next;
 }
 

@@ -138,6 +138,10 @@ int rules_manager_apply(struct rules_manager *m, const struct cfg *cfg, char *er
 int rules_manager_update(struct rules_manager *m, int64_t interval_ms,
     const char *const *files, size_t nfiles, const struct labels *external_labels,
     char *err, size_t errlen);
+/* rules_manager_set_eval_delay changes the evaluation delay (see
+ * rules_manager_opts.eval_delay_ms); groups already waiting keep their
+ * wake-up time. Thread-safe. */
+void rules_manager_set_eval_delay(struct rules_manager *m, int64_t eval_delay_ms);
 /* rules_manager_stop stops every group (in-flight queries are cancelled);
  * pending staleness markers of removed groups are not written. Idempotent. */
 void rules_manager_stop(struct rules_manager *m);
