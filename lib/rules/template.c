@@ -705,6 +705,8 @@ struct tdef {
 };
 
 #define TMPL_MAX_NEST 1000	/* parse nesting and {{template}} depth (C stacks do not grow) */
+#define TMPL_MAX_STEPS 1000000	/* nodes walked by one execution */
+#define TMPL_MAX_OUTPUT (1u << 20)	/* bytes one execution may write */
 
 struct tmpl {
 	char *name;
@@ -1957,6 +1959,8 @@ struct texec {
 	int tdepth;		/* {{template}} nesting */
 	const char *cur_name;	/* the template executing (for messages) */
 	size_t vars_base;	/* variables visible to the running template */
+	size_t out0;		/* out->len when the execution started */
+	long steps;		/* nodes walked, bounded by TMPL_MAX_STEPS */
 	enum { WALK_NORMAL, WALK_BREAK, WALK_CONTINUE } walk;
 };
 
@@ -2415,7 +2419,7 @@ go_sprint(const struct tv *a, size_t n, struct strbuf *out)
 {
 	size_t i;
 
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && out->len <= TMPL_MAX_OUTPUT; i++) {
 		if (i > 0 && !tv_is_string(&a[i]) && !tv_is_string(&a[i - 1]))
 			strbuf_putc(out, ' ');
 		tv_print(&a[i], out, 1);
@@ -2427,7 +2431,7 @@ go_sprintln(const struct tv *a, size_t n, struct strbuf *out)
 {
 	size_t i;
 
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && out->len <= TMPL_MAX_OUTPUT; i++) {
 		if (i > 0)
 			strbuf_putc(out, ' ');
 		tv_print(&a[i], out, 1);
@@ -2713,7 +2717,7 @@ go_sprintf(const char *f, size_t flen, const struct tv *a, size_t n, struct strb
 {
 	size_t i = 0, argi = 0;
 
-	while (i < flen) {
+	while (i < flen && out->len <= TMPL_MAX_OUTPUT) {
 		struct fmt_spec sp;
 
 		if (f[i] != '%') {
@@ -2917,8 +2921,13 @@ convert_to_float(struct texec *x, const struct tv *v, double *out)
 static struct tv
 tv_from(struct texec *x, struct strbuf *sb)
 {
-	struct tv v = tv_strbuf(x, sb);
+	struct tv v;
 
+	if (sb->len > TMPL_MAX_OUTPUT) {
+		strbuf_free(sb);
+		x_fail(x, "strata: template output exceeded %u bytes", TMPL_MAX_OUTPUT);
+	}
+	v = tv_strbuf(x, sb);
 	strbuf_free(sb);
 	return v;
 }
@@ -3362,6 +3371,9 @@ f_re_replace_all(struct texec *x, struct tv *a, size_t n, struct tv *ret)
 	while (pos <= len) {
 		struct regex_match m;
 		size_t ms, me;
+
+		if (sb.len > TMPL_MAX_OUTPUT)
+			break;	/* tv_from refuses it */
 
 		if (!regex_match_groups(re, s + pos, len - pos, &m) || m.ngroups < 2 || m.start[1] < 0)
 			break;
@@ -4664,6 +4676,10 @@ x_walk(struct texec *x, const struct tv *dot, const struct node *n)
 	struct tv v;
 
 	x_at(x, n);
+	if (++x->steps > TMPL_MAX_STEPS)
+		x_fail(x, "strata: template execution exceeded %d steps", TMPL_MAX_STEPS);
+	if (x->out->len - x->out0 > TMPL_MAX_OUTPUT)
+		x_fail(x, "strata: template output exceeded %u bytes", TMPL_MAX_OUTPUT);
 	switch (n->kind) {
 	case N_LIST:
 		for (i = 0; i < n->n; i++) {
@@ -4756,15 +4772,21 @@ tmpl_execute(const struct tmpl *t, const struct tmpl_env *env, struct strbuf *ou
 	x->out = out;
 	x->err = err;
 	x->errlen = errlen;
+	x->out0 = out->len;
 	x->cur_name = t->name;
 	tmap_from_labels(x, &x->root[0], env->labels);
 	tmap_from_labels(x, &x->root[1], env->external_labels);
 	root = x_root(x);
 	x_push(x, "$", &root);
-	if (setjmp(x->jb) == 0)
+	if (setjmp(x->jb) == 0) {
 		x_walk(x, &root, t->root);
-	else
+		if (out->len - x->out0 > TMPL_MAX_OUTPUT) {
+			x->at = NULL;
+			x_fail(x, "strata: template output exceeded %u bytes", TMPL_MAX_OUTPUT);
+		}
+	} else {
 		rc = -1;
+	}
 	for (i = 0; i < x->nheld; i++)
 		labels_free(x->held[i]);
 	mem_free(x->held);

@@ -270,6 +270,35 @@ test_template_exec_errors(void **state)
 	check_expand("{{ define \"r\" }}{{ template \"r\" }}{{ end }}{{ template \"r\" }}",
 	    "<error expanding template: error executing template __alert_A: template: __alert_A:1:140: "
 	    "executing \"r\" at <{{template \"r\"}}>: exceeded maximum template depth (1000)>");
+	/* bounded work and output where Go would run on */
+	{
+		/* 3^13 nested iterations */
+		struct strbuf sb = STRBUF_INIT;
+		char *got;
+		int i;
+
+		for (i = 0; i < 13; i++)
+			strbuf_puts(&sb, "{{ range $labels }}");
+		strbuf_puts(&sb, "x");
+		for (i = 0; i < 13; i++)
+			strbuf_puts(&sb, "{{ end }}");
+		got = expand(sb.buf);
+		assert_non_null(strstr(got, "strata: template execution exceeded 1000000 steps>"));
+		mem_free(got);
+		strbuf_free(&sb);
+	}
+	{
+		char *got = expand("{{ $x := printf \"%900000d\" 1 }}{{ print $x $x }}");
+
+		assert_non_null(strstr(got, "strata: template output exceeded 1048576 bytes>"));
+		mem_free(got);
+		got = expand("{{ reReplaceAll \"\" (printf \"%900000d\" 1) \"abc\" }}");
+		assert_non_null(strstr(got, "strata: template output exceeded 1048576 bytes>"));
+		mem_free(got);
+		got = expand("{{ range $labels }}{{ printf \"%600000d\" 1 }}{{ end }}");
+		assert_non_null(strstr(got, "strata: template output exceeded 1048576 bytes>"));
+		mem_free(got);
+	}
 	check_expand("{{ parseDuration \"x\" }}", XERR("1:115", "parseDuration \"x\"",
 	    "error calling parseDuration: not a valid duration string: \"x\""));
 	check_expand("{{ toTime \"x\" }}", XERR("1:115", "toTime \"x\"",
