@@ -252,7 +252,17 @@ api_metrics_head(void *arg, struct strbuf *out)
 	X(reloads, "prometheus_target_scrape_pool_reloads_total", \
 	    "Total number of scrape pool reloads.") \
 	X(reloads_failed, "prometheus_target_scrape_pool_reloads_failed_total", \
-	    "Total number of failed scrape pool reloads.")
+	    "Total number of failed scrape pool reloads.") \
+	X(pulls, "strata_scrape_pulls_total", \
+	    "Total number of successful pulls from strata servers (every sample since the previous pull).") \
+	X(pull_catchups, "strata_scrape_pull_catchups_total", \
+	    "Total number of pulls started at once to catch up after a cut.") \
+	X(pull_samples, "strata_scrape_pull_samples_total", \
+	    "Total number of samples appended from pull bodies.") \
+	X(cursor_write_errors, "strata_scrape_pull_cursor_write_errors_total", \
+	    "Total number of failed writes of the pull cursor file.") \
+	X(samples_hook_dropped, "strata_scrape_samples_hook_dropped_total", \
+	    "Total number of scraped samples the sample hook (deduplication) dropped.")
 
 void
 api_metrics_scrape(void *arg, struct strbuf *out)
