@@ -88,7 +88,10 @@ struct rules_notify_alert {
 	int64_t ends_at;	/* ns: resolved at, or valid until */
 };
 
-/* rules_notify_fn receives the alerts of one rule that need sending. */
+/* rules_notify_fn receives the alerts of one rule that need sending (as
+ * Prometheus' sendAlerts picks them: firing ones every resend delay,
+ * resolved ones once). It runs on the group's thread with the group's lock
+ * held: it must copy what it keeps and must not call into the manager. */
 typedef void (*rules_notify_fn)(void *arg, const char *expr,
     const struct rules_notify_alert *alerts, size_t n);
 
