@@ -309,6 +309,44 @@ chunk_app_resume(struct chunk_app *app, const uint8_t *b, size_t len)
 	return CHUNK_OK;
 }
 
+void
+chunk_app_save(const struct chunk_app *app, struct chunk_app_state *st)
+{
+	st->t = app->t;
+	st->v = app->v;
+	st->tdelta = app->tdelta;
+	st->bitsfree = app->bitsfree;
+	st->leading = app->leading;
+	st->trailing = app->trailing;
+}
+
+int
+chunk_app_restore(struct chunk_app *app, const uint8_t *b, size_t len, int64_t mint,
+    const struct chunk_app_state *st)
+{
+	uint16_t n;
+
+	chunk_app_init(app);
+	if (len < HEADER_BYTES + 9 || len > UINT32_MAX || st->bitsfree > 7 ||
+	    (st->leading != 0xff && st->leading > 31) || st->trailing > 64 || st->t < mint)
+		return CHUNK_ERR_CORRUPT;
+	n = (uint16_t)((b[0] << 8) | b[1]);
+	if (n == 0 || (n == 1 && st->t != mint))
+		return CHUNK_ERR_CORRUPT;
+	app->cap = app->len = (uint32_t)len;
+	app->b = mem_alloc(len);
+	memcpy(app->b, b, len);
+	app->bitsfree = st->bitsfree;
+	app->n = n;
+	app->mint = mint;
+	app->t = st->t;
+	app->v = st->v;
+	app->tdelta = st->tdelta;
+	app->leading = st->leading;
+	app->trailing = st->trailing;
+	return CHUNK_OK;
+}
+
 /* --- shared chunks ------------------------------------------------------ */
 
 struct chunk *
@@ -377,23 +415,43 @@ chunk_iter_init(struct chunk_iter *it, const uint8_t *b, size_t len, uint16_t li
 	it->t = INT64_MIN;
 }
 
-/* get_bits reads nbits (<= 64) into *out; false when the bytes end. */
+/* get_bits reads nbits (<= 64) into *out; false when the bytes end. Reads
+ * a big-endian word at the current byte (plus one byte when the bits
+ * straddle nine), never past the buffer. */
 static bool
 get_bits(struct chunk_iter *it, unsigned nbits, uint64_t *out)
 {
-	uint64_t v = 0;
+	size_t byte, len;
+	unsigned off;
+	uint64_t w = 0, v;
 
 	if (it->nbits - it->pos < nbits)
 		return false;
-	while (nbits > 0) {
-		unsigned avail = 8 - (unsigned)(it->pos & 7), take = avail < nbits ? avail : nbits;
-		unsigned byte = it->b[it->pos >> 3];
-
-		byte = (byte >> (avail - take)) & ((1u << take) - 1);
-		v = take == 64 ? byte : (v << take) | byte;
-		it->pos += take;
-		nbits -= take;
+	if (nbits == 0) {
+		*out = 0;
+		return true;
 	}
+	byte = it->pos >> 3;
+	off = (unsigned)(it->pos & 7);
+	len = it->nbits >> 3;
+	if (len - byte >= 8) {
+		const uint8_t *p = it->b + byte;
+
+		w = (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 |
+		    (uint64_t)p[3] << 32 | (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 |
+		    (uint64_t)p[6] << 8 | p[7];
+	} else {
+		size_t i;
+
+		for (i = 0; i < len - byte; i++)
+			w |= (uint64_t)it->b[byte + i] << (56 - 8 * i);
+	}
+	v = w << off;
+	if (off + nbits > 64)	/* the last bits are in the ninth byte */
+		v |= (uint64_t)it->b[byte + 8] >> (8 - off);
+	if (nbits < 64)
+		v >>= 64 - nbits;
+	it->pos += nbits;
 	*out = v;
 	return true;
 }

@@ -104,6 +104,24 @@ struct chunk *chunk_app_seal(struct chunk_app *app);
  * reopening a chunk read back from disk). Returns 0 or CHUNK_ERR_CORRUPT. */
 int chunk_app_resume(struct chunk_app *app, const uint8_t *b, size_t len);
 
+/* The state an open chunk needs beyond its bytes to take more samples
+ * (kept in checkpoints so a restart need not decode every open chunk). */
+struct chunk_app_state {
+	int64_t t;		/* last timestamp */
+	uint64_t v;		/* last value's bits */
+	uint64_t tdelta;
+	uint8_t bitsfree, leading, trailing;
+};
+
+/* chunk_app_save fills st from a non-empty app. */
+void chunk_app_save(const struct chunk_app *app, struct chunk_app_state *st);
+/* chunk_app_restore makes app an open chunk of len bytes (copied) whose
+ * first timestamp is mint, with the state saved by chunk_app_save, without
+ * decoding. Returns 0 or CHUNK_ERR_CORRUPT when the state cannot belong to
+ * the bytes. */
+int chunk_app_restore(struct chunk_app *app, const uint8_t *b, size_t len, int64_t mint,
+    const struct chunk_app_state *st);
+
 /* chunk_from_bytes validates len bytes (decodes every sample) and returns
  * a chunk holding a copy with one reference, or NULL when the bytes are
  * not a well-formed chunk of at least one sample. */

@@ -218,7 +218,8 @@ replay_record(void *arg, uint8_t type, const uint8_t *p, size_t len, uint32_t se
 		}
 		if (tsdb_head_replay_snap(c->r, c->snap.id, c->snap.ls, c->snap.chunk,
 		    c->snap.chunklen, c->snap.mint, c->snap.maxt, c->snap.nchunks,
-		    c->snap.open, c->snap.ooo, c->snap.nooo) < 0)
+		    c->snap.open, c->snap.has_state ? &c->snap.state : NULL, c->snap.ooo,
+		    c->snap.nooo) < 0)
 			c->bad++;
 		break;
 	case WAL_SNAP_META: {

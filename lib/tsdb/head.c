@@ -1319,6 +1319,7 @@ dump_series(const struct series *s, int64_t maxt, int64_t ooo_maxt, uint32_t ooo
 			if (s->app.n == 0 || s->app.t >= maxt)
 				break;
 			c = chunk_app_snapshot(&s->app);
+			chunk_app_save(&s->app, &d->state);
 			d->open = true;
 		}
 		if (d->nc == *capc) {
@@ -1722,8 +1723,8 @@ tsdb_head_replay_samples(struct tsdb_head_replay *r, const struct tsdb_log_sampl
 int
 tsdb_head_replay_snap(struct tsdb_head_replay *r, uint32_t id, struct labels *ls,
     const uint8_t *const *chunk, const size_t *len, const int64_t *mint,
-    const int64_t *maxt, size_t n, bool open, const struct tsdb_ooo_sample *ooo,
-    size_t nooo)
+    const int64_t *maxt, size_t n, bool open, const struct chunk_app_state *state,
+    const struct tsdb_ooo_sample *ooo, size_t nooo)
 {
 	struct tsdb_head *h = r->h;
 	struct series *s = replay_series(r, id, ls);
@@ -1748,7 +1749,11 @@ tsdb_head_replay_snap(struct tsdb_head_replay *r, uint32_t id, struct labels *ls
 			s->closed[s->nclosed++] = chunk_new(chunk[i], len[i], mint[i], maxt[i]);
 		}
 		if (open && n > 0) {
-			if (chunk_app_resume(&s->app, chunk[n - 1], len[n - 1]) != CHUNK_OK ||
+			int crc = state != NULL ?
+			    chunk_app_restore(&s->app, chunk[n - 1], len[n - 1], mint[n - 1], state) :
+			    chunk_app_resume(&s->app, chunk[n - 1], len[n - 1]);
+
+			if (crc != CHUNK_OK ||
 			    (s->nclosed > 0 && s->app.mint <= s->closed[s->nclosed - 1]->maxt)) {
 				chunk_app_reset(&s->app);
 				rc = -1;

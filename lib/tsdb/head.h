@@ -248,6 +248,7 @@ struct tsdb_series_dump {
 	struct chunk **c;		/* chunk references, oldest first */
 	uint32_t nc;
 	bool open;			/* c[nc-1] is a copy of the open chunk */
+	struct chunk_app_state state;	/* the open chunk's (when open) */
 	struct tsdb_ooo_sample *ooo;	/* sorted by t */
 	uint32_t nooo;
 };
@@ -288,12 +289,13 @@ void tsdb_head_replay_sample(struct tsdb_head_replay *r, const struct tsdb_log_s
 void tsdb_head_replay_samples(struct tsdb_head_replay *r, const struct tsdb_log_sample *v,
     size_t n, uint32_t gen);
 /* tsdb_head_replay_snap restores a checkpointed series (takes over ls):
- * n chunks (the last open when open), out-of-order samples. Returns 0 or -1
- * when a chunk is malformed (the series is then restored without it). */
+ * n chunks (the last open when open; its appender state when state is not
+ * NULL, else it is decoded), out-of-order samples. Returns 0 or -1 when a
+ * chunk is malformed (the series is then restored without it). */
 int tsdb_head_replay_snap(struct tsdb_head_replay *r, uint32_t id, struct labels *ls,
     const uint8_t *const *chunk, const size_t *len, const int64_t *mint,
-    const int64_t *maxt, size_t n, bool open, const struct tsdb_ooo_sample *ooo,
-    size_t nooo);
+    const int64_t *maxt, size_t n, bool open, const struct chunk_app_state *state,
+    const struct tsdb_ooo_sample *ooo, size_t nooo);
 /* tsdb_head_replay_next_id raises the next series id to at least id. */
 void tsdb_head_replay_next_id(struct tsdb_head_replay *r, uint32_t id);
 /* tsdb_head_replay_end finishes (st may be NULL) and frees r. */

@@ -968,7 +968,15 @@ wal_ckpt_series(struct wal_ckpt *ck, const struct tsdb_series_dump *d)
 		enc_uvarint(e, (uint64_t)(d->c[i]->maxt - d->c[i]->mint));
 		enc_str(e, (const char *)d->c[i]->b, d->c[i]->len);
 	}
-	enc_u8(e, d->open);
+	enc_u8(e, d->open ? 2 : 0);
+	if (d->open) {
+		enc_varint(e, d->state.t);
+		enc_u64(e, d->state.v);
+		enc_uvarint(e, d->state.tdelta);
+		enc_u8(e, d->state.bitsfree);
+		enc_u8(e, d->state.leading);
+		enc_u8(e, d->state.trailing);
+	}
 	enc_uvarint(e, d->nooo);
 	for (i = 0; i < d->nooo; i++) {
 		enc_varint(e, (int64_t)((uint64_t)d->ooo[i].t - (uint64_t)pt));
@@ -1215,7 +1223,22 @@ wal_dec_snap(const uint8_t *p, size_t len, struct wal_snap *s)
 			goto bad;
 	}
 	s->nchunks = (size_t)n;
-	s->open = dec_u8(&d) != 0;
+	{
+		uint8_t open = dec_u8(&d);
+
+		s->open = open != 0;
+		s->has_state = open == 2;
+		if (open == 2) {
+			s->state.t = dec_varint(&d);
+			s->state.v = dec_u64(&d);
+			s->state.tdelta = dec_uvarint(&d);
+			s->state.bitsfree = dec_u8(&d);
+			s->state.leading = dec_u8(&d);
+			s->state.trailing = dec_u8(&d);
+		} else if (open > 2) {
+			goto bad;
+		}
+	}
 	n = dec_uvarint(&d);
 	if (d.err || n > dec_left(&d) / 10)
 		goto bad;

@@ -16,7 +16,10 @@
  *                NaNs and stale markers are kept bit for bit
  *   WAL_SNAP_SERIES (checkpoints) one series: uvarint id, uvarint nlabels,
  *                { str, str }*, uvarint nchunks, { str chunk bytes }*,
- *                u8 open (the last chunk is the open one), uvarint nooo,
+ *                u8 open (0: none; 1: the last chunk is the open one; 2:
+ *                the same, followed by its appender state: varint t,
+ *                u64 value bits, uvarint tdelta, u8 bitsfree, leading,
+ *                trailing), uvarint nooo,
  *                { varint t delta, u64 value bits, uvarint generation }*
  *   WAL_SNAP_META (checkpoints) uvarint next series id
  *
@@ -168,6 +171,8 @@ struct wal_snap {
 	int64_t *mint, *maxt;		/* each chunk's time range */
 	size_t nchunks;
 	bool open;			/* the last chunk is the open one */
+	bool has_state;			/* state holds its appender state */
+	struct chunk_app_state state;
 	struct tsdb_ooo_sample *ooo;
 	size_t nooo;
 	size_t cap, ooocap;

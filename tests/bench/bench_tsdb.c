@@ -22,7 +22,8 @@
  * figures use): targets of 1000 series, 20% gauges (multiples of 1024 moving
  * each scrape), 50% counters (integer rates), 30% histograms (11 buckets,
  * +Inf, a float _sum, _count); scrapes every 15 s, every target with its own
- * 0-3 ms timestamp jitter per scrape. The last scrape is "now", so the data
+ * 0-3 ms timestamp jitter per scrape (--jitter J: 0-J ms; 0 for aligned
+ * timestamps). The last scrape is "now", so the data
  * is inside any retention.
  */
 #include "config.h"
@@ -55,6 +56,7 @@ static const double buckets[NBUCKETS] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 
 struct load {
 	unsigned nseries, ntargets;
+	unsigned jitter;	/* ms of timestamp jitter per scrape and target (0-3) */
 	unsigned steps;
 	int64_t start;
 	/* per series within a target (the same layout for every target) */
@@ -171,7 +173,7 @@ ts(const struct load *l, unsigned t, unsigned k)
 	h ^= h >> 15;
 	h *= 2246822519u;
 	h ^= h >> 13;
-	return l->start + (int64_t)k * STEP_MS + (int64_t)(h % 4);
+	return l->start + (int64_t)k * STEP_MS + (l->jitter ? (int64_t)(h % (l->jitter + 1)) : 0);
 }
 
 /* value of series i of target t at time ms (synth-targets' model) */
@@ -638,14 +640,14 @@ int
 main(int argc, char **argv)
 {
 	const char *mode, *out = NULL, *sdir = NULL, *pdir = NULL;
-	unsigned series = 10000, maintain = 0;
+	unsigned series = 10000, maintain = 0, jitter = 3;
 	double hours = 2;
 	struct load l;
 	int i;
 
 	if (argc < 2) {
 		fprintf(stderr, "usage: bench_tsdb openmetrics|wal|replay [--series N] [--hours H] "
-		    "[--out FILE] [--strata DIR] [--prometheus DIR] [--maintain K]\n");
+		    "[--out FILE] [--strata DIR] [--prometheus DIR] [--maintain K] [--jitter MS]\n");
 		return 2;
 	}
 	mode = argv[1];
@@ -660,6 +662,8 @@ main(int argc, char **argv)
 			sdir = argv[i + 1];
 		else if (strcmp(argv[i], "--prometheus") == 0)
 			pdir = argv[i + 1];
+		else if (strcmp(argv[i], "--jitter") == 0)
+			jitter = (unsigned)atoi(argv[i + 1]);
 		else if (strcmp(argv[i], "--maintain") == 0)
 			maintain = (unsigned)atoi(argv[i + 1]);
 	}
@@ -667,6 +671,7 @@ main(int argc, char **argv)
 	if (strcmp(mode, "replay") == 0)
 		return sdir ? replay(sdir) : 2;
 	load_build(&l, series, hours);
+	l.jitter = jitter;
 	if (strcmp(mode, "openmetrics") == 0)
 		return out ? write_openmetrics(&l, out) : 2;
 	if (strcmp(mode, "wal") == 0)

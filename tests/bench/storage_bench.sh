@@ -1,7 +1,7 @@
 #!/bin/sh
 # tests/bench/storage_bench.sh - strata's store beside Prometheus 2.42 on the same data.
 #
-#   storage_bench.sh import [SERIES] [HOURS]   bytes per sample on disk after
+#   storage_bench.sh import [SERIES] [HOURS] [JITTER_MS]   bytes per sample after
 #       compaction: one OpenMetrics file (tests/bench/bench_tsdb openmetrics)
 #       imported with strata-tool import openmetrics and with promtool tsdb
 #       create-blocks-from openmetrics, then each server started on its
@@ -79,8 +79,9 @@ blocks_bytes() {
 }
 
 bench_import() {
-	series=${1:-20000} hours=${2:-24}
-	"$B/tests/bench/bench_tsdb" openmetrics --series "$series" --hours "$hours" --out "$W/data.om"
+	series=${1:-20000} hours=${2:-24} jitter=${3:-3}
+	"$B/tests/bench/bench_tsdb" openmetrics --series "$series" --hours "$hours" --jitter "$jitter" \
+		--out "$W/data.om"
 	samples=$(( (series + 999) / 1000 * 1000 * hours * 240 ))
 	echo "input: $(du -h "$W/data.om" | cut -f1) of OpenMetrics, $samples samples"
 	t0=$(now)
@@ -155,5 +156,5 @@ bench_replay() {
 case "${1:-}" in
 import) shift; bench_import "$@" ;;
 replay) shift; bench_replay "$@" ;;
-*) echo "usage: storage_bench.sh import|replay [SERIES] [HOURS]" >&2; exit 2 ;;
+*) echo "usage: storage_bench.sh import [SERIES] [HOURS] [JITTER_MS] | replay [SERIES] [HOURS]" >&2; exit 2 ;;
 esac
