@@ -11,6 +11,7 @@
 #include "api/targets.h"
 #include "api/tsdb_status.h"
 #include "remote/server.h"
+#include "api/rules.h"
 #include "rules/query.h"
 #include "rules/rules.h"
 #include "util/log.h"
@@ -132,6 +133,7 @@ core_new(const struct core_opts *o, char *err, size_t errlen)
 	api_metrics_add(c->metrics, api_metrics_db, c->db);
 	api_metrics_add(c->metrics, api_metrics_scrape, c->scrape);
 	api_metrics_add(c->metrics, remote_server_collect, c->remote);
+	api_metrics_add(c->metrics, api_metrics_rules, c->rules);
 	return c;
 fail:
 	core_free(c);
@@ -175,6 +177,7 @@ core_routes(struct core *c, struct http_server *srv)
 	    api_targets_route(c->scrape, srv) < 0 ||
 	    api_query_route(c->query, srv) < 0 ||
 	    api_tsdb_status_route(c->db, srv) < 0 ||
+	    api_rules_route(c->rules, srv) < 0 ||
 	    remote_server_route(c->remote, srv, c->remote_write, true) < 0)
 		return -1;
 	if (!c->remote_write &&
