@@ -343,6 +343,7 @@ federate_handler(struct http_request *req, void *arg)
 	sel = http_request_args(req, "match[]", &n);
 	if (f->store != NULL && (since = http_request_header(req, PULL_SINCE_HEADER)) != NULL) {
 		struct labels *ext = federate_ext(f);
+		const char *win;
 		char *end;
 		long long v = strtoll(since, &end, 10);
 		int rc;
@@ -352,8 +353,10 @@ federate_handler(struct http_request *req, void *arg)
 			return http_respond_text(req, 400, "bad %s header: %s\n",
 			    PULL_SINCE_HEADER, since);
 		}
+		win = http_request_header(req, PULL_WINDOW_HEADER);
 		rc = api_pull_respond(req, f->store, sel, n, (int64_t)v,
-		    time_now_ms() - API_PULL_SETTLE_MS, ext);
+		    time_now_ms() - API_PULL_SETTLE_MS,
+		    win != NULL ? (int64_t)strtoll(win, NULL, 10) : 0, ext);
 		labels_free(ext);
 		return rc;
 	}

@@ -180,7 +180,8 @@ pull_next_piece(struct http_stream *s, void *arg)
 
 int
 api_pull_respond(struct http_request *req, const struct promql_storage *st,
-    const char *const *sel, size_t n, int64_t since, int64_t until, struct labels *ext)
+    const char *const *sel, size_t n, int64_t since, int64_t until, int64_t max_window,
+    struct labels *ext)
 {
 	struct pull_stream *ps = mem_calloc(1, sizeof(*ps));
 	char err[512];
@@ -188,8 +189,10 @@ api_pull_respond(struct http_request *req, const struct promql_storage *st,
 
 	ps->st = st;
 	ps->since = since;
-	if (until > since + API_PULL_MAX_WINDOW_MS)
-		until = since + API_PULL_MAX_WINDOW_MS;
+	if (max_window <= 0 || max_window > API_PULL_MAX_WINDOW_MS)
+		max_window = API_PULL_MAX_WINDOW_MS;
+	if (until > since + max_window)
+		until = since + max_window;
 	ps->until = until < since ? since : until;
 	ps->ext = labels_ref(ext);
 	ps->sel = mem_calloc(n + 1, sizeof(*ps->sel));

@@ -40,6 +40,17 @@
 
 #define PULL_CONTENT_TYPE "application/vnd.strata.pull; version=1"
 #define PULL_SINCE_HEADER "X-Strata-Pull-Since"
+/* The client's largest acceptable window (ms); the server answers at most
+ * that much time (and never more than PULL_MAX_WINDOW_MS). A client whose
+ * pulls fail (too big to fetch within its timeout, or over its body limit)
+ * asks for smaller windows, down to PULL_MIN_WINDOW_MS. */
+#define PULL_WINDOW_HEADER "X-Strata-Pull-Max-Window"
+
+/* How far behind now a server's window ends: samples are stamped with
+ * their scrape's start and committed up to a scrape timeout later. */
+#define PULL_SETTLE_MS (15 * 1000)
+#define PULL_MAX_WINDOW_MS (10 * 60 * 1000)
+#define PULL_MIN_WINDOW_MS (15 * 1000)
 
 /* pull_write_header appends the window line. */
 void pull_write_header(struct strbuf *sb, int64_t since, int64_t until);

@@ -153,6 +153,7 @@ struct target {
 	bool pull_again;		/* worker -> loop: pull again at once */
 	bool catchup;			/* loop: the timer is a catch-up pull */
 	int64_t cursor;			/* ms: the next pull asks for samples after it */
+	int64_t pull_window;		/* ms: the most a pull asks for (0: the most) */
 	/* status, under mu */
 	char *last_error;
 	int64_t last_scrape_ms;
@@ -1546,6 +1547,10 @@ configure(struct scrape_manager *m, struct target *t, const struct cfg_scrape *s
 		strbuf_reset(&sb);
 		strbuf_printf(&sb, "%s: %" PRId64, PULL_SINCE_HEADER, t->cursor);
 		t->hdrs = curl_slist_append(t->hdrs, strbuf_cstr(&sb));
+		strbuf_reset(&sb);
+		strbuf_printf(&sb, "%s: %" PRId64, PULL_WINDOW_HEADER,
+		    t->pull_window > 0 ? t->pull_window : (int64_t)PULL_MAX_WINDOW_MS);
+		t->hdrs = curl_slist_append(t->hdrs, strbuf_cstr(&sb));
 	}
 	if (hc->has_authorization) {
 		char *cred = NULL;
@@ -2161,6 +2166,32 @@ is_pull_type(const char *ct)
 	    ct[sizeof(type) - 1] == ' ');
 }
 
+/* pull_window_of returns the most a pull of t asks for. */
+static int64_t
+pull_window_of(const struct target *t)
+{
+	return t->pull_window > 0 ? t->pull_window : PULL_MAX_WINDOW_MS;
+}
+
+/* pull_window_grow doubles t's window after a successful pull. */
+static void
+pull_window_grow(struct target *t)
+{
+	int64_t w = pull_window_of(t) * 2;
+
+	t->pull_window = w > PULL_MAX_WINDOW_MS ? PULL_MAX_WINDOW_MS : w;
+}
+
+/* pull_window_shrink halves t's window after a failed pull: a catch-up
+ * answer may be too big to fetch within the timeout or the body limit. */
+static void
+pull_window_shrink(struct target *t)
+{
+	int64_t w = pull_window_of(t) / 2;
+
+	t->pull_window = w < PULL_MIN_WINDOW_MS ? PULL_MIN_WINDOW_MS : w;
+}
+
 /* process_pull appends a pull body of t (worker). Returns 0 and moves the
  * cursor (asking for a catch-up pull when far behind), or -1 with err. */
 static int
@@ -2177,6 +2208,7 @@ process_pull(struct scrape_manager *m, struct scrape_scratch *w, struct tsdb_app
 	if (scrape_cache_append_pull(t->cache, w, *papp, conf, body, len, from, now, &win, r,
 	    err, errlen) < 0) {
 		cursor_note(m, t, t->jpool->name, false, from, now);
+		pull_window_shrink(t);
 		return -1;
 	}
 	if (win.until > t->cursor)
@@ -2190,7 +2222,8 @@ process_pull(struct scrape_manager *m, struct scrape_scratch *w, struct tsdb_app
 	advanced = win.until - from;
 	behind = now - SCRAPE_PULL_SETTLE_MS - win.until;
 	t->pull_again = behind > iv && (advanced > iv + iv / 2 ||
-	    advanced >= SCRAPE_PULL_MAX_WINDOW_MS);
+	    advanced >= pull_window_of(t));
+	pull_window_grow(t);
 	return 0;
 }
 
@@ -2231,8 +2264,10 @@ process(struct scrape_manager *m, struct scrape_scratch *w, struct zbuf *z,
 		snprintf(err, sizeof(err), "%s", t->fetch_err);
 		if (scrape_cache_fail(t->cache, app, t->ts_ms))
 			ADD(&m->st_flush_forced, 1);
-		if (t->pullable)
+		if (t->pullable) {
 			cursor_note(m, t, t->jpool->name, false, t->cursor, time_now_ms());
+			pull_window_shrink(t);
+		}
 	} else {
 		int rc;
 

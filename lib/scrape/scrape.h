@@ -42,7 +42,11 @@
  * source's markers come through. A success moves the cursor to the body's
  * until; a body that ends more than an interval before now minus
  * SCRAPE_PULL_SETTLE_MS after advancing over 1.5 intervals (a capped answer
- * after a cut) is followed at once by the next pull, until caught up.
+ * after a cut) is followed at once by the next pull, until caught up. Each
+ * pull asks for at most the target's window (PULL_WINDOW_HEADER): it starts
+ * at PULL_MAX_WINDOW_MS, halves after a failed pull (a catch-up body too big
+ * to fetch within the timeout or the body limit) down to
+ * PULL_MIN_WINDOW_MS, and doubles back after each successful one.
  * Cursors live per target (pool name and scrape URL) and, with
  * opts.state_dir, in the file SCRAPE_CURSOR_FILE there (tmp + fsync +
  * rename; at most once a second plus on the loop's sd poll and on stop),
@@ -68,12 +72,13 @@
 #include <stdint.h>
 
 #include "config/config.h"
+#include "expfmt/pull.h"
 #include "labels/labels.h"
 #include "tsdb/head.h"
 
-/* Pull protocol constants, the server side's (lib/api/pull.h) values. */
-#define SCRAPE_PULL_SETTLE_MS (15 * 1000)	/* API_PULL_SETTLE_MS */
-#define SCRAPE_PULL_MAX_WINDOW_MS (10 * 60 * 1000)	/* API_PULL_MAX_WINDOW_MS */
+/* Pull protocol constants (lib/expfmt/pull.h, shared with the server). */
+#define SCRAPE_PULL_SETTLE_MS PULL_SETTLE_MS
+#define SCRAPE_PULL_MAX_WINDOW_MS PULL_MAX_WINDOW_MS
 #define SCRAPE_CURSOR_FILE "scrape-pull-cursors"
 #define SCRAPE_CURSOR_KEEP_MS (7 * 86400 * 1000LL)
 #define SCRAPE_META_MAX_FAMILIES 65536

@@ -261,6 +261,39 @@ test_federate_pull(void **state)
 	assert_int_equal(stale, 1);
 	pull_parser_free(p);
 
+	/* A client asking for at most 10 s gets (since, since + 10 s]. */
+	{
+		struct curl_slist *hl = NULL;
+		CURL *c = curl_easy_init();
+		char wh[64];
+
+		strbuf_reset(&body);
+		snprintf(hdr, sizeof(hdr), "%s: %lld", PULL_SINCE_HEADER, (long long)(now - 90000));
+		snprintf(wh, sizeof(wh), "%s: 10000", PULL_WINDOW_HEADER);
+		hl = curl_slist_append(hl, hdr);
+		hl = curl_slist_append(hl, wh);
+		curl_easy_setopt(c, CURLOPT_URL, url);
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+		curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+		curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+		assert_int_equal(curl_easy_perform(c), CURLE_OK);
+		curl_slist_free_all(hl);
+		curl_easy_cleanup(c);
+		p = pull_parser_new(body.buf, body.len, &since, &until, err, sizeof(err));
+		assert_non_null(p);
+		assert_int_equal(until, now - 80000);
+		samples = 0;
+		while ((k = pull_next(p, &e)) > 0)
+			if (k == PULL_SAMPLE) {
+				assert_true(e.t > now - 90000 && e.t <= now - 80000);
+				samples++;
+			}
+		assert_int_equal(k, PULL_END);
+		assert_int_equal(samples, 50 * 10);
+		pull_parser_free(p);
+	}
+
 	/* Without the header: the text exposition, where series 7 is stale. */
 	strbuf_reset(&body);
 	assert_int_equal(get(url, NULL, &body, ct, sizeof(ct)), 200);
