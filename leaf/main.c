@@ -27,7 +27,6 @@
 struct leaf {
 	struct core *core;
 	struct shard *shard;		/* target ownership */
-	struct shard_leaf_source *shard_src;	/* targets for the shard counts */
 };
 
 static int
@@ -51,12 +50,10 @@ leaf_apply(void *arg, const struct cfg *cfg, char *err, size_t errlen)
 	int rc;
 
 	/* The replica label (--shard.replication-factor > 1) joins the
-	 * external labels; the shard counts follow the new configuration. */
+	 * external labels. */
 	ext = shard_external_labels(l->shard, cfg->external_labels);
 	rc = core_apply(l->core, cfg, ext, err, errlen);
 	labels_free(ext);
-	if (rc == 0)
-		shard_leaf_source_set_cfg(l->shard_src, cfg);
 	return rc;
 }
 
@@ -114,8 +111,7 @@ main(int argc, char **argv)
 	l.core = core_new(&co, err, sizeof(err));
 	if (l.core == NULL)
 		goto fail;
-	l.shard_src = shard_leaf_source_new(core_scrape(l.core));
-	shard_set_targets(l.shard, shard_leaf_targets, l.shard_src);
+	shard_set_targets(l.shard, shard_leaf_targets, core_scrape(l.core));
 	shard_on_change(l.shard, leaf_shard_changed, &l);
 	api_metrics_add(core_metrics(l.core), shard_api_metrics, l.shard);
 	if (shard_start(l.shard, err, sizeof(err)) < 0)
@@ -136,7 +132,6 @@ out:
 	daemon_free(d);		/* stops the server: no handler runs after this */
 	if (flags != NULL)
 		daemon_flags_free(flags, nflags);
-	shard_leaf_source_free(l.shard_src);
 	core_free(l.core);
 	shard_free(l.shard);
 	return status;

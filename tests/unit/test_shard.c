@@ -1350,7 +1350,6 @@ test_leaf_source(void **state)
 	struct tsdb_head *h;
 	struct scrape_manager *m;
 	struct scrape_opts so;
-	struct shard_leaf_source *src;
 	struct cfg *cfg;
 	struct scrape_target_info *v;
 	char err[512];
@@ -1370,14 +1369,12 @@ test_leaf_source(void **state)
 	so.workers = 1;
 	m = scrape_manager_new(&so, err, sizeof(err));
 	assert_non_null(m);
-	src = shard_leaf_source_new(m);
-	shard_set_targets(s, shard_leaf_targets, src);
+	shard_set_targets(s, shard_leaf_targets, m);
 	/* no configuration yet: nothing to count */
 	assert_int_equal(shard_count_targets(s, &total, &owned, per), 0);
 	assert_int_equal(total, 0);
 
 	assert_int_equal(scrape_manager_apply(m, cfg, err, sizeof(err)), 0);
-	shard_leaf_source_set_cfg(src, cfg);
 	for (i = 0; i < 5; i++)
 		want[md5_hashmod(kept[i], 2)]++;
 	memset(per, 0, sizeof(per));
@@ -1393,9 +1390,7 @@ test_leaf_source(void **state)
 	assert_int_equal(active, want[0]);
 	scrape_target_info_free(v, n);
 
-	shard_leaf_source_set_cfg(src, NULL);
 	scrape_manager_free(m);
-	shard_leaf_source_free(src);
 	tsdb_head_free(h);
 	cfg_free(cfg);
 	shard_free(s);
