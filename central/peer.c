@@ -869,6 +869,12 @@ missing_now(struct peer *p, const struct peer_answer *a, int64_t lag, struct ran
 	int64_t lo = p->o.retention_ms > 0 ? now - p->o.retention_ms : INT64_MIN;
 	int64_t hi = a->watermark < now - lag ? a->watermark : now - lag;
 
+	/* What lies after the start of this process's own stretch is ours:
+	 * the heartbeat claims it as it becomes final. */
+	pthread_mutex_lock(&p->mu);
+	if (p->run_open && p->run_start < hi)
+		hi = p->run_start;
+	pthread_mutex_unlock(&p->mu);
 	coverage_get(p->cov, &held);
 	ranges_copy(&theirs, &a->coverage);
 	ranges_clip(&theirs, lo, hi);
