@@ -251,12 +251,30 @@ write_metric(struct json_writer *w, const struct labels *ls)
 	json_object_end(w);
 }
 
+/* write_value writes a vector or matrix sample value as Prometheus'
+ * marshalPointJSON does: 'f' form, but 'e' form ("1e-07", "1e+21") for
+ * values of magnitude below 1e-6 or from 1e21 on. */
+static void
+write_value(struct json_writer *w, double v)
+{
+	double a = fabs(v);
+	struct strbuf sb = STRBUF_INIT;
+
+	if (a == 0 || !isfinite(v) || (a >= 1e-6 && a < 1e21)) {
+		json_float_string(w, v);
+		return;
+	}
+	json_format_float(&sb, v, 'e');
+	json_string_n(w, sb.buf, sb.len);
+	strbuf_free(&sb);
+}
+
 static void
 write_point(struct json_writer *w, int64_t t, double v)
 {
 	json_array_begin(w);
 	write_ts(w, t);
-	json_float_string(w, v);
+	write_value(w, v);
 	json_array_end(w);
 }
 
@@ -289,8 +307,11 @@ respond_result(struct http_request *req, const struct promql_result *res)
 	json_string(&r.w, type_name(res->type));
 	json_key(&r.w, "result");
 	switch (res->type) {
-	case PROMQL_TYPE_SCALAR:
-		write_point(&r.w, res->t, res->scalar);
+	case PROMQL_TYPE_SCALAR:	/* always 'f' form, as Prometheus */
+		json_array_begin(&r.w);
+		write_ts(&r.w, res->t);
+		json_float_string(&r.w, res->scalar);
+		json_array_end(&r.w);
 		break;
 	case PROMQL_TYPE_STRING:
 		json_array_begin(&r.w);
@@ -333,11 +354,16 @@ respond_result(struct http_request *req, const struct promql_result *res)
 	return api_success_end(&r, req);
 }
 
+/* respond_engine_error answers an engine error. Prometheus names the
+ * parameter for /api/v1/query's bad queries (named true) but not for
+ * /api/v1/query_range's. */
 static int
-respond_engine_error(struct http_request *req, const struct promql_error *e)
+respond_engine_error(struct http_request *req, const struct promql_error *e, bool named)
 {
 	switch (e->cls) {
 	case PROMQL_ERR_BAD_DATA:
+		if (!named)
+			return api_error(req, API_ERR_BAD_DATA, "%s", e->msg);
 		return api_error(req, API_ERR_BAD_DATA, "invalid parameter \"query\": %s", e->msg);
 	case PROMQL_ERR_TIMEOUT:
 		return api_error(req, API_ERR_TIMEOUT, "%s", e->msg);
@@ -400,7 +426,7 @@ h_query(struct http_request *req, void *arg)
 	slot_give(q);
 	promql_engine_free(tmp);
 	if (rc < 0)
-		return respond_engine_error(req, &err);
+		return respond_engine_error(req, &err, true);
 	rc = respond_result(req, &res);
 	promql_result_free(&res);
 	return rc;
@@ -449,7 +475,7 @@ h_query_range(struct http_request *req, void *arg)
 	slot_give(q);
 	promql_engine_free(tmp);
 	if (rc < 0)
-		return respond_engine_error(req, &err);
+		return respond_engine_error(req, &err, false);
 	rc = respond_result(req, &res);
 	promql_result_free(&res);
 	return rc;
