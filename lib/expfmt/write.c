@@ -19,109 +19,17 @@
 
 #include "expfmt/write.h"
 
-/* expfmt_shortest fills digs with the shortest round-trip digits of the
- * finite, positive v and returns their count; *dp is the decimal point
- * position (v = 0.digs * 10^dp). */
-static int
-expfmt_shortest(double v, char digs[20], int *dp)
-{
-	char buf[40];
-	int prec, nd = 0, i;
-	char *e;
-
-	if (v < 1e15 && v == floor(v)) {
-		/* integers: exact digits, trailing zeros dropped */
-		unsigned long long u = (unsigned long long)v;
-		char tmp[20];
-		int n = 0;
-
-		while (u) {
-			tmp[n++] = (char)('0' + u % 10);
-			u /= 10;
-		}
-		*dp = n;
-		for (i = 0; i < n; i++)
-			digs[i] = tmp[n - 1 - i];
-		while (n > 1 && digs[n - 1] == '0')
-			n--;
-		return n;
-	}
-	/* subnormals carry fewer digits: search them from one digit up */
-	for (prec = v < DBL_MIN ? 0 : 14; prec <= 16; prec++) {
-		snprintf(buf, sizeof(buf), "%.*e", prec, v);
-		if (prec == 16 || strtod(buf, NULL) == v)
-			break;
-	}
-	/* buf is d.ddddde[+-]xx */
-	for (i = 0; buf[i] && buf[i] != 'e'; i++)
-		if (buf[i] >= '0' && buf[i] <= '9')
-			digs[nd++] = buf[i];
-	e = buf + i;
-	*dp = (int)strtol(e + 1, NULL, 10) + 1;
-	while (nd > 1 && digs[nd - 1] == '0')
-		nd--;
-	return nd;
-}
+#include "util/float.h"
 
 size_t
 expfmt_format_float(double v, char *buf)
 {
-	char digs[20];
-	int nd, dp, exp, i;
-	size_t o = 0;
-
-	if (isnan(v)) {
-		memcpy(buf, "NaN", 4);
-		return 3;
-	}
-	if (isinf(v)) {
-		memcpy(buf, v > 0 ? "+Inf" : "-Inf", 5);
-		return 4;
-	}
+	/* Prometheus' text encoder writes both zeros as "0". */
 	if (v == 0) {
 		memcpy(buf, "0", 2);
 		return 1;
 	}
-	if (v < 0) {
-		buf[o++] = '-';
-		v = -v;
-	}
-	nd = expfmt_shortest(v, digs, &dp);
-	exp = dp - 1;
-	if (exp < -4 || exp >= 6) {
-		/* %e: d[.ddd]e±XX */
-		buf[o++] = digs[0];
-		if (nd > 1) {
-			buf[o++] = '.';
-			memcpy(buf + o, digs + 1, (size_t)nd - 1);
-			o += (size_t)nd - 1;
-		}
-		buf[o++] = 'e';
-		buf[o++] = exp < 0 ? '-' : '+';
-		if (exp < 0)
-			exp = -exp;
-		if (exp >= 100)
-			buf[o++] = (char)('0' + exp / 100);
-		buf[o++] = (char)('0' + exp / 10 % 10);
-		buf[o++] = (char)('0' + exp % 10);
-	} else if (dp > 0) {
-		for (i = 0; i < dp; i++)
-			buf[o++] = i < nd ? digs[i] : '0';
-		if (nd > dp) {
-			buf[o++] = '.';
-			for (i = dp; i < nd; i++)
-				buf[o++] = digs[i];
-		}
-	} else {
-		buf[o++] = '0';
-		buf[o++] = '.';
-		for (i = dp; i < 0; i++)
-			buf[o++] = '0';
-		memcpy(buf + o, digs, (size_t)nd);
-		o += (size_t)nd;
-	}
-	buf[o] = '\0';
-	return o;
+	return float_format_buf(v, 'g', buf);
 }
 
 void

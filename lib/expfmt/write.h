@@ -16,10 +16,11 @@
 
 #include "expfmt/parse.h"
 #include "labels/labels.h"
+#include "util/float.h"
 #include "util/strbuf.h"
 
 /* Bytes expfmt_format_float may write, with the NUL. */
-#define EXPFMT_FLOAT_MAX 32
+#define EXPFMT_FLOAT_MAX FLOAT_FMT_MAX
 
 /* expfmt_format_float writes v into buf (EXPFMT_FLOAT_MAX bytes) as
  * Prometheus' text encoder does, NUL-terminated, and returns the length. */

@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/float.h"
+
 static const char json_hex[] = "0123456789abcdef";
 
 /* utf8_decode returns the length of the valid UTF-8 sequence at s (at most
@@ -118,78 +120,10 @@ json_escape(struct strbuf *sb, const char *str, size_t len)
 	strbuf_putc(sb, '"');
 }
 
-/* shortest_digits finds the fewest significant digits that read back as v
- * (finite, non-zero): digits into d (NUL-terminated, no point), decimal
- * exponent of the first digit into *exp. Returns the digit count. */
-static int
-shortest_digits(double v, char d[24], int *exp)
-{
-	char buf[40];
-	int p, n = 0;
-	const char *e;
-
-	for (p = 1; p <= 17; p++) {
-		snprintf(buf, sizeof(buf), "%.*e", p - 1, v);
-		if (strtod(buf, NULL) == v)
-			break;
-	}
-	for (const char *q = buf; *q != 'e' && *q != '\0'; q++)
-		if (*q >= '0' && *q <= '9')
-			d[n++] = *q;
-	d[n] = '\0';
-	e = strchr(buf, 'e');
-	*exp = e != NULL ? atoi(e + 1) : 0;
-	while (n > 1 && d[n - 1] == '0')
-		d[--n] = '\0';
-	return n;
-}
-
 void
 json_format_float(struct strbuf *sb, double v, char fmt)
 {
-	char d[24];
-	int n, exp, i;
-
-	if (isnan(v)) {
-		strbuf_puts(sb, "NaN");
-		return;
-	}
-	if (isinf(v)) {
-		strbuf_puts(sb, v > 0 ? "+Inf" : "-Inf");
-		return;
-	}
-	if (signbit(v))
-		strbuf_putc(sb, '-');
-	v = fabs(v);
-	if (v == 0) {
-		strbuf_puts(sb, fmt == 'e' ? "0e+00" : "0");
-		return;
-	}
-	n = shortest_digits(v, d, &exp);
-	if (fmt == 'e') {
-		strbuf_putc(sb, d[0]);
-		if (n > 1) {
-			strbuf_putc(sb, '.');
-			strbuf_append(sb, d + 1, (size_t)n - 1);
-		}
-		strbuf_printf(sb, "e%c%02d", exp < 0 ? '-' : '+',
-		    exp < 0 ? -exp : exp);
-		return;
-	}
-	if (exp >= n - 1) {
-		strbuf_append(sb, d, (size_t)n);
-		for (i = 0; i < exp - (n - 1); i++)
-			strbuf_putc(sb, '0');
-	} else if (exp >= 0) {
-		strbuf_append(sb, d, (size_t)exp + 1);
-		strbuf_putc(sb, '.');
-		strbuf_append(sb, d + exp + 1, (size_t)(n - exp - 1));
-	} else {
-		strbuf_puts(sb, "0.");
-		for (i = 0; i < -exp - 1; i++)
-			strbuf_putc(sb, '0');
-		strbuf_append(sb, d, (size_t)n);
-	}
+	float_format(sb, v, fmt);
 }
 
 void

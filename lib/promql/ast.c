@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "labels/labels.h"
+#include "util/float.h"
 #include "util/mem.h"
 #include "util/time.h"
 
@@ -239,93 +240,10 @@ promql_type_doc(enum promql_type t)
 
 /* ---- floats ------------------------------------------------------------ */
 
-/* shortest fills digs with the shortest round-trip decimal digits of the
- * finite v > 0 and returns their count; v = 0.digs * 10^*dp. */
-static int
-shortest(double v, char digs[24], int *dp)
-{
-	char buf[48];
-	int prec, nd = 0, i;
-
-	if (v < 1e15 && v == floor(v)) {
-		unsigned long long u = (unsigned long long)v;
-		char tmp[24];
-		int n = 0;
-
-		while (u) {
-			tmp[n++] = (char)('0' + u % 10);
-			u /= 10;
-		}
-		*dp = n;
-		for (i = 0; i < n; i++)
-			digs[i] = tmp[n - 1 - i];
-		while (n > 1 && digs[n - 1] == '0')
-			n--;
-		return n;
-	}
-	/* When 15 significant digits round-trip, the correctly rounded 15
-	 * digits with trailing zeros dropped are the shortest; subnormals carry
-	 * fewer digits and are searched from one digit up. */
-	for (prec = v < DBL_MIN ? 0 : 14; prec <= 16; prec++) {
-		snprintf(buf, sizeof(buf), "%.*e", prec, v);
-		if (prec == 16 || strtod(buf, NULL) == v)
-			break;
-	}
-	for (i = 0; buf[i] != '\0' && buf[i] != 'e'; i++)
-		if (buf[i] >= '0' && buf[i] <= '9')
-			digs[nd++] = buf[i];
-	*dp = (int)strtol(buf + i + 1, NULL, 10) + 1;
-	while (nd > 1 && digs[nd - 1] == '0')
-		nd--;
-	return nd;
-}
-
 void
 promql_format_float(double v, char fmt, struct strbuf *out)
 {
-	char digs[24];
-	int nd, dp, exp, i;
-
-	if (isnan(v)) {
-		strbuf_puts(out, "NaN");
-		return;
-	}
-	if (isinf(v)) {
-		strbuf_puts(out, v > 0 ? "+Inf" : "-Inf");
-		return;
-	}
-	if (signbit(v)) {
-		strbuf_putc(out, '-');
-		v = -v;
-	}
-	if (v == 0) {
-		strbuf_putc(out, '0');
-		return;
-	}
-	nd = shortest(v, digs, &dp);
-	exp = dp - 1;
-	if (fmt == 'g' && (exp < -4 || exp >= 6)) {
-		strbuf_putc(out, digs[0]);
-		if (nd > 1) {
-			strbuf_putc(out, '.');
-			strbuf_append(out, digs + 1, (size_t)nd - 1);
-		}
-		strbuf_printf(out, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
-		return;
-	}
-	if (dp > 0) {
-		for (i = 0; i < dp; i++)
-			strbuf_putc(out, i < nd ? digs[i] : '0');
-		if (nd > dp) {
-			strbuf_putc(out, '.');
-			strbuf_append(out, digs + dp, (size_t)(nd - dp));
-		}
-	} else {
-		strbuf_puts(out, "0.");
-		for (i = dp; i < 0; i++)
-			strbuf_putc(out, '0');
-		strbuf_append(out, digs, (size_t)nd);
-	}
+	float_format(out, v, fmt);
 }
 
 /* ---- printing --------------------------------------------------------- */

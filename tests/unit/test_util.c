@@ -1,15 +1,19 @@
 /* tests/unit/test_util.c - lib/util: memory seam, strbuf, durations, flags, logger. */
 #include "config.h"
 
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "util/flag.h"
+#include "util/float.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/strbuf.h"
@@ -242,6 +246,67 @@ test_log_setup(void **state)
 	assert_true(log_enabled(LOG_ERROR));
 }
 
+static void
+test_float_format(void **state)
+{
+	static const struct {
+		double v;
+		char fmt;
+		const char *want;
+	} cases[] = {
+		{ 1e6, 'g', "1e+06" }, { 123456789, 'g', "1.23456789e+08" }, { 999999, 'g', "999999" },
+		{ 0.0001, 'g', "0.0001" }, { 0.00001, 'g', "1e-05" }, { 1.5, 'g', "1.5" },
+		{ 1.0 / 3, 'g', "0.3333333333333333" }, { 5e-324, 'g', "5e-324" },
+		{ 1e100, 'g', "1e+100" }, { -2.5e-7, 'g', "-2.5e-07" }, { 0, 'g', "0" },
+		{ -0.0, 'g', "-0" }, { 1e21, 'f', "1000000000000000000000" }, { 0.1, 'f', "0.1" },
+		{ 1e-7, 'f', "0.0000001" }, { -0.0, 'f', "-0" }, { 0, 'e', "0e+00" },
+		{ 1e-7, 'e', "1e-07" }, { 1.7976931348623157e308, 'e', "1.7976931348623157e+308" },
+		{ 123.456, 'e', "1.23456e+02" }, { 1e15, 'f', "1000000000000000" },
+		{ 9007199254740993.0, 'f', "9007199254740992" },
+	};
+	struct strbuf sb = STRBUF_INIT;
+	char buf[FLOAT_FMT_MAX], digs[24];
+	size_t i;
+	unsigned seed = 12345;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		strbuf_reset(&sb);
+		float_format(&sb, cases[i].v, cases[i].fmt);
+		assert_string_equal(strbuf_cstr(&sb), cases[i].want);
+	}
+	strbuf_reset(&sb);
+	float_format(&sb, NAN, 'f');
+	float_format(&sb, INFINITY, 'g');
+	float_format(&sb, -INFINITY, 'e');
+	assert_string_equal(strbuf_cstr(&sb), "NaN+Inf-Inf");
+	/* Random bit patterns: every finite value reads back, and one digit
+	 * fewer never does (the digits are the shortest). */
+	for (i = 0; i < 20000; i++) {
+		uint64_t bits = 0;
+		double v, back;
+		int nd, dp, k;
+		char shorter[48];
+
+		for (k = 0; k < 4; k++) {
+			seed = seed * 1103515245u + 12345u;
+			bits = bits << 16 | (seed >> 8 & 0xffff);
+		}
+		memcpy(&v, &bits, sizeof(v));
+		if (!isfinite(v) || v == 0)
+			continue;
+		float_format_buf(v, 'g', buf);
+		back = strtod(buf, NULL);
+		assert_true(memcmp(&back, &v, sizeof(v)) == 0);
+		nd = float_shortest(fabs(v), digs, &dp);
+		if (nd > 1) {
+			snprintf(shorter, sizeof(shorter), "%.*e", nd - 2, fabs(v));
+			assert_true(strtod(shorter, NULL) != fabs(v));
+		}
+	}
+	strbuf_free(&sb);
+}
+
 int
 main(void)
 {
@@ -251,6 +316,7 @@ main(void)
 		cmocka_unit_test(test_duration_parse),
 		cmocka_unit_test(test_duration_format),
 		cmocka_unit_test(test_rfc3339),
+		cmocka_unit_test(test_float_format),
 		cmocka_unit_test(test_flags),
 		cmocka_unit_test(test_bytes),
 		cmocka_unit_test(test_log_setup),
