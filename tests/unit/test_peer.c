@@ -10,7 +10,8 @@
  * conflicting value; and every kind of bad peer: another cluster's
  * fingerprint, a closed port, garbage, 404, 503, a cut answer, a slow
  * peer, a remote read that is not protobuf or whose samples are out of
- * order: each gets its state and nothing is written. Last, the heartbeat:
+ * order: each gets its state and nothing is written; a peer whose clock is
+ * ahead has its skew measured and is never trusted past our watermark. Last, the heartbeat:
  * a stretch opens when the replica is synced, grows with now - lag, and a
  * stall ends it.
  */
@@ -712,7 +713,8 @@ struct bad_peer {
 	const char *cov_body;		/* NULL: a valid answer covering the last hour */
 	int read_status;
 	int read_kind;			/* 0 text body, 1 samples out of order, 2 a series
-					 * twice, 3 a sample outside the range */
+					 * twice, 3 a sample outside the range, 4 no series */
+	int64_t skew_ms;		/* the peer's clock minus ours */
 	const char *read_body;
 	unsigned delay_ms;
 };
@@ -722,7 +724,7 @@ bad_coverage(struct http_request *req, void *arg)
 {
 	struct bad_peer *bp = arg;
 	struct strbuf sb = STRBUF_INIT;
-	int64_t now = time_now_ms();
+	int64_t now = time_now_ms() + bp->skew_ms;
 
 	if (bp->delay_ms > 0)
 		usleep(bp->delay_ms * 1000);
@@ -761,7 +763,8 @@ bad_read(struct http_request *req, void *arg)
 	s[1] = (struct remote_sample){ t0 + 1000, 2 };
 	s[2] = (struct remote_sample){ t0 + 2000, 3 };
 	ls = series_labels(0);
-	if (bp->read_kind == 1) {		/* out of order */
+	if (bp->read_kind == 4) {		/* nothing */
+	} else if (bp->read_kind == 1) {	/* out of order */
 		remote_resp_add_series(&b, ls, s, 3);
 	} else if (bp->read_kind == 2) {	/* one series twice */
 		remote_resp_add_series(&b, ls, s + 1, 1);
@@ -881,6 +884,50 @@ test_bad_peers(void **state)
 	assert_non_null(strstr(err, "outside the range asked for"));
 }
 
+/* A peer whose clock is 3 s ahead: its skew is measured, and repair never
+ * claims past this replica's own watermark. */
+static void
+test_clock_skew(void **state)
+{
+	struct bad_peer bp = { .cov_status = 200, .read_status = 200, .read_kind = 4,
+		.skew_ms = 3000 };
+	struct replica a;
+	struct http_server *srv;
+	struct ranges got = RANGES_INIT;
+	struct strbuf body = STRBUF_INIT;
+	char url[64], e[256];
+	int64_t before;
+	double skew;
+	char *p;
+
+	(void)state;
+	srv = http_server_new("127.0.0.1:0", NULL, e, sizeof(e));
+	assert_int_equal(http_server_route(srv, HTTP_GET, "/api/v1/peer/coverage", 0, bad_coverage,
+	    &bp), 0);
+	assert_int_equal(http_server_route(srv, HTTP_POST, "/api/v1/read", 0, bad_read, &bp), 0);
+	assert_int_equal(http_server_start(srv, e, sizeof(e)), 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", http_server_port(srv));
+	replica_open(&a);
+	replica_start(&a, url, NULL, "0123456789abcdef0123456789abcdef", NULL);
+	before = time_now_ms();
+	assert_int_equal(peer_sync_once(a.peer), 0);
+	assert_int_equal(peer_state(a.peer, NULL, 0), PEER_OK);
+	peer_coverage(a.peer, &got);
+	assert_int_equal(got.n, 1);
+	assert_true(got.v[0].end <= time_now_ms() - 1000);	/* not the peer's now + 2 s */
+	assert_true(got.v[0].end >= before - 1000 - 50);
+	http_get(a.url, "/api/v1/peer", &body);
+	p = strstr(body.buf, "\"clockSkewSeconds\":");
+	assert_non_null(p);
+	skew = strtod(p + 19, NULL);
+	assert_true(skew > 2.9 && skew < 3.1);
+	assert_non_null(strstr(body.buf, "\"state\":\"ok\""));
+	strbuf_free(&body);
+	ranges_free(&got);
+	replica_close(&a);
+	http_server_free(srv);
+}
+
 static void
 test_heartbeat(void **state)
 {
@@ -939,6 +986,7 @@ main(void)
 		cmocka_unit_test(test_repair),
 		cmocka_unit_test(test_mismatched_cluster),
 		cmocka_unit_test(test_bad_peers),
+		cmocka_unit_test(test_clock_skew),
 		cmocka_unit_test(test_heartbeat),
 	};
 	int rc;
