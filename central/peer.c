@@ -1093,7 +1093,7 @@ peer_new(const struct peer_opts *o, char *err, size_t errlen)
 		p->o.give_up_ms = PEER_GIVE_UP_MS;
 	if (p->o.slice_samples == 0)
 		p->o.slice_samples = PEER_SLICE_SAMPLES;
-	p->slice_ms = p->o.slice_ms > 0 ? p->o.slice_ms : 5 * 60 * 1000;
+	p->slice_ms = p->o.slice_ms > 0 ? p->o.slice_ms : 60 * 1000;
 	p->url = mem_strdup(o->url != NULL ? o->url : "");
 	ul = strlen(p->url);
 	while (ul > 0 && p->url[ul - 1] == '/')

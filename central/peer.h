@@ -96,7 +96,7 @@ struct peer_opts {
 	int64_t max_wait_ms;		/* serve unrepaired after this: 10 min */
 	int64_t give_up_ms;		/* PEER_GIVE_UP_MS */
 	size_t slice_samples;		/* PEER_SLICE_SAMPLES */
-	int64_t slice_ms;		/* first slice length: 5 min */
+	int64_t slice_ms;		/* first slice length: 1 min */
 	/* called once on the sync thread when the replica is synced */
 	void (*on_synced)(void *arg);
 	void *on_synced_arg;
