@@ -566,6 +566,7 @@ fetch_answer(struct peer *p, struct peer_answer *a, int64_t *t0, int64_t *t1,
 	curl_easy_setopt(p->easy, CURLOPT_ERRORBUFFER, cerr);
 	curl_easy_setopt(p->easy, CURLOPT_USERAGENT, "strata/" PACKAGE_VERSION);
 	curl_easy_setopt(p->easy, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(p->easy, CURLOPT_PROXY, "");	/* no proxy from the environment */
 	*t0 = time_now_ms();
 	rc = curl_easy_perform(p->easy);
 	*t1 = time_now_ms();
