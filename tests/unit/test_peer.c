@@ -928,6 +928,43 @@ test_clock_skew(void **state)
 	http_server_free(srv);
 }
 
+/* Once synced, what lies after the start of the replica's own stretch is
+ * its own: the heartbeat claims it, repair never copies it (even before
+ * the heartbeat got there). */
+static void
+test_own_stretch_not_copied(void **state)
+{
+	struct bad_peer bp = { .cov_status = 200, .read_status = 200, .read_kind = 4 };
+	struct replica a;
+	struct http_server *srv;
+	struct peer_stats st;
+	char url[64], e[256];
+
+	(void)state;
+	srv = http_server_new("127.0.0.1:0", NULL, e, sizeof(e));
+	assert_int_equal(http_server_route(srv, HTTP_GET, "/api/v1/peer/coverage", 0, bad_coverage,
+	    &bp), 0);
+	assert_int_equal(http_server_route(srv, HTTP_POST, "/api/v1/read", 0, bad_read, &bp), 0);
+	assert_int_equal(http_server_start(srv, e, sizeof(e)), 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", http_server_port(srv));
+	replica_open(&a);
+	replica_start(&a, url, NULL, "0123456789abcdef0123456789abcdef", NULL);
+	usleep(1100 * 1000);		/* the peer's watermark passes our start */
+	assert_int_equal(peer_sync_once(a.peer), 0);	/* the last hour */
+	assert_true(peer_is_synced(a.peer));
+	usleep(1200 * 1000);		/* now - lag passes the stretch's start */
+	assert_int_equal(peer_sync_once(a.peer), 0);	/* up to our stretch */
+	peer_stats(a.peer, &st);
+	assert_int_equal(st.ranges_repaired, 2);
+	usleep(200 * 1000);
+	assert_int_equal(peer_sync_once(a.peer), 0);	/* nothing: ours */
+	peer_stats(a.peer, &st);
+	assert_int_equal(st.ranges_repaired, 2);
+	assert_int_equal(st.ranges_missing, 0);
+	replica_close(&a);
+	http_server_free(srv);
+}
+
 static void
 test_heartbeat(void **state)
 {
@@ -987,6 +1024,7 @@ main(void)
 		cmocka_unit_test(test_mismatched_cluster),
 		cmocka_unit_test(test_bad_peers),
 		cmocka_unit_test(test_clock_skew),
+		cmocka_unit_test(test_own_stretch_not_copied),
 		cmocka_unit_test(test_heartbeat),
 	};
 	int rc;
