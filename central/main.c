@@ -33,6 +33,7 @@
 #include <stdio.h>
 
 #include "api/pull.h"
+#include "central/dedup.h"
 #include "central/peer.h"
 #include "daemon/core.h"
 #include "daemon/daemon.h"
@@ -45,6 +46,7 @@
 struct central {
 	struct core *core;
 	struct peer *peer;
+	struct dedup *dedup;	/* replicated series stored once; NULL: off */
 };
 
 /* central_eval_delay returns how long after an instant every raw sample
@@ -86,6 +88,8 @@ central_apply(void *arg, const struct cfg *cfg, char *err, size_t errlen)
 	int64_t delay = central_eval_delay(cfg), iv, lag, offset = 0;
 
 	core_set_rules_eval_delay(c->core, delay);
+	if (c->dedup != NULL)	/* dedup: every raw sample is in by then */
+		dedup_set_settle(c->dedup, delay);
 	if (core_apply(c->core, cfg, cfg->external_labels, err, errlen) < 0)
 		return -1;
 	/* Final here: raw samples after the delay, rule results one group
@@ -118,6 +122,8 @@ central_stop(void *arg)
 
 	peer_stop(c->peer);	/* no repair writes after this */
 	core_stop(c->core);
+	if (c->dedup != NULL)	/* dedup: no hook call after core_stop */
+		dedup_stop(c->dedup);
 }
 
 static bool
@@ -158,9 +164,26 @@ main(int argc, char **argv)
 	co.flags = flags;
 	co.nflags = nflags;
 	co.rules_hold = true;		/* until central_synced */
+	/* --- dedup: the scrape hook stores replicated series once --- */
+	if (flag_str(flags, nflags, "dedup.replica-label")[0] != '\0') {
+		struct dedup_opts dopt = { .replica_label = flag_str(flags, nflags,
+		    "dedup.replica-label") };
+
+		c.dedup = dedup_new(&dopt, err, sizeof(err));
+		if (c.dedup == NULL)
+			goto fail;
+		co.sample_hook = dedup_hook;
+		co.sample_hook_arg = c.dedup;
+	}
+	/* --- end dedup --- */
 	c.core = core_new(&co, err, sizeof(err));
 	if (c.core == NULL)
 		goto fail;
+	if (c.dedup != NULL) {	/* dedup: before any target exists */
+		if (dedup_start(c.dedup, tsdb_db_head(core_db(c.core)), err, sizeof(err)) < 0)
+			goto fail;
+		api_metrics_add(core_metrics(c.core), dedup_collect, c.dedup);
+	}
 	po.url = flag_str(flags, nflags, "peer.url");
 	po.data_dir = flag_str(flags, nflags, "storage.tsdb.path");
 	po.db = core_db(c.core);
@@ -189,6 +212,9 @@ out:
 	if (flags != NULL)
 		daemon_flags_free(flags, nflags);
 	peer_free(c.peer);
+	if (c.dedup != NULL)	/* dedup: its committer appends to the core's store */
+		dedup_stop(c.dedup);
 	core_free(c.core);
+	dedup_free(c.dedup);
 	return status;
 }

@@ -1,0 +1,182 @@
+#!/bin/sh
+# tests/e2e/3201-central-dedup.sh - deduplication on the central: two
+# leaves in dynamic shard mode with --shard.replication-factor=2 both
+# scrape every synthetic target and label what they serve with
+# leaf_replica=<host:port>; one strata-central federates from both (lossless
+# pulls) with --dedup.replica-label=leaf_replica (the default). The central
+# holds each target's series once, without the replica label, and
+# count(up{job="synth"}) is the number of targets. Then the leaf whose
+# samples the central stores for a target is SIGKILLed: the central's
+# series go on from the other leaf with no gap longer than two scrape
+# intervals, and rate() of the synthetic counters over windows that hold
+# the switch stays within a few percent of their known rates and of the
+# surviving leaf's own rate().
+. "$(dirname "$0")/lib.sh"
+
+N=8
+S=2	# leaf scrape interval, seconds
+first=$(e2e_ports $N)
+e2e_synth targets "$first" $N 60
+
+p0=$(e2e_port)
+p1=$(e2e_port)
+pc=$(e2e_port)
+while [ "$p1" = "$p0" ]; do p1=$(e2e_port); done
+while [ "$pc" = "$p0" ] || [ "$pc" = "$p1" ]; do pc=$(e2e_port); done
+peers="http://127.0.0.1:$p0,http://127.0.0.1:$p1"
+central="http://127.0.0.1:$pc"
+
+cat >"$E2E_DIR/leaf.yml" <<EOF
+global:
+  scrape_interval: ${S}s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: synth
+    static_configs:
+      - targets: [$(python3 -c "import sys; f, n = int(sys.argv[1]), int(sys.argv[2]); print(', '.join('\"127.0.0.1:%d\"' % p for p in range(f, f + n)))" "$first" "$N")]
+EOF
+cat >"$E2E_DIR/central.yml" <<EOF
+global:
+  scrape_interval: 2s
+  scrape_timeout: 1500ms
+scrape_configs:
+  - job_name: federate
+    honor_labels: true
+    metrics_path: /federate
+    params:
+      'match[]': ['{job="synth"}']
+    static_configs:
+      - targets: ["127.0.0.1:$p0", "127.0.0.1:$p1"]
+EOF
+
+start_leaf() {
+	# $1: index, $2: port
+	e2e_start "leaf$1" "$STRATA_BUILDDIR/strata-leaf" --config.file="$E2E_DIR/leaf.yml" \
+		--web.listen-address="127.0.0.1:$2" --storage.tsdb.path="$E2E_DIR/data$1" \
+		--shard.peers="$peers" --shard.self="http://127.0.0.1:$2" \
+		--shard.replication-factor=2 --shard.hold-down=3s
+}
+start_leaf 0 "$p0"
+pid0=$E2E_LAST_PID
+start_leaf 1 "$p1"
+pid1=$E2E_LAST_PID
+e2e_start central "$STRATA_BUILDDIR/strata-central" --config.file="$E2E_DIR/central.yml" \
+	--web.listen-address="127.0.0.1:$pc" --storage.tsdb.path="$E2E_DIR/central-data" \
+	--dedup.replica-label=leaf_replica
+for u in "http://127.0.0.1:$p0" "http://127.0.0.1:$p1" "$central"; do
+	e2e_wait_http "$u/-/ready"
+done
+
+# Each target's series once, without the replica label.
+once() {
+	python3 - "$central" "http://127.0.0.1:$p0" "$N" <<'PY'
+import json, sys, urllib.parse, urllib.request
+central, leaf, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+def q(base, expr):
+    u = base + "/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    d = json.load(urllib.request.urlopen(u, timeout=10))
+    assert d["status"] == "success", d
+    return d["data"]["result"]
+up = q(central, 'count(up{job="synth"})')
+assert up and int(float(up[0]["value"][1])) == n, ("count(up)", up)
+assert q(central, 'count({job="synth", leaf_replica!=""})') == [], "replica label stored"
+per = q(central, 'count by (instance) ({job="synth"})')
+ref = q(leaf, 'count by (instance) ({job="synth"})')
+assert len(per) == n and len(ref) == n, (len(per), len(ref))
+want = {r["metric"]["instance"]: r["value"][1] for r in ref}
+got = {r["metric"]["instance"]: r["value"][1] for r in per}
+assert got == want, ("series per target", got, want)
+PY
+}
+e2e_until 60 once || once || e2e_fail "the central does not hold each series once"
+e2e_log "each target's series once on the central, count(up{job=\"synth\"}) = $N"
+
+# Which leaf's samples does the central store for target 0? Kill that one.
+leader=$(python3 - "$central" "http://127.0.0.1:$p0" "http://127.0.0.1:$p1" "127.0.0.1:$first" <<'PY'
+import json, sys, time, urllib.parse, urllib.request
+central, l0, l1, inst = sys.argv[1:5]
+def ts(base, t):
+    u = base + "/api/v1/query?" + urllib.parse.urlencode(
+        {"query": 'up{job="synth",instance="%s"}[60s]' % inst, "time": "%.3f" % t})
+    r = json.load(urllib.request.urlopen(u, timeout=10))["data"]["result"]
+    return set(v[0] for v in r[0]["values"]) if r else set()
+for _ in range(60):
+    t = time.time() - 20
+    c = ts(central, t)
+    if len(c) >= 10:
+        break
+    time.sleep(1)
+a, b = ts(l0, t), ts(l1, t)
+assert len(c) >= 10, c
+assert (c <= a) != (c <= b), (sorted(c), sorted(a), sorted(b))
+print(0 if c <= a else 1)
+PY
+) || e2e_fail "cannot tell which leaf the central follows"
+if [ "$leader" = 0 ]; then victim=$pid0 survivor=$p1; else victim=$pid1 survivor=$p0; fi
+sleep 10	# the rate windows checked below start 40 s before the kill
+e2e_log "the central stores leaf $leader's samples of the first target: SIGKILL it"
+kill_t=$(python3 -c 'import time; print("%.3f" % time.time())')
+kill -9 "$victim"
+
+# The takeover waits for the dead leaf's data to be complete (its settle
+# time, about 15 s + a pull, plus 2.5 scrape intervals); then check a
+# window that holds the switch.
+sleep 50
+python3 - "$central" "http://127.0.0.1:$survivor" "$first" "$N" "$kill_t" "$S" <<'PY' || e2e_fail "series or rates after the failover"
+import json, sys, urllib.parse, urllib.request
+central, survivor, first, n, kill_t, S = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
+def q(base, expr, t):
+    u = base + "/api/v1/query?" + urllib.parse.urlencode({"query": expr, "time": "%.3f" % t})
+    d = json.load(urllib.request.urlopen(u, timeout=20))
+    assert d["status"] == "success", d
+    return d["data"]["result"]
+# 1. no gap beyond two scrape intervals in any series, 40 s before the kill to 15 s after
+t_end = kill_t + 15
+raw = q(central, '{job="synth"}[55s]', t_end)
+assert len(raw) >= n * 60, len(raw)
+worst = (0, None)
+for s in raw:
+    ts = [float(v[0]) for v in s["values"]]
+    assert ts[-1] > kill_t + 5, ("series stops at the kill", s["metric"], ts[-1] - kill_t)
+    for a, b in zip(ts, ts[1:]):
+        if b - a > worst[0]:
+            worst = (b - a, s["metric"])
+assert worst[0] <= 2 * S + 0.5, ("gap", worst)
+print("largest gap %.3fs over %d series" % (worst[0], len(raw)))
+# 2. rate() of the synthetic counters: 1 + (seed + target) % 50 per second
+#    (tests/bench/synth_targets.c: series i = 50 + j of family 1, seed i * 2654435761)
+bad = []
+checked = 0
+worst_rel = 0.0
+# the dead leaf's last pulled sample is about 16 s before the kill: these
+# 30 s windows hold the switch
+for t in (kill_t - 10, kill_t, kill_t + 10):
+    got = q(central, 'rate(synth_requests_1_total[30s])', t)
+    ref = {json.dumps(r["metric"], sort_keys=True): float(r["value"][1])
+           for r in q(survivor, 'rate(synth_requests_1_total[30s])', t)}
+    assert len(got) == n * 10, (len(got), t - kill_t)
+    for r in got:
+        m = r["metric"]
+        tgt = int(m["instance"].rsplit(":", 1)[1]) - first
+        h = int(m["handler"].rsplit("h", 1)[1])
+        j = h * 5 + (int(m["code"]) - 200) // 100
+        assert (j % 2 == 1) == (m["method"] == "POST"), m
+        seed = ((50 + j) * 2654435761) % (1 << 32)
+        truth = 1 + ((seed + tgt) % (1 << 32)) % 50
+        v = float(r["value"][1])
+        key = json.dumps(m, sort_keys=True)
+        checked += 1
+        worst_rel = max(worst_rel, abs(v - truth) / truth)
+        if abs(v - truth) > 0.05 * truth:
+            bad.append(("truth", t - kill_t, m, v, truth))
+        if key in ref and abs(v - ref[key]) > 0.05 * ref[key]:
+            bad.append(("survivor", t - kill_t, m, v, ref[key]))
+assert not bad, bad[:5]
+print("rate() of %d counters within 5%% of the truth and of the surviving leaf (worst %.2f%%)"
+      % (checked, 100 * worst_rel))
+PY
+m=$(e2e_get "$central/metrics")
+echo "$m" | grep -q '^strata_dedup_groups [1-9]' || e2e_fail "strata_dedup_groups"
+echo "$m" | grep -q '^strata_dedup_samples_dropped_total [1-9]' || e2e_fail "strata_dedup_samples_dropped_total"
+echo "$m" | grep -q '^strata_dedup_switches_total [1-9]' || e2e_fail "no switch after the kill"
+e2e_log "ok"
