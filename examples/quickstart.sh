@@ -173,7 +173,7 @@ has() {
 		python3 -c 'import json, sys; sys.exit(0 if json.load(sys.stdin)["data"]["result"] else 1)'
 }
 i=0
-until has 'count(up{job="synthetic"}) == 10' && has 'job:up:sum'; do
+until has "count(up{job=\"synthetic\"}) == $targets" && has "job:up:sum == $targets"; do
 	i=$((i + 1))
 	[ "$i" -le 90 ] || fail "the centrals have no aggregates after 90 s"
 	sleep 1
