@@ -1237,6 +1237,8 @@ tsdb_db_open(const struct tsdb_db_opts *o, char *err, size_t errlen)
 		snprintf(u, sizeof u, "%" PRIu64, rs.unknown_refs);
 		log_kv(LOG_WARN, "tsdb", "WAL replay skipped records", "malformed_records", b,
 		    "samples_of_unknown_series", u, (char *)NULL);
+		if (rc.bad > 0)
+			(void)wal_keep_checkpoint(db->wal);
 	}
 	db->st.replay_seconds = (double)(time_mono_ns() - t0) / 1e9;
 	db->st.replay_unknown_refs = rs.unknown_refs;
@@ -1248,7 +1250,7 @@ tsdb_db_open(const struct tsdb_db_opts *o, char *err, size_t errlen)
 		db->wal_at_ckpt = 0;
 		db->replayed_tail = ws.replayed_bytes > 0;
 		snprintf(secs, sizeof secs, "%.3fs", db->st.replay_seconds);
-		snprintf(ser, sizeof ser, "%" PRIu64, rs.series + rs.snap_series);
+		snprintf(ser, sizeof ser, "%" PRIu64, rs.series);
 		snprintf(smp, sizeof smp, "%" PRIu64, rs.samples + rs.ooo);
 		log_kv(LOG_INFO, "tsdb", "WAL replay completed", "dir", db->waldir,
 		    "duration", secs, "series", ser, "samples", smp, (char *)NULL);

@@ -884,6 +884,30 @@ wal_last_error(struct wal *w, char *buf, size_t len)
 	pthread_mutex_unlock(&w->mu);
 }
 
+int
+wal_keep_checkpoint(struct wal *w)
+{
+	char *p, *q;
+	int rc = -1;
+
+	pthread_mutex_lock(&w->mu);
+	if (w->has_ckpt) {
+		p = ckpt_path(w, w->ckpt);
+		q = mem_alloc(strlen(p) + 16);
+		snprintf(q, strlen(p) + 16, "%s.damaged", p);
+		(void)unlink(q);
+		if (link(p, q) == 0) {
+			rc = 0;
+			log_kv(LOG_ERROR, "wal", "checkpoint kept aside: some of its records could not be "
+			    "used", "file", q, (char *)NULL);
+		}
+		mem_free(p);
+		mem_free(q);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return rc;
+}
+
 void
 wal_stats(struct wal *w, struct wal_stats *st)
 {

@@ -126,6 +126,11 @@ uint32_t wal_segment(struct wal *w);
 /* wal_last_error copies the last write error's text into buf. */
 void wal_last_error(struct wal *w, char *buf, size_t len);
 void wal_stats(struct wal *w, struct wal_stats *st);
+/* wal_keep_checkpoint hard-links the checkpoint replayed at open to
+ * checkpoint.N.damaged, out of reach of later clean-ups: the store calls it
+ * when records of it could not be used, so a fixed or newer strata can
+ * still read them. Returns 0, or -1 (nothing to keep, or the link failed). */
+int wal_keep_checkpoint(struct wal *w);
 
 /* wal_ckpt_begin starts checkpoint `upto`: the state of the log up to the
  * end of segment upto. Returns NULL with err on failure. */

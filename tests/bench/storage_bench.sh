@@ -10,8 +10,9 @@
 #       the same commits written as a strata WAL and a Prometheus WAL
 #       (bench_tsdb wal), then strata-leaf and prometheus started on them;
 #       time to /-/ready, CPU seconds, resident memory per series. strata is
-#       also timed with its production checkpoints (--maintain) and after a
-#       clean stop (a checkpoint of the whole head).
+#       also timed after a clean stop (a checkpoint of the whole head) and,
+#       with BENCH_PRODUCTION=1, after a crash with the checkpoints its
+#       maintenance takes while ingesting (bench_tsdb --maintain).
 #
 # Prints figures; asserts nothing. Needs a configured build directory
 # (STRATA_BUILDDIR, default ./) with `make tests/bench/bench_tsdb` done, and
@@ -33,7 +34,7 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 now() { python3 -c 'import time; print(time.time())'; }
 cpu() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; }
 rss_mib() { awk '/VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
-metric() { curl -s "http://127.0.0.1:$1/metrics" | awk -v m="$2" '$1 == m { print $2 }'; }
+metric() { curl -s "http://127.0.0.1:$1/metrics" | awk -v m="$2" '$1 == m { printf "%d\n", $2 }'; }
 
 # start NAME PORT CMD...: starts a server, waits for /-/ready; sets PID, READY (s)
 start() {
@@ -128,7 +129,6 @@ bench_replay() {
 	stop "$PID"
 
 	"$B/tests/bench/bench_tsdb" wal --series "$series" --hours "$hours" --strata "$W/s" --prometheus "$W/p"
-	cp -r "$W/s" "$W/s2"
 	p=$(port)
 	leaf strata-wal "$p" "$W/s"
 	n=$(metric "$p" prometheus_tsdb_head_series)
@@ -145,6 +145,7 @@ bench_replay() {
 	grep -h 'WAL replay completed' "$W/prometheus.log" | sed 's/^/  /'
 	stop "$PID"
 	rm -rf "$W/s" "$W/p"
+	[ -n "${BENCH_PRODUCTION:-}" ] || return 0
 	# production: checkpoints taken while ingesting, then a crash
 	"$B/tests/bench/bench_tsdb" wal --series "$series" --hours "$hours" --strata "$W/m" --maintain 20 >/dev/null
 	p=$(port)

@@ -750,6 +750,47 @@ test_db_ooo_replay_after_crash(void **state)
 	mem_free(dir);
 }
 
+static void
+test_db_checkpoint_kept(void **state)
+{
+	char *dir = tmpdir(), p[1024];
+	/* a checkpoint whose one record frames and checksums well but does not
+	 * decode (what an older strata makes of a newer format) */
+	static const uint8_t payload[] = { 0x05, 0x01, 0x01, 'a', 0x01 };
+	uint8_t rec[9 + sizeof payload], type = WAL_SNAP_SERIES;
+	uint32_t crc = crc32c_update(crc32c_update(0, &type, 1), payload, sizeof payload);
+	struct tsdb_db *db;
+	struct stat sb;
+	FILE *f;
+
+	(void)state;
+	snprintf(p, sizeof p, "%s/wal", dir);
+	assert_int_equal(mkdir(p, 0777), 0);
+	snprintf(p, sizeof p, "%s/wal/checkpoint.00000003", dir);
+	f = fopen(p, "w");
+	put_u32le(rec, sizeof payload);
+	put_u32le(rec + 4, crc);
+	rec[8] = type;
+	memcpy(rec + 9, payload, sizeof payload);
+	fwrite("STRWAL\0\1", 1, 8, f);
+	fwrite(rec, 1, sizeof rec, f);
+	fclose(f);
+	db = open_db(dir, 0);
+	append_steps(tsdb_db_head(db), 0, 5);
+	assert_int_equal(tsdb_db_checkpoint(db), 0);	/* replaces checkpoint.00000003 */
+	tsdb_db_close(db);
+	snprintf(p, sizeof p, "%s/wal/checkpoint.00000003.damaged", dir);
+	assert_int_equal(stat(p, &sb), 0);
+	assert_int_equal(sb.st_size, 8 + (off_t)sizeof rec);
+	snprintf(p, sizeof p, "%s/wal/checkpoint.00000003", dir);
+	assert_int_not_equal(stat(p, &sb), 0);
+	db = open_db(dir, 0);
+	check_steps(db, 5);
+	tsdb_db_close(db);
+	rm_rf(dir);
+	mem_free(dir);
+}
+
 /* --- write failures ---------------------------------------------------------------------------- */
 
 static void
@@ -836,6 +877,7 @@ main(void)
 		cmocka_unit_test(test_db_lock),
 		cmocka_unit_test(test_db_out_of_order),
 		cmocka_unit_test(test_db_ooo_replay_after_crash),
+		cmocka_unit_test(test_db_checkpoint_kept),
 		cmocka_unit_test(test_db_write_failure),
 	};
 
