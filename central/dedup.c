@@ -38,7 +38,8 @@
 #define STORE(p, x) __atomic_store_n((p), (x), __ATOMIC_RELAXED)
 
 #define NONE INT64_MIN		/* no timestamp */
-#define LAG_WINDOW_MS (60 * 1000)
+#define LAG_BURSTS 3		/* pulls the arrival delay is taken over */
+#define BURST_GAP_MS 500	/* arrivals further apart start a new pull */
 #define LAG_MARGIN_MS 1000
 #define SCAN_MS 1000		/* the active lists' wake scan */
 #define SWEEP_MS (10 * 1000)	/* forgetting groups */
@@ -49,9 +50,10 @@
 struct dd_value {
 	const char *value;	/* interned, one reference */
 	pthread_mutex_t mu;	/* guards what follows */
-	int64_t lag_cur;	/* largest arrival delay (ms) this window; -1: none */
-	int64_t lag_prev;	/* of the previous window; -1: none */
-	int64_t win_start;	/* wall ms */
+	int64_t lag[LAG_BURSTS];	/* largest arrival delay (ms) of the last
+					 * pulls (bursts of arrivals), a ring; -1 */
+	int64_t last_arrival;	/* wall ms */
+	unsigned cur;		/* lag[cur]: the current burst */
 };
 
 struct dd_sample {
@@ -243,7 +245,8 @@ value_get(struct dedup *d, const char *v)
 		r->value = iv;
 		iv = NULL;	/* the entry's reference now */
 		pthread_mutex_init(&r->mu, NULL);
-		r->lag_cur = r->lag_prev = -1;
+		for (size_t k = 0; k < LAG_BURSTS; k++)
+			r->lag[k] = -1;
 		for (i = ptr_hash(r->value) & (VTAB_SIZE - 1); d->vtab[i] != NULL;
 		    i = (i + 1) & (VTAB_SIZE - 1))
 			;
@@ -255,36 +258,38 @@ value_get(struct dedup *d, const char *v)
 	return r;
 }
 
-/* value_observe records that a sample stamped t arrived at now. */
+/* value_observe records that a sample stamped t arrived at now. The delay
+ * is kept per burst of arrivals (one pull), over the last LAG_BURSTS: a
+ * catch-up after a start or a cut (minutes late) is forgotten after a few
+ * ordinary pulls, and a replica that went silent keeps its last figures. */
 static void
 value_observe(struct dd_value *r, int64_t now, int64_t t)
 {
 	int64_t lag = now > t ? now - t : 0;
 
 	pthread_mutex_lock(&r->mu);
-	if (r->lag_cur < 0 && r->lag_prev < 0) {
-		r->win_start = now;
-	} else if (now - r->win_start >= LAG_WINDOW_MS) {
-		r->lag_prev = now - r->win_start >= 2 * LAG_WINDOW_MS ? -1 : r->lag_cur;
-		r->lag_cur = -1;
-		r->win_start = now;
+	if (r->lag[r->cur] >= 0 && now - r->last_arrival > BURST_GAP_MS) {
+		r->cur = (r->cur + 1) % LAG_BURSTS;
+		r->lag[r->cur] = -1;
 	}
-	if (lag > r->lag_cur)
-		r->lag_cur = lag;
+	r->last_arrival = now;
+	if (lag > r->lag[r->cur])
+		r->lag[r->cur] = lag;
 	pthread_mutex_unlock(&r->mu);
 }
 
 /* settle_of returns how long after its timestamp every sample of r has
  * arrived: the configured settle time or r's largest recent delay, or
- * INT64_MAX while nothing is known of r. A replica that went silent keeps
- * its last figures. */
+ * INT64_MAX while nothing is known of r. */
 static int64_t
 settle_of(struct dedup *d, struct dd_value *r)
 {
-	int64_t lag, s = LOAD(&d->settle);
+	int64_t lag = -1, s = LOAD(&d->settle);
 
 	pthread_mutex_lock(&r->mu);
-	lag = r->lag_cur > r->lag_prev ? r->lag_cur : r->lag_prev;
+	for (size_t k = 0; k < LAG_BURSTS; k++)
+		if (r->lag[k] > lag)
+			lag = r->lag[k];
 	pthread_mutex_unlock(&r->mu);
 	if (lag < 0)
 		return INT64_MAX;
@@ -805,11 +810,33 @@ step_elect(struct dedup *d, struct dd_group *g, int64_t now, int64_t *wake)
 			*wake = g->born + LOAD(&d->settle);
 		return ST_WAIT;
 	}
+	/* The earliest sample te; every replica whose first sample comes
+	 * within one spacing of it is live there; the smallest of those is
+	 * elected, at its first sample. (Not simply the earliest: two
+	 * centrals started at other times see the data from other points
+	 * on, and still elect alike.) */
 	best = best_candidate(g, -1, INT64_MAX, &pos);
 	if (best < 0)
 		return ST_IDLE;
-	if (!all_complete(d, g, best, q_at(&g->rep[best], (size_t)pos)->t, now, wake))
-		return ST_WAIT;
+	{
+		int64_t te = q_at(&g->rep[best], (size_t)pos)->t, sp = spacing_of(g);
+		struct dd_rep *e = &g->rep[best];
+
+		if (sp <= 0 && (size_t)pos + 1 < e->qlen)
+			sp = q_at(e, (size_t)pos + 1)->t - te;
+		if (sp <= 0)
+			sp = DEDUP_DEFAULT_SPACING_MS;
+		if (!all_complete(d, g, -1, te + sp, now, wake))
+			return ST_WAIT;
+		for (size_t i = 0; i < g->nrep; i++) {
+			int p = first_eligible(g, &g->rep[i], te + sp);
+
+			if (p >= 0 && strcmp(g->rep[i].r->value, g->rep[best].r->value) < 0) {
+				best = (int)i;
+				pos = p;
+			}
+		}
+	}
 	g->leader = (int8_t)best;
 	g->resume = false;
 	g->birth_wait = false;

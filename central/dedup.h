@@ -42,26 +42,33 @@
  *     is elected, at its first sample after the last stored one. So the
  *     pair agrees again within one epoch after anything that made it
  *     disagree (a cut between one central and one leaf, a restart).
- *   - birth: a new group elects the replica with the earliest sample
- *     (ties: smallest label value) after waiting one settle time for the
- *     other replicas' data. After a restart a group resumes with the
- *     replica whose sample is the one the store already holds last, and
- *     nothing at or before that sample is appended again.
+ *   - birth: a new group waits one settle time for the replicas' data,
+ *     then elects, among the replicas whose first sample comes within one
+ *     spacing of the earliest sample, the one with the smallest label
+ *     value, from its first sample (so two centrals started at different
+ *     times, whose first pulls reach back to different points, elect
+ *     alike). The same election starts a series again after it ended
+ *     with a marker. After a restart a group resumes with the replica
+ *     whose sample is the one the store already holds last, and nothing
+ *     at or before that sample is appended again.
  *
  * Deciding needs to know that a replica has no earlier sample still on
  * its way. A replica's samples for one series arrive in time order (scrape
  * hook ordering), so its data is complete up to its newest sample, and,
  * by time, up to now minus its settle time: max(the configured settle
  * time, dedup_set_settle(): the federation jobs' settling plus interval
- * plus timeout; the largest delay from sample time to arrival seen from
- * that replica in the last one to two minutes + 1 s). Only a takeover, an
- * epoch change led by a replica that is not the smallest and a birth wait
- * for that; the elected replica's samples are stored as they come.
+ * plus timeout; the largest delay from sample time to arrival in that
+ * replica's last three pulls + 1 s; a replica that went silent keeps its
+ * last figures). Only a takeover, an epoch change led by a replica that
+ * is not the smallest and a birth wait for that; the elected replica's
+ * samples are stored as they come.
  *
- * Memory: per group about 240 bytes plus 64 bytes per replica, the label
- * set (shared interned strings) and each replica's queue of samples not
- * yet decided (16 bytes each; 4 slots while it follows, up to
- * DEDUP_QUEUE_MAX while a decision waits, the oldest dropped beyond). A
+ * Memory: per group 120 bytes, 48 per replica, the label set (16 + 16
+ * per label; its strings are interned, shared with the head) and each
+ * replica's queue of samples not yet decided (16 bytes a slot: 4 while
+ * decisions follow arrivals, up to DEDUP_QUEUE_MAX (16 KiB) while one
+ * waits, e.g. for a catch-up; beyond, the oldest is dropped). A group of
+ * two replicas with six labels: about 470 bytes in steady state. A
  * group keeps at most DEDUP_MAX_REPLICAS replicas; one silent for an epoch
  * is forgotten. A group that received nothing for forget_ms is forgotten.
  * Replica label values are kept for the process' life (at most

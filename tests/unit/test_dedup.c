@@ -537,7 +537,8 @@ test_identical(void **state)
 }
 
 /* Both alive, phases 6 s apart, clocks 550 ms apart: one replica's samples
- * only, at most one switch (to the smallest label at an epoch). */
+ * only. B's first sample is the earliest, but A's comes within one
+ * interval: A (the smaller label) is elected at birth and never left. */
 static void
 test_steady(void **state)
 {
@@ -548,23 +549,18 @@ test_steady(void **state)
 
 	(void)state;
 	sim_defaults(&s);
-	/* B's first sample is the earliest: it is elected at birth, and A
-	 * (the smaller label) at the first epoch boundary. */
 	s.r[0].phase = 10 * SEC;
 	s.r[1].phase = 4 * SEC;
 	sim_generate(&s);
 	run_sim(&s, &f, g);
 	for (int k = 0; k < s.ntargets; k++) {
-		assert_int_equal(runs(&g[k], 2), 2);
-		assert_int_equal(g[k].p[0].src, 1);
-		assert_int_equal(g[k].p[g[k].n - 1].src, 0);
-		for (size_t j = 0; j < g[k].n; j++)
-			if (g[k].p[j].t > BASE + DEDUP_EPOCH_MS + s.S)
-				assert_int_equal(g[k].p[j].src, 0);
+		assert_int_equal(runs(&g[k], 1), 1);
+		assert_int_equal(g[k].p[0].src, 0);
+		assert_int_equal(g[k].n, s.r[0].n[k]);
 		assert_true(max_gap(&g[k], 0, INT64_MAX) <= s.S);
 	}
 	dedup_get_stats(f.d, &st);
-	assert_int_equal(st.switches, 3);
+	assert_int_equal(st.switches, 0);
 	check_rates(&s, f.h, NULL, "1m", 0.02, 0, 0);
 	check_rates(&s, f.h, NULL, "5m", 0.005, 0, 0);
 	got_free(g, s.ntargets);
@@ -834,6 +830,53 @@ test_determinism(void **state)
 	determinism_case(setup_three);
 }
 
+/* The two centrals of a pair started 8 minutes apart: the second one's
+ * first pull starts 5 minutes back (from 3:05, where B's sample is the
+ * earliest), and it still stores what the first one stores. */
+static void
+test_pair_start(void **state)
+{
+	struct sim s, s2;
+	struct fx f1, f2;
+	struct got g1[MAXT], g2[MAXT];
+
+	(void)state;
+	sim_defaults(&s);
+	s.r[0].down_from = BASE + 10 * MIN + 2 * SEC;	/* and a takeover later on */
+	s.r[0].down_until = BASE + 12 * MIN;
+	sim_generate(&s);
+	s2 = s;
+	run_sim(&s, &f1, g1);
+	fx_open(&f2, NULL, s.settle + s.P + 10 * SEC);
+	for (int i = 0; i < s2.nrep; i++)
+		for (int k = 0; k < s2.ntargets; k++)
+			while (s2.r[i].next[k] < s2.r[i].n[k] &&
+			    s2.r[i].s[k][s2.r[i].next[k]].t <= BASE + 3 * MIN + 5 * SEC)
+				s2.r[i].next[k]++;
+	sim_run(&s2, &f2, BASE + 8 * MIN, s.end + 3 * MIN);
+	stored(f2.h, "req_total", g2, s.ntargets);
+	for (int k = 0; k < s.ntargets; k++)
+		attribute(&s, k, &g2[k]);
+	for (int k = 0; k < s.ntargets; k++) {
+		size_t j = 0;
+
+		assert_true(g2[k].n > 20);
+		while (j < g1[k].n && g1[k].p[j].t < g2[k].p[0].t)
+			j++;
+		assert_true(g2[k].p[0].t < BASE + 3 * MIN + 25 * SEC);
+		assert_int_equal(g1[k].n - j, g2[k].n);
+		for (size_t x = 0; x < g2[k].n; x++) {
+			assert_int_equal(g1[k].p[j + x].t, g2[k].p[x].t);
+			assert_int_equal(bits(g1[k].p[j + x].v), bits(g2[k].p[x].v));
+		}
+	}
+	got_free(g1, s.ntargets);
+	got_free(g2, s.ntargets);
+	fx_close(&f1, false);
+	fx_close(&f2, false);
+	sim_free(&s);
+}
+
 /* A restart: the central stops at 7 min, a new deduplicator on the same
  * store re-reads the last pulls (the cursor is one pull behind) and goes
  * on. The store ends up with what an uninterrupted run stores. */
@@ -846,10 +889,12 @@ test_restart(void **state)
 
 	(void)state;
 	sim_defaults(&s);
-	s.r[0].phase = 10 * SEC;	/* B elected at birth, A from 5 min */
+	/* A is away from 5:30 to 6:05: B is elected from 5:34.75 to the
+	 * 10 min epoch, so at the restart B is followed though A is live. */
+	s.r[0].phase = 10 * SEC;
 	s.r[1].phase = 4 * SEC;
-	s.r[0].down_from = BASE + 9 * MIN;
-	s.r[0].down_until = BASE + 11 * MIN;
+	s.r[0].down_from = BASE + 5 * MIN + 30 * SEC;
+	s.r[0].down_until = BASE + 6 * MIN + 5 * SEC;
 	sim_generate(&s);
 	s2 = s;
 	run_sim(&s2, &ref, gr);
@@ -859,9 +904,10 @@ test_restart(void **state)
 		memset(s.r[i].next, 0, sizeof(s.r[i].next));
 	sim_run(&s, &f, s.start, BASE + 7 * MIN);
 	fx_close(&f, true);
-	/* re-pull: every replica's cursor goes back 45 s, to 6:00, so B's
-	 * sample at 6:04.75 comes first (A's at 6:10.3): only the store's
-	 * newest sample tells that A was elected */
+	/* re-pull: every replica's cursor goes back 45 s, to 6:00: A's
+	 * 6:10.3 is within one interval of B's 6:04.75, so a new election
+	 * would take A; only the store's newest sample tells that B was
+	 * elected */
 	for (int i = 0; i < s.nrep; i++)
 		for (int k = 0; k < s.ntargets; k++)
 			while (s.r[i].next[k] > 0 &&
@@ -938,7 +984,7 @@ test_marker_rules(void **state)
 	}
 	feed(f.d, b, t0 + 33 * SEC, stale());	/* not elected: dropped */
 	feed(f.d, a, t0 + 45 * SEC, stale());	/* elected, nobody goes on: stored */
-	feed(f.d, b, t0 + 50 * SEC, 3);		/* starts again */
+	feed(f.d, b, t0 + 50 * SEC, 3);		/* back */
 	feed(f.d, a, t0 + 52 * SEC, 4);
 	feed(f.d, b, t0 + 60 * SEC, 3);
 	fake_now += 10 * MIN;
@@ -948,9 +994,11 @@ test_marker_rules(void **state)
 	assert_int_equal(g[0].p[3].t, t0 + 30 * SEC);
 	assert_int_equal(g[0].p[4].t, t0 + 45 * SEC);
 	assert_int_equal(bits(g[0].p[4].v), CHUNK_STALE_NAN_BITS);
-	assert_int_equal(g[0].p[5].t, t0 + 50 * SEC);
-	assert_true(g[0].p[5].v == 3);
-	assert_int_equal(g[0].p[6].t, t0 + 60 * SEC);
+	/* after the end, A (the smaller) is live within one interval of
+	 * the earliest new sample (B's at 50 s): A starts it again */
+	assert_int_equal(g[0].p[5].t, t0 + 52 * SEC);
+	assert_true(g[0].p[5].v == 4);
+	assert_int_equal(g[0].p[6].t, t0 + 60 * SEC);	/* B takes over */
 	got_free(g, 1);
 	labels_free(a);
 	labels_free(b);
@@ -976,7 +1024,7 @@ test_hook_and_metrics(void **state)
 	assert_int_equal(feed(f.d, a, BASE, 1), SCRAPE_SAMPLE_DROP);	/* again */
 	assert_int_equal(feed(f.d, a, BASE - 1, 1), SCRAPE_SAMPLE_DROP);
 	dedup_run(f.d);
-	fake_now += MIN;
+	fake_now += 2 * MIN;	/* a's data complete by time (10 min late) */
 	dedup_run(f.d);
 	dedup_get_stats(f.d, &st);
 	assert_int_equal(st.groups, 1);
@@ -1188,6 +1236,7 @@ main(void)
 		cmocka_unit_test(test_epoch_hole),
 		cmocka_unit_test(test_markers),
 		cmocka_unit_test(test_determinism),
+		cmocka_unit_test(test_pair_start),
 		cmocka_unit_test(test_restart),
 		cmocka_unit_test(test_skew_guard),
 		cmocka_unit_test(test_marker_rules),
