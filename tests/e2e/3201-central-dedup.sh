@@ -10,7 +10,9 @@
 # series go on from the other leaf with no gap longer than two scrape
 # intervals, and rate() of the synthetic counters over windows that hold
 # the switch stays within a few percent of their known rates and of the
-# surviving leaf's own rate().
+# surviving leaf's own rate(). A second central, started 15 s after the
+# first (no peer: no gap repair between them), stores the same samples bit
+# for bit, before and across the switch.
 . "$(dirname "$0")/lib.sh"
 
 N=8
@@ -21,10 +23,13 @@ e2e_synth targets "$first" $N 60
 p0=$(e2e_port)
 p1=$(e2e_port)
 pc=$(e2e_port)
+pd=$(e2e_port)
 while [ "$p1" = "$p0" ]; do p1=$(e2e_port); done
 while [ "$pc" = "$p0" ] || [ "$pc" = "$p1" ]; do pc=$(e2e_port); done
+while [ "$pd" = "$p0" ] || [ "$pd" = "$p1" ] || [ "$pd" = "$pc" ]; do pd=$(e2e_port); done
 peers="http://127.0.0.1:$p0,http://127.0.0.1:$p1"
 central="http://127.0.0.1:$pc"
+central2="http://127.0.0.1:$pd"
 
 cat >"$E2E_DIR/leaf.yml" <<EOF
 global:
@@ -66,6 +71,10 @@ e2e_start central "$STRATA_BUILDDIR/strata-central" --config.file="$E2E_DIR/cent
 for u in "http://127.0.0.1:$p0" "http://127.0.0.1:$p1" "$central"; do
 	e2e_wait_http "$u/-/ready"
 done
+sleep 15
+e2e_start central2 "$STRATA_BUILDDIR/strata-central" --config.file="$E2E_DIR/central.yml" \
+	--web.listen-address="127.0.0.1:$pd" --storage.tsdb.path="$E2E_DIR/central2-data"
+e2e_wait_http "$central2/-/ready"
 
 # Each target's series once, without the replica label.
 once() {
@@ -178,6 +187,22 @@ for t in (kill_t - 10, kill_t, kill_t + 10):
 assert not bad, bad[:5]
 print("rate() of %d counters within 5%% of the truth and of the surviving leaf (worst %.2f%%)"
       % (checked, 100 * worst_rel))
+PY
+# The second central holds the same samples (it starts with the leaves'
+# last 5 minutes), before and across the switch.
+python3 - "$central" "$central2" "$kill_t" <<'PY' || e2e_fail "the two centrals differ"
+import json, sys, urllib.parse, urllib.request
+c1, c2, kill_t = sys.argv[1], sys.argv[2], float(sys.argv[3])
+def raw(base):
+    u = base + "/api/v1/query?" + urllib.parse.urlencode(
+        {"query": '{job="synth"}[60s]', "time": "%.3f" % (kill_t + 15)})
+    r = json.load(urllib.request.urlopen(u, timeout=20))["data"]["result"]
+    return {json.dumps(s["metric"], sort_keys=True): s["values"] for s in r}
+a, b = raw(c1), raw(c2)
+assert a.keys() == b.keys(), (len(a), len(b), sorted(a.keys() ^ b.keys())[:3])
+diff = [k for k in a if a[k] != b[k]]
+assert not diff, (len(diff), diff[0], a[diff[0]][:4], b[diff[0]][:4])
+print("both centrals: %d series, %d samples, identical" % (len(a), sum(len(v) for v in a.values())))
 PY
 m=$(e2e_get "$central/metrics")
 echo "$m" | grep -q '^strata_dedup_groups [1-9]' || e2e_fail "strata_dedup_groups"
