@@ -8,11 +8,13 @@
  *   the graveyard until no worker job uses it, so its cfg_scrape stays valid
  *   for every scrape started under it.
  * - struct target: one scraped endpoint: identity (labels, URL, hash,
- *   interval, phase), a libcurl easy handle, the body buffer, the scrape
- *   cache and the status shown by /api/v1/targets. A target moves from pool
- *   to pool across applies while its identity is unchanged; otherwise it is
- *   retired: it stops ticking and, two intervals later, writes its
- *   end-of-run staleness markers and is freed.
+ *   interval, phase), a libcurl easy handle (set up again only when its
+ *   pool changes, for pulls, or for secrets read from files), the body
+ *   buffer (from the manager's pool of buffers, held only while it
+ *   scrapes), the scrape cache and the status shown by /api/v1/targets. A
+ *   target moves from pool to pool across applies while its identity is
+ *   unchanged; otherwise it is retired: it stops ticking and, two intervals
+ *   later, writes its end-of-run staleness markers and is freed.
  *
  * Threads and locks:
  * - The loop thread owns the timer heap, the curl multi handle, every
@@ -23,8 +25,11 @@
  * - Worker threads take targets whose body is complete from the work queue
  *   (wq_mu), inflate gzip bodies, parse and append them with the target's
  *   cache (a target is in at most one place at a time: T_FETCH on the loop,
- *   T_WORK in a worker), then put them on the done list and poke the
- *   eventfd.
+ *   T_WORK in a worker), then put them on the done list. They poke the
+ *   eventfd only while the loop waits for finished jobs (want_done: a
+ *   retired target or a replaced pool) or for a catch-up pull; otherwise
+ *   the loop takes the done list back when it next wakes, before it fires
+ *   timers, so an ordinary scrape costs no extra wakeup.
  * - mu guards what readers see: the pool list, each pool's candidates and
  *   dropped sets, each target's discovered labels and status fields. The
  *   loop thread takes it to change membership, workers to set status.
@@ -80,7 +85,8 @@
 	"text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
 #define NS_PER_MS INT64_C(1000000)
 #define ALIGN_TOLERANCE_NS (2 * NS_PER_MS)	/* Prometheus' ScrapeTimestampTolerance */
-#define KEEP_BUF_MAX (64 * 1024)	/* bodies up to this keep their buffer */
+#define BUF_POOL_MAX 16			/* body buffers kept for reuse ... */
+#define BUF_POOL_BYTES (32u << 20)	/* ... holding at most this in all */
 #define RING 1024			/* interval observations kept for quantiles */
 #define MAX_WORKERS 8
 #define GZIP_SLACK 1024			/* gzip framing allowed over body_size_limit */
@@ -135,8 +141,9 @@ struct target {
 	bool code_checked, not_ok, over_limit, oom;
 	bool gzip;			/* Content-Encoding: gzip (the worker inflates) */
 	uint64_t body_limit;
-	char *buf;
+	char *buf;			/* from the buffer pool while scraping */
 	size_t len, cap, last_size;
+	uint64_t conf_pool;		/* id of the pool easy is set up for; 0: none */
 	int64_t ts_ms;			/* sample timestamp of this scrape */
 	int64_t start_mono_ns;
 	int64_t start_wall_ms;
@@ -208,6 +215,7 @@ struct pool {
 	uint64_t discovered, sync_failed;
 	char *forced_err;		/* target_limit exceeded, or NULL */
 	unsigned busy;			/* jobs in workers under this pool */
+	uint64_t id;			/* unique in the manager, never 0 */
 	struct pool *gnext;
 };
 
@@ -226,6 +234,15 @@ struct install {
 	size_t n;
 };
 
+/* Body buffers between scrapes (loop thread): a target holds one only
+ * while it scrapes, so memory follows the scrapes in flight, not the
+ * number of targets. */
+struct buf_pool {
+	char *p[BUF_POOL_MAX];
+	size_t cap[BUF_POOL_MAX];
+	size_t n, bytes;
+};
+
 struct scrape_manager {
 	struct scrape_opts o;
 	char *user_agent;
@@ -237,6 +254,8 @@ struct scrape_manager {
 	CURLM *multi;
 	int64_t curl_deadline;		/* monotonic ns; -1: none */
 	struct heap heap;
+	struct buf_pool bufs;		/* loop thread */
+	uint64_t pool_ids;		/* under api_mu: the last pool id given */
 	struct timer sd_timer;
 	struct tsdb_appender *loop_app;
 	struct target *all;
@@ -264,6 +283,9 @@ struct scrape_manager {
 	pthread_cond_t wq_cond;
 	struct target *wq_head, *wq_tail, *done;
 	bool workers_stop;
+	bool want_done;			/* atomic, set by the loop: workers poke it
+					 * after every job (else only for pull_again) */
+	size_t retired_busy;		/* loop thread: retired targets in a worker */
 
 	pthread_mutex_t ist_mu;
 	struct istat *ist;
@@ -829,6 +851,8 @@ target_retire(struct scrape_manager *m, struct target *t)
 	t->retired = true;
 	t->pool = NULL;
 	heap_remove(&m->heap, &t->tm);
+	if (t->state == T_WORK)
+		m->retired_busy++;
 	if (t->state == T_FETCH) {
 		curl_multi_remove_handle(m->multi, t->easy);
 		t->state = T_IDLE;
@@ -1059,6 +1083,7 @@ pool_new(struct scrape_manager *m, const struct cfg_scrape *sc, int64_t now)
 
 	p->name = mem_strdup(sc->job_name);
 	p->sc = sc;
+	p->id = ++m->pool_ids;
 	p->nsd = sc->n_file_sd;
 	p->sd = mem_calloc(p->nsd ? p->nsd : 1, sizeof(*p->sd));
 	for (i = 0; i < p->nsd; i++) {
@@ -1637,6 +1662,64 @@ fail:
 
 /* --- scraping (loop thread) -------------------------------------------------------------------- */
 
+/* buf_take returns a pooled buffer for a body of about want bytes (the
+ * smallest that holds it, else the largest) with its size in *cap, or
+ * NULL when the pool is empty. */
+static char *
+buf_take(struct buf_pool *bp, size_t want, size_t *cap)
+{
+	size_t i, best = SIZE_MAX;
+	char *p;
+
+	for (i = 0; i < bp->n; i++) {
+		if (best == SIZE_MAX)
+			best = i;
+		else if (bp->cap[i] >= want ? (bp->cap[best] < want || bp->cap[i] < bp->cap[best]) :
+		    (bp->cap[best] < want && bp->cap[i] > bp->cap[best]))
+			best = i;
+	}
+	if (best == SIZE_MAX)
+		return NULL;
+	p = bp->p[best];
+	*cap = bp->cap[best];
+	bp->bytes -= *cap;
+	bp->n--;
+	bp->p[best] = bp->p[bp->n];
+	bp->cap[best] = bp->cap[bp->n];
+	return p;
+}
+
+/* buf_give puts a body buffer back (takes ownership of p); it is freed
+ * when the pool is full. */
+static void
+buf_give(struct buf_pool *bp, char *p, size_t cap)
+{
+	if (p == NULL)
+		return;
+	if (bp->n == BUF_POOL_MAX || bp->bytes + cap > BUF_POOL_BYTES) {
+		mem_free(p);
+		return;
+	}
+	bp->p[bp->n] = p;
+	bp->cap[bp->n] = cap;
+	bp->n++;
+	bp->bytes += cap;
+}
+
+/* needs_configure tells whether t's easy handle must be set up again for
+ * this scrape: a first scrape, another pool (job configuration), pull
+ * headers that change every time, or secrets read from files (Prometheus
+ * reads them for every request). Otherwise the handle keeps its options. */
+static bool
+needs_configure(const struct target *t)
+{
+	const struct cfg_http *hc = &t->pool->sc->http;
+
+	return t->conf_pool != t->pool->id || t->pullable ||
+	    (hc->has_authorization && hc->auth_credentials_file[0] != '\0') ||
+	    (hc->has_basic_auth && hc->basic_password_file[0] != '\0');
+}
+
 static void
 dispatch(struct scrape_manager *m, struct target *t)
 {
@@ -1650,8 +1733,10 @@ dispatch(struct scrape_manager *m, struct target *t)
 	else
 		m->wq_head = t;
 	m->wq_tail = t;
-	pthread_cond_signal(&m->wq_cond);
 	pthread_mutex_unlock(&m->wq_mu);
+	/* signalled after the unlock: the woken worker does not block on
+	 * wq_mu still held here */
+	pthread_cond_signal(&m->wq_cond);
 }
 
 /* pull_capable tells whether a target of job sc with labels ls asks for
@@ -1698,15 +1783,28 @@ scrape_start(struct scrape_manager *m, struct target *t, int64_t tick, int64_t n
 		dispatch(m, t);
 		return;
 	}
-	if (configure(m, t, t->pool->sc, err, sizeof(err)) < 0) {
-		t->fetch_err = mem_strdup(err);
-		dispatch(m, t);
-		return;
+	if (needs_configure(t)) {
+		t->conf_pool = 0;
+		if (configure(m, t, t->pool->sc, err, sizeof(err)) < 0) {
+			t->fetch_err = mem_strdup(err);
+			dispatch(m, t);
+			return;
+		}
+		t->conf_pool = t->pool->id;
 	}
 	t->len = 0;
-	if (t->buf == NULL && t->last_size > 0) {
-		t->cap = t->last_size + t->last_size / 8 + 1;
-		t->buf = mem_try_alloc(t->cap);
+	if (t->buf == NULL) {
+		size_t want = t->last_size > 0 ? t->last_size + t->last_size / 8 + 1 : 0;
+
+		t->buf = buf_take(&m->bufs, want, &t->cap);
+		if (t->cap < want) {
+			char *nb = mem_try_realloc(t->buf, want);
+
+			if (nb != NULL) {
+				t->buf = nb;
+				t->cap = want;
+			}
+		}
 		if (t->buf == NULL)
 			t->cap = 0;
 	}
@@ -1820,11 +1918,20 @@ check_transfers(struct scrape_manager *m)
 	}
 }
 
+/* handle_done takes back the targets workers finished. Workers poke the
+ * loop after a job only while want_done is set (a retired target or a
+ * replaced pool waits for its jobs) or for a catch-up pull; otherwise the
+ * loop finds their jobs here when it next wakes, before it fires timers,
+ * so the handoff of an ordinary scrape costs no wakeup. */
 static void
 handle_done(struct scrape_manager *m)
 {
 	struct target *t, *next;
 
+	/* stored before the list is taken: a worker that finds the list
+	 * taken (it locks wq_mu after us) sees the flag */
+	__atomic_store_n(&m->want_done, m->graveyard != NULL || m->install_waiting ||
+	    m->retired_busy > 0, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&m->wq_mu);
 	t = m->done;
 	m->done = NULL;
@@ -1834,12 +1941,12 @@ handle_done(struct scrape_manager *m)
 		t->state = T_IDLE;
 		t->jpool->busy--;
 		t->jpool = NULL;
-		if (t->cap > KEEP_BUF_MAX) {
-			MEM_FREE(t->buf);
-			t->cap = 0;
-		}
+		buf_give(&m->bufs, t->buf, t->cap);
+		t->buf = NULL;
+		t->cap = 0;
 		t->len = 0;
 		if (t->retired) {
+			m->retired_busy--;
 			retire_finish(m, t);
 		} else if (t->pull_again) {
 			/* far behind after a cut: the next pull now */
@@ -1852,6 +1959,8 @@ handle_done(struct scrape_manager *m)
 	}
 	if (m->graveyard != NULL || m->install_waiting)
 		graveyard_sweep(m);
+	__atomic_store_n(&m->want_done, m->graveyard != NULL || m->install_waiting ||
+	    m->retired_busy > 0, __ATOMIC_RELAXED);
 }
 
 /* rephase puts every scrape timer back on its grid after the wall clock
@@ -2002,7 +2111,11 @@ loop_main(void *arg)
 		int64_t wait, now;
 		int ms;
 
+		/* jobs finished without a poke, before their targets' timers */
+		handle_done(m);
 		fire_timers(m);
+		/* and what a retirement in fire_timers now waits for */
+		handle_done(m);
 		now = real_ns();
 		wait = m->heap.n > 0 ? m->heap.v[0]->at - now : 1000 * NS_PER_MS;
 		if (m->curl_deadline >= 0) {
@@ -2355,6 +2468,7 @@ worker_main(void *arg)
 #endif
 	for (;;) {
 		struct target *t;
+		bool wake;
 
 		pthread_mutex_lock(&m->wq_mu);
 		while (m->wq_head == NULL && !m->workers_stop)
@@ -2378,8 +2492,10 @@ worker_main(void *arg)
 		pthread_mutex_lock(&m->wq_mu);
 		t->qnext = m->done;
 		m->done = t;
+		wake = t->pull_again || __atomic_load_n(&m->want_done, __ATOMIC_RELAXED);
 		pthread_mutex_unlock(&m->wq_mu);
-		poke(m);
+		if (wake)
+			poke(m);
 	}
 	tsdb_appender_free(app);
 	tsdb_appender_free(papp);
@@ -2585,6 +2701,8 @@ scrape_manager_free(struct scrape_manager *m)
 		pool_free(p);
 	}
 	tsdb_appender_free(m->loop_app);
+	while (m->bufs.n > 0)
+		mem_free(m->bufs.p[--m->bufs.n]);
 	curl_multi_cleanup(m->multi);
 	close(m->ep);
 	close(m->evfd);
