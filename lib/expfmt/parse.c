@@ -9,6 +9,10 @@
  * parser (see om_* below). Every loop advances through the body or through a
  * label array, so the work is linear in the body size: duplicate label names
  * are found pairwise for short label sets and by sorting for long ones.
+ * A caller that knows which series probably comes next (the scrape cache
+ * does) can announce it with expfmt_expect(): a text-format sample line that
+ * starts with exactly that series text skips the label parse, since the
+ * same bytes passed it before.
  *
  * Single-threaded per parser; no global mutable state.
  */
@@ -117,6 +121,9 @@ struct expfmt_parser {
 
 	struct expfmt_hset names;	/* OpenMetrics: every name a family claimed */
 	struct expfmt_family fam;
+
+	const unsigned char *hint;	/* expfmt_expect(), for the next call */
+	size_t hint_len;
 };
 
 /* Suffixes a sample name may carry beyond its family name. */
@@ -949,6 +956,39 @@ expfmt_text_meta(struct expfmt_parser *p, const unsigned char *w, bool help,
 	return e->kind;
 }
 
+/* expfmt_hint_matches tells whether the sample line at s, whose metric name
+ * ends at t, has the hinted series: the same bytes, ending where the full
+ * parse would end it (a hint with labels ends at its '}', which the label
+ * parse does not look past; a bare name must not be followed by a label
+ * block). Counts the newlines a text-format label value may hold, as the
+ * label parse would. */
+static bool
+expfmt_hint_matches(struct expfmt_parser *p, const unsigned char *s, const unsigned char *t)
+{
+	size_t n = p->hint_len, name = (size_t)(t - s);
+	const unsigned char *nl;
+
+	if (n < name || (size_t)(p->end - s) < n || memcmp(s, p->hint, n) != 0)
+		return false;
+	if (n == name) {
+		const unsigned char *u = expfmt_skip_blanks(t, p->end);
+
+		return u >= p->end || *u != '{';
+	}
+	if (s[n - 1] != '}')
+		return false;
+	if ((nl = memchr(t, '\n', n - name)) != NULL) {
+		const unsigned char *last = nl;
+
+		for (; nl != NULL; nl = memchr(nl + 1, '\n', (size_t)(s + n - nl - 1))) {
+			p->line++;
+			last = nl;
+		}
+		p->lstart = last + 1;
+	}
+	return true;
+}
+
 static enum expfmt_kind
 expfmt_text_sample(struct expfmt_parser *p, const unsigned char *s, struct expfmt_entry *e)
 {
@@ -964,13 +1004,20 @@ expfmt_text_sample(struct expfmt_parser *p, const unsigned char *s, struct expfm
 	e->series.p = (const char *)s;
 	e->series.len = e->name.len;
 	p->lab.n = 0;
-	t = expfmt_skip_blanks(t, end);
-	if (t < end && *t == '{') {
-		t = expfmt_parse_labels(p, t, &p->lab);
-		if (t == NULL)
-			return EXPFMT_ERROR;
-		e->series.len = (size_t)(t - s);
+	if (p->hint != NULL && expfmt_hint_matches(p, s, t)) {
+		e->expected = true;
+		t = s + p->hint_len;
+		e->series.len = p->hint_len;
 		t = expfmt_skip_blanks(t, end);
+	} else {
+		t = expfmt_skip_blanks(t, end);
+		if (t < end && *t == '{') {
+			t = expfmt_parse_labels(p, t, &p->lab);
+			if (t == NULL)
+				return EXPFMT_ERROR;
+			e->series.len = (size_t)(t - s);
+			t = expfmt_skip_blanks(t, end);
+		}
 	}
 	if (t >= end || (expfmt_cls[*t] & C_TEXTVEND))
 		return expfmt_fail(p, t, "expected value after metric, got \"%s\"",
@@ -1726,6 +1773,8 @@ expfmt_reset(struct expfmt_parser *p, enum expfmt_format fmt, const char *body, 
 	memset(&p->err, 0, sizeof(p->err));
 	p->lab.n = p->ex.n = 0;
 	p->slen = 0;
+	p->hint = NULL;
+	p->hint_len = 0;
 	expfmt_hset_clear(&p->names);
 	expfmt_hset_clear(&p->fam.groups);
 	p->fam.active = false;
@@ -1762,11 +1811,13 @@ expfmt_next(struct expfmt_parser *p, struct expfmt_entry *e)
 {
 	if (p->done) {
 		e->kind = p->last;
+		p->hint = NULL;
 		return p->last;
 	}
 	p->slen = 0;
 	e->nlabels = 0;
 	e->labels = NULL;
+	e->expected = false;
 	e->has_exemplar = false;
 	e->ex_nlabels = 0;
 	e->ex_labels = NULL;
@@ -1775,7 +1826,15 @@ expfmt_next(struct expfmt_parser *p, struct expfmt_entry *e)
 		e->kind = expfmt_om_next(p, e);
 	else
 		e->kind = expfmt_text_next(p, e);
+	p->hint = NULL;
 	return e->kind;
+}
+
+void
+expfmt_expect(struct expfmt_parser *p, const char *series, size_t len)
+{
+	p->hint = series != NULL && len > 0 ? (const unsigned char *)series : NULL;
+	p->hint_len = p->hint != NULL ? len : 0;
 }
 
 const struct expfmt_error *

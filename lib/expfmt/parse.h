@@ -82,6 +82,9 @@ struct expfmt_entry {
 	struct expfmt_str series;
 	const struct expfmt_label *labels;	/* in input order, no __name__ */
 	size_t nlabels;
+	/* the series is the one expfmt_expect() announced: its labels were
+	 * not parsed again (labels NULL, nlabels 0) */
+	bool expected;
 	double value;		/* NaN is always 0x7ff8000000000001, as in Go */
 	bool has_ts;
 	int64_t ts;		/* milliseconds */
@@ -124,6 +127,20 @@ void expfmt_reset(struct expfmt_parser *p, enum expfmt_format fmt, const char *b
  * every later call) with details in expfmt_error(). Pointers in *e are valid
  * until the next call on p. */
 enum expfmt_kind expfmt_next(struct expfmt_parser *p, struct expfmt_entry *e);
+
+/* expfmt_expect announces the series of the next sample: series[0..len)
+ * must be the series text (entry.series) of a sample this parser returned
+ * from an earlier text-format body, e.g. the series that followed the last
+ * one in the previous scrape of the same target. When the next sample line
+ * of a text-format body starts with exactly that series (and the line's
+ * series ends where it ends), expfmt_next() does not parse its labels again:
+ * identical bytes were checked before. The entry then has `expected` set and
+ * no labels; everything else (name, series, value, timestamp, errors on the
+ * rest of the line) is as without the hint. The hint holds for the next
+ * expfmt_next() call only; series (borrowed) must stay valid until it
+ * returns. NULL clears it. OpenMetrics ignores hints: its family checks
+ * need every sample's labels. */
+void expfmt_expect(struct expfmt_parser *p, const char *series, size_t len);
 
 /* expfmt_error returns the error of a failed parser (NULL if it has not
  * failed); owned by p. */

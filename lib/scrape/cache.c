@@ -4,9 +4,15 @@
  * The cache is a dense array of entries (series text -> labels, ref) with an
  * open-addressing index of entry numbers; the series texts live in one
  * growing byte arena, so a new series costs no allocation of its own beyond
- * its label set. Scrape numbers (iter) order everything: an entry's `seen` is
- * the last successful scrape that appended it without a timestamp, `cur` the
- * scrape in progress that did, `used` the last scrape that looked it up.
+ * its label set. Entries stay in the order their series first appeared, as
+ * targets tend to write them in the same order every time: the entry after
+ * the last one found is offered to the text parser as the expected next
+ * series (expfmt_expect), so a sample in the usual place costs a comparison
+ * of its text instead of a label parse, a hash and a probe.
+ *
+ * Scrape numbers (iter) order everything: an entry's `seen` is the last
+ * successful scrape that appended it without a timestamp, `cur` the scrape
+ * in progress that did, `used` the last scrape that looked it up.
  * With a sample hook, a parallel array `alt` holds each entry's replacement
  * label set (the hook's last answer) and its series ref.
  *
@@ -40,7 +46,9 @@ struct centry {
 	uint64_t koff;		/* text offset in the arena */
 	uint64_t ref;		/* head series ref, 0 = unknown */
 	struct labels *ls;	/* final labels; NULL: dropped by relabeling */
-	uint32_t klen;
+	uint32_t klen : 31;	/* a text of 2 GiB or more is never found again */
+	uint32_t parsed : 1;	/* the text is a series expfmt returned (not a
+				 * pull key): it may be offered as a parser hint */
 	uint32_t seen;		/* last successful scrape that appended it (no timestamp) */
 	uint32_t cur;		/* scrape in progress that appended it */
 	uint32_t used;		/* last scrape that looked it up */
@@ -231,7 +239,7 @@ cache_add(struct scrape_cache *c, uint64_t h, const char *k, size_t klen,
 	memset(e, 0, sizeof(*e));
 	e->khash = h;
 	e->koff = c->keys.len;
-	e->klen = (uint32_t)klen;
+	e->klen = (uint32_t)klen & 0x7fffffffu;
 	e->ls = ls;
 	if (c->alt != NULL)
 		memset(&c->alt[c->n], 0, sizeof(c->alt[0]));
@@ -825,7 +833,7 @@ scrape_cache_append(struct scrape_cache *c, struct scrape_scratch *w,
 	uint64_t nlimit = 0;
 	uint32_t iter, prev;
 	bool limit_hit = false;
-	size_t i;
+	size_t i, next = 0;	/* entry expected next: the one after the last found */
 
 	memset(r, 0, sizeof(*r));
 	scrape_begin(c);
@@ -833,12 +841,20 @@ scrape_cache_append(struct scrape_cache *c, struct scrape_scratch *w,
 	prev = iter - 1;
 	expfmt_reset(w->p, fmt, body, len);
 	for (;;) {
-		enum expfmt_kind k = expfmt_next(w->p, &e);
+		enum expfmt_kind k;
 		struct centry *ce;
 		bool explicit_ts, fresh = false, appended = false;
 		int64_t t;
-		uint64_t h;
+		uint64_t h = 0;
 		int rc;
+
+		/* Targets write their series in the same order every time, so the
+		 * entry after the last one found is most likely next: the parser
+		 * compares the line with its text instead of parsing the labels,
+		 * and no hash or probe is needed. */
+		if (fmt == EXPFMT_TEXT && next < c->n && c->e[next].parsed)
+			expfmt_expect(w->p, c->keys.buf + c->e[next].koff, c->e[next].klen);
+		k = expfmt_next(w->p, &e);
 
 		if (k == EXPFMT_EOF)
 			break;
@@ -857,10 +873,17 @@ scrape_cache_append(struct scrape_cache *c, struct scrape_scratch *w,
 		r->total++;
 		explicit_ts = e.has_ts && conf->honor_timestamps;
 		t = explicit_ts ? e.ts : ts_ms;
-		h = XXH3_64bits(e.series.p, e.series.len);
-		ce = cache_find(c, h, e.series.p, e.series.len);
+		if (e.expected) {
+			ce = &c->e[next];
+		} else {
+			h = XXH3_64bits(e.series.p, e.series.len);
+			ce = cache_find(c, h, e.series.p, e.series.len);
+		}
 		if (ce != NULL) {
 			ce->used = iter;
+			if (fmt == EXPFMT_TEXT)
+				ce->parsed = 1;
+			next = (size_t)(ce - c->e) + 1;
 			if (ce->ls == NULL)
 				continue;
 		} else {
@@ -883,6 +906,8 @@ scrape_cache_append(struct scrape_cache *c, struct scrape_scratch *w,
 			}
 			ce = cache_add(c, h, e.series.p, e.series.len, ls);
 			ce->used = iter;
+			ce->parsed = fmt == EXPFMT_TEXT;
+			next = c->n;
 			if (rc == 0)
 				continue;
 			fresh = true;

@@ -371,6 +371,222 @@ test_errors(void **state)
 	assert_int_equal(ok, n);
 }
 
+/* ---- hints (expfmt_expect) ------------------------------------------------ */
+
+/* One entry as the parser returned it, owned. */
+struct hrec {
+	enum expfmt_kind kind;
+	char *name, *series, *text, *labels;
+	uint64_t vbits;
+	bool has_ts, expected;
+	int64_t ts;
+};
+
+struct hrun {
+	struct hrec *v;
+	size_t n;
+	struct expfmt_error err;
+};
+
+static char *
+hdup(const char *p, size_t n)
+{
+	char *s = mem_alloc(n + 1);
+
+	memcpy(s, p, n);
+	s[n] = '\0';
+	return s;
+}
+
+/* hint_parse parses body, before each call offering hints[(i + shift) %
+ * nhints] (the reference's own series in order when want is not NULL). */
+static void
+hint_parse(const char *body, size_t len, char **hints, size_t nhints, size_t shift,
+    const struct hrun *want, struct hrun *out)
+{
+	struct expfmt_parser *p = expfmt_parser_new(EXPFMT_TEXT, body, len);
+	struct expfmt_entry e;
+	enum expfmt_kind k;
+	size_t i = 0, si = 0;
+
+	memset(out, 0, sizeof(*out));
+	do {
+		const char *h = NULL;
+		struct strbuf sb = STRBUF_INIT;
+		struct hrec *r;
+		size_t j;
+
+		if (want != NULL) {
+			while (si < want->n && want->v[si].kind != EXPFMT_SAMPLE)
+				si++;
+			if (si < want->n)
+				h = want->v[si].series;
+		} else if (nhints > 0) {
+			h = hints[(i + shift) % nhints];
+		}
+		if (h != NULL)
+			expfmt_expect(p, h, strlen(h));
+		k = expfmt_next(p, &e);
+		i++;
+		out->v = mem_realloc(out->v, (out->n + 1) * sizeof(*out->v));
+		r = &out->v[out->n++];
+		memset(r, 0, sizeof(*r));
+		r->kind = k;
+		if (k <= 0)
+			break;
+		r->name = hdup(e.name.p, e.name.len);
+		r->text = k == EXPFMT_SAMPLE ? hdup("", 0) : hdup(e.text.p, e.text.len);
+		r->series = k == EXPFMT_SAMPLE ? hdup(e.series.p, e.series.len) : hdup("", 0);
+		if (k == EXPFMT_SAMPLE) {
+			memcpy(&r->vbits, &e.value, sizeof(r->vbits));
+			r->has_ts = e.has_ts;
+			r->ts = e.has_ts ? e.ts : 0;
+			r->expected = e.expected;
+			if (e.expected) {
+				si++;
+				assert_non_null(h);
+				assert_string_equal(r->series, h);
+				assert_int_equal(e.nlabels, 0);
+			} else if (want != NULL) {
+				si++;
+			}
+			for (j = 0; j < e.nlabels; j++)
+				strbuf_printf(&sb, "%.*s=%.*s;", (int)e.labels[j].name.len,
+				    e.labels[j].name.p, (int)e.labels[j].value.len, e.labels[j].value.p);
+		}
+		r->labels = strbuf_detach(&sb, NULL);
+		if (r->labels == NULL)
+			r->labels = hdup("", 0);
+	} while (k > 0);
+	if (k == EXPFMT_ERROR)
+		out->err = *expfmt_error(p);
+	expfmt_parser_free(p);
+}
+
+static void
+hrun_free(struct hrun *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		mem_free(r->v[i].name);
+		mem_free(r->v[i].series);
+		mem_free(r->v[i].text);
+		mem_free(r->v[i].labels);
+	}
+	mem_free(r->v);
+}
+
+/* hint_same checks a hinted parse against the reference: the same entries
+ * and error; labels where the hinted one parsed them. Returns the number of
+ * samples that took the hint. */
+static size_t
+hint_same(const struct hrun *ref, const struct hrun *got)
+{
+	size_t i, taken = 0;
+
+	assert_int_equal(got->n, ref->n);
+	for (i = 0; i < ref->n; i++) {
+		const struct hrec *a = &ref->v[i], *b = &got->v[i];
+
+		assert_int_equal(b->kind, a->kind);
+		if (a->kind <= 0)
+			continue;
+		assert_string_equal(b->name, a->name);
+		assert_string_equal(b->series, a->series);
+		assert_string_equal(b->text, a->text);
+		assert_true(b->vbits == a->vbits);
+		assert_int_equal(b->has_ts, a->has_ts);
+		assert_true(b->ts == a->ts);
+		if (b->expected)
+			taken++;
+		else
+			assert_string_equal(b->labels, a->labels);
+	}
+	assert_int_equal(got->err.line, ref->err.line);
+	assert_int_equal(got->err.column, ref->err.column);
+	assert_string_equal(got->err.msg, ref->err.msg);
+	return taken;
+}
+
+static void
+test_text_hints(void **state)
+{
+	static const char *const bodies[] = {
+		"up 1\nup_total 2\nup {a=\"b\"} 3\nup{a=\"b\"} 4\nup{a=\"b\",} 5\n"
+		    "up{a=\"b\",c=\"d\"} 6\nup{a=\"b\"}7\nup\t8\nup{ a = \"b\" } 9\n",
+		"up{a=\"b\"} 1\nup{a=\"b\"}{ 1\n",
+		"up 1\nup {a=\"b\"} 2\n",
+		"up{a=\"b\"} 1\nup{a=\"b\"} x\n",
+		"up{a=\"b\"} 1\nup{a=\"b\"} 1 2 3\n",
+		"up{a=\"b\"} 1 1000\nup{a=\"b\"} 2 99999999999999999999\n",
+		"m{a=\"x\ny\"} 1\nm{a=\"x\ny\"} 2\nm{a=\"x\ny\"} 3 x\n",
+		"m{a=\"x\\\"y\",b=\"\\\\\\n\"} 1\n# comment\n\n# TYPE m gauge\nm{a=\"x\\\"y\",b=\"\\\\\\n\"} 2\n",
+		"m{a=\"1\"} 1\nm{a=\"1\",a=\"2\"} 1\n",
+		"m 1\nm\n",
+		"m 1\nm{a=\"b\"}\n",
+		"m{a=\"\xc3\xa9\"} 1\nm{a=\"\xc3\xa9\"} 2\nm{a=\"\xc3\"} 3\n",
+		"  m 1\n\tm  2  3\nm{a=\"b\"} NaN\nm{a=\"b\"} +Inf 4\n",
+	};
+	char **pool = NULL, *extra = NULL;
+	size_t npool = 0, nb = sizeof(bodies) / sizeof(bodies[0]), b, i, shift, taken;
+	struct hrun *ref;
+
+	(void)state;
+	if (peer_dir != NULL) {
+		char path[4096];
+		size_t len;
+
+		snprintf(path, sizeof(path), "%s/textparse-v2.42.0/promtestdata.txt", peer_dir);
+		extra = read_file(path, &len);
+		nb++;
+	}
+	ref = mem_calloc(nb, sizeof(*ref));
+	/* references without hints; every valid series text goes to the pool */
+	for (b = 0; b < nb; b++) {
+		const char *body = b < sizeof(bodies) / sizeof(bodies[0]) ? bodies[b] : extra;
+
+		hint_parse(body, strlen(body), NULL, 0, 0, NULL, &ref[b]);
+		for (i = 0; i < ref[b].n; i++) {
+			if (ref[b].v[i].kind != EXPFMT_SAMPLE)
+				continue;
+			pool = mem_realloc(pool, (npool + 1) * sizeof(*pool));
+			pool[npool++] = ref[b].v[i].series;
+		}
+	}
+	for (b = 0; b < nb; b++) {
+		const char *body = b < sizeof(bodies) / sizeof(bodies[0]) ? bodies[b] : extra;
+		struct hrun got;
+		size_t nsamples = 0;
+
+		for (i = 0; i < ref[b].n; i++)
+			nsamples += ref[b].v[i].kind == EXPFMT_SAMPLE;
+		/* the right hint every time: every sample takes it */
+		hint_parse(body, strlen(body), NULL, 0, 0, &ref[b], &got);
+		taken = hint_same(&ref[b], &got);
+		assert_int_equal(taken, nsamples);
+		hrun_free(&got);
+		/* hints from the pool, right or wrong: nothing else changes;
+		 * every text as the hint of every line, then mixed */
+		for (i = 0; i < npool; i++) {
+			hint_parse(body, strlen(body), &pool[i], 1, 0, NULL, &got);
+			(void)hint_same(&ref[b], &got);
+			hrun_free(&got);
+		}
+		for (shift = 0; shift < 64; shift++) {
+			hint_parse(body, strlen(body), pool, npool, shift * 7, NULL, &got);
+			(void)hint_same(&ref[b], &got);
+			hrun_free(&got);
+		}
+	}
+	printf("hints: %zu bodies, %zu series texts as hints\n", nb, npool);
+	for (b = 0; b < nb; b++)
+		hrun_free(&ref[b]);
+	mem_free(ref);
+	mem_free(pool);
+	mem_free(extra);
+}
+
 /* ---- entries ------------------------------------------------------------- */
 
 static void
@@ -796,6 +1012,7 @@ main(void)
 		cmocka_unit_test(test_promtestdata),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_text_entries),
+		cmocka_unit_test(test_text_hints),
 		cmocka_unit_test(test_openmetrics_entries),
 		cmocka_unit_test(test_parse_float),
 		cmocka_unit_test(test_format_float),

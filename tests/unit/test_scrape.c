@@ -774,6 +774,61 @@ test_cache_flush_and_aliases(void **state)
 	env_free(&e);
 }
 
+/* The series after the last one found is offered to the parser as a hint:
+ * reordered, inserted, removed and look-alike series land where they
+ * belong, and an error after a hinted series reads as without hints. */
+static void
+test_cache_order(void **state)
+{
+	static const char *const bodies[] = {
+		"a 1\nb 1\nc{x=\"1\"} 1\nd 1\n",
+		"a 2\nb 2\nc{x=\"1\"} 2\nd 2\n",
+		"d 3\nc{x=\"1\"} 3\nb 3\na 3\n",
+		"a 4\na_total 4\nb 4\nb{y=\"1\"} 4\nc{x=\"1\"} 4\nc {x=\"1\"} 4\nd 4\n",
+		"a 5\nb{y=\"1\"} 5\nc{x=\"1\",} 5\nd 5\n",
+		"a 6\nb 6\nc{x=\"1\"} 6\nd 6\n",
+	};
+	static const struct {
+		const char *sel;
+		size_t n;		/* samples */
+		double last;		/* last value; -1: a stale marker */
+	} want[] = {
+		{ "a", 6, 6 }, { "b", 6, 6 }, { "d", 6, 6 }, { "a_total", 2, -1 },
+	};
+	struct cache_env e;
+	struct samples s;
+	size_t i;
+
+	(void)state;
+	env_init(&e);
+	for (i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++)
+		assert_int_equal(scrape(&e, bodies[i], 1000 * (int64_t)(i + 1)), 0);
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		select_series(e.h, &s, "__name__", want[i].sel, "y", "", NULL);
+		assert_int_equal(s.nseries, 1);
+		assert_int_equal(s.n, want[i].n);
+		if (want[i].last < 0)
+			assert_true(is_stale(s.v[s.n - 1]));
+		else
+			assert_true(s.v[s.n - 1] == want[i].last);
+	}
+	/* c{x="1"}, c {x="1"} and c{x="1",} are one series; b{y="1"} another */
+	select_series(e.h, &s, "__name__", "c", NULL);
+	assert_int_equal(s.n, 6);
+	assert_true(s.t[3] == 4000 && s.v[3] == 4 && s.t[4] == 5000 && s.v[5] == 6);
+	select_series(e.h, &s, "__name__", "b", "y", "1", NULL);
+	assert_int_equal(s.n, 3);
+	assert_true(s.v[0] == 4 && s.v[1] == 5 && is_stale(s.v[2]));
+	/* an error on a line whose series is hinted: as from a fresh cache */
+	assert_int_equal(scrape(&e, "a 7\nb 7 x\n", 7000), -1);
+	assert_string_equal(e.err, "2:5: expected timestamp or new record, got \"INVALID\"");
+	env_free(&e);
+	env_init(&e);
+	assert_int_equal(scrape(&e, "a 7\nb 7 x\n", 7000), -1);
+	assert_string_equal(e.err, "2:5: expected timestamp or new record, got \"INVALID\"");
+	env_free(&e);
+}
+
 /* --- the sample hook ------------------------------------------------------------------ */
 
 struct hook_call {
@@ -2123,6 +2178,7 @@ main(void)
 		cmocka_unit_test(test_cache_append_errors),
 		cmocka_unit_test(test_cache_limit_memory),
 		cmocka_unit_test(test_cache_flush_and_aliases),
+		cmocka_unit_test(test_cache_order),
 		cmocka_unit_test(test_cache_hook),
 		cmocka_unit_test(test_cache_metadata),
 		cmocka_unit_test(test_cache_pull),
