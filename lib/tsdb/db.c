@@ -1048,6 +1048,14 @@ retention(struct tsdb_db *db)
 	pthread_mutex_unlock(&db->smu);
 }
 
+/* --- commit observer ------------------------------------------------------------------ */
+
+void
+tsdb_db_set_observer(struct tsdb_db *db, tsdb_commit_observer_fn fn, void *arg)
+{
+	tsdb_head_set_observer(db->head, fn, arg);
+}
+
 /* --- maintenance ---------------------------------------------------------------------- */
 
 int

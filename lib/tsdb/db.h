@@ -202,6 +202,17 @@ void tsdb_db_label_values(struct tsdb_db *db, const char *name,
     struct matcher *const *ms, size_t n, int64_t mint, int64_t maxt,
     struct tsdb_strings *out);
 
+/* tsdb_db_set_observer attaches a commit observer (fn NULL detaches): fn
+ * sees every commit of a head appender once it is logged and applied, with
+ * the series it logged first and the samples it applied (see
+ * tsdb_commit_observer_fn in head.h for what it may do). It does not see
+ * what WAL replay restored at open, nor blocks imported from outside: like
+ * Prometheus' WAL watcher, it starts from what is committed after it is
+ * attached. Series logged before that are found with
+ * tsdb_head_series_labels(tsdb_db_head(db), id). Detach before
+ * tsdb_db_close. */
+void tsdb_db_set_observer(struct tsdb_db *db, tsdb_commit_observer_fn fn, void *arg);
+
 /* tsdb_db_stats fills st. */
 void tsdb_db_stats(struct tsdb_db *db, struct tsdb_db_stats *st);
 

@@ -26,7 +26,9 @@
  *
  * Write path with a store attached: commit takes the commit mutex, logs the
  * series no commit logged yet and every staged sample (hooks.log), applies,
- * releases, then waits for durability if the store asks (hooks.wait).
+ * hands what it applied to the observer if one is attached (obs_fn, read and
+ * written under the commit mutex), releases, then waits for durability if
+ * the store asks (hooks.wait).
  *
  * Chunks are cut as Prometheus' head cuts them: never across a multiple of
  * chunk_range, aiming at 120 samples (end time predicted at 30 samples),
@@ -96,6 +98,8 @@ struct tsdb_head {
 	bool bounded;
 	bool has_hooks;
 	struct tsdb_head_hooks hk;
+	tsdb_commit_observer_fn obs_fn;	/* commit mutex */
+	void *obs_arg;
 	struct stripe stripes[NSTRIPES];
 	struct shard shards[NSHARDS];
 	struct postings *post;
@@ -380,6 +384,32 @@ tsdb_head_set_hooks(struct tsdb_head *h, const struct tsdb_head_hooks *hk)
 		memset(&h->hk, 0, sizeof h->hk);
 		h->has_hooks = false;
 	}
+}
+
+void
+tsdb_head_set_observer(struct tsdb_head *h, tsdb_commit_observer_fn fn, void *arg)
+{
+	pthread_mutex_lock(&h->commit_mu);
+	h->obs_fn = fn;
+	h->obs_arg = fn != NULL ? arg : NULL;
+	pthread_mutex_unlock(&h->commit_mu);
+}
+
+struct labels *
+tsdb_head_series_labels(struct tsdb_head *h, uint64_t ref)
+{
+	struct stripe *st;
+	struct series *s;
+	struct labels *ls = NULL;
+
+	if (ref == 0 || ref >= UINT32_MAX)
+		return NULL;
+	st = stripe_of(h, (uint32_t)ref);
+	pthread_mutex_lock(&st->mu);
+	if ((s = stripe_find(st, (uint32_t)ref)) != NULL)
+		ls = labels_ref(s->ls);
+	pthread_mutex_unlock(&st->mu);
+	return ls;
 }
 
 uint32_t
@@ -732,8 +762,9 @@ ooo_insert(struct tsdb_head *h, struct series *s, int64_t t, uint64_t vbits, uin
 	atomic_max(&h->maxt, t);
 }
 
-/* apply applies one committed sample (stripe lock held). */
-static void
+/* apply applies one committed sample (stripe lock held). Returns whether
+ * the sample went in (in order or out of order). */
+static bool
 apply(struct tsdb_head *h, struct series *s, int64_t t, uint64_t vbits, uint64_t seq,
     bool unrestricted, uint32_t gen)
 {
@@ -745,6 +776,7 @@ apply(struct tsdb_head *h, struct series *s, int64_t t, uint64_t vbits, uint64_t
 		ooo_insert(h, s, t, vbits, gen);
 	else
 		count_rejected(h, rc);
+	return rc == C_APPEND || rc == C_OOO;
 }
 
 uint32_t
@@ -879,7 +911,9 @@ log_commit(struct tsdb_appender *a, uint64_t *pos)
 					a->ls = mem_realloc(a->ls, a->capls * sizeof *a->ls);
 				}
 				a->ls[a->nls].id = s->id;
-				a->ls[a->nls++].ls = s->ls;
+				/* an observer gets them after pending dropped:
+				 * keep them alive with a reference till then */
+				a->ls[a->nls++].ls = h->obs_fn != NULL ? labels_ref(s->ls) : s->ls;
 			}
 			pthread_mutex_unlock(&st->mu);
 		}
@@ -901,13 +935,27 @@ log_commit(struct tsdb_appender *a, uint64_t *pos)
 	return rc;
 }
 
+/* unref_logged drops the references log_commit took for the observer
+ * (commit lock held, so obs_fn is the one log_commit saw). */
+static void
+unref_logged(struct tsdb_appender *a)
+{
+	size_t i;
+
+	if (a->h->obs_fn == NULL)
+		return;
+	for (i = 0; i < a->nls; i++)
+		labels_free((struct labels *)a->ls[i].ls);
+	a->nls = 0;
+}
+
 int
 tsdb_appender_commit(struct tsdb_appender *a)
 {
 	struct tsdb_head *h = a->h;
 	uint64_t seq, pos = 0;
 	uint32_t gen;
-	size_t i;
+	size_t i, k = 0;
 
 	if (a->n == 0)
 		return TSDB_OK;
@@ -916,6 +964,7 @@ tsdb_appender_commit(struct tsdb_appender *a)
 		int rc = log_commit(a, &pos);
 
 		if (rc != 0) {
+			unref_logged(a);
 			pthread_mutex_unlock(&h->commit_mu);
 			ADD(&h->commits_failed, 1);
 			unpend(a);
@@ -932,11 +981,17 @@ tsdb_appender_commit(struct tsdb_appender *a)
 		s = stripe_find(st, a->v[i].id);
 		if (s != NULL) {	/* pending kept it from GC */
 			s->pending--;
-			apply(h, s, a->v[i].t, a->v[i].v, seq, a->unrestricted, gen);
+			if (apply(h, s, a->v[i].t, a->v[i].v, seq, a->unrestricted, gen))
+				a->v[k++] = a->v[i];	/* the applied ones, for the observer */
 		}
 		pthread_mutex_unlock(&st->mu);
 	}
 	__atomic_store_n(&h->seq, seq, __ATOMIC_RELEASE);
+	if (h->obs_fn != NULL) {
+		h->obs_fn(h->obs_arg, a->ls, h->has_hooks ? a->nls : 0, a->v, k);
+		if (h->has_hooks)
+			unref_logged(a);
+	}
 	pthread_mutex_unlock(&h->commit_mu);
 	a->n = 0;
 	if (h->has_hooks && h->hk.wait != NULL)

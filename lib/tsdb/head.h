@@ -19,6 +19,7 @@
  * half-written chunk. Commits are applied one at a time (a commit mutex).
  * When a store (lib/tsdb/db.h) attaches hooks, each commit is logged to the
  * WAL before it is applied, and a commit the log refuses is dropped whole.
+ * An observer (tsdb_head_set_observer) sees each commit once applied.
  *
  * Threads: any number of appenders and readers. Series state is guarded by
  * striped mutexes (by id), the label map by sharded rwlocks, the postings by
@@ -233,6 +234,33 @@ struct tsdb_head_hooks {
 
 /* tsdb_head_set_hooks attaches a log; call before any appender exists. */
 void tsdb_head_set_hooks(struct tsdb_head *h, const struct tsdb_head_hooks *hk);
+
+/* --- commit observer (remote write: lib/remote/feed.c) ----------------------- */
+
+/* A commit observer sees every commit once it is applied, in commit order,
+ * on the committing thread with the commit lock held:
+ * - s[0..ns): the series whose record this commit logged, i.e. the series
+ *   no earlier commit wrote since the store attached its log (with no log
+ *   attached, ns is 0); labels borrowed for the call (labels_ref to keep);
+ * - v[0..nv): the samples the commit applied (in order or out of order),
+ *   in staging order; samples the commit dropped (identical to one
+ *   committed since staging, or no longer appendable) are left out. nv can
+ *   be 0 when all were dropped.
+ * It must return quickly, never block, and never call into the head: copy
+ * what it needs and hand it to another thread. A series' samples reach it
+ * in the order they were applied to the series. */
+typedef void (*tsdb_commit_observer_fn)(void *arg, const struct tsdb_log_series *s,
+    size_t ns, const struct tsdb_log_sample *v, size_t nv);
+
+/* tsdb_head_set_observer attaches fn with arg (fn NULL detaches), at any
+ * time: it waits for the commit in progress, so once it returns the old
+ * observer is not called again. One observer at a time. */
+void tsdb_head_set_observer(struct tsdb_head *h, tsdb_commit_observer_fn fn, void *arg);
+/* tsdb_head_series_labels returns the labels of live series ref with one
+ * reference (caller frees with labels_free()), or NULL when there is no
+ * such series (never was, or removed by truncation or GC). Takes the
+ * series' stripe lock only; any thread but an observer's call. */
+struct labels *tsdb_head_series_labels(struct tsdb_head *h, uint64_t ref);
 
 /* tsdb_head_roll, under the commit lock, raises the min valid time to
  * min_valid (in-order samples older than it are refused or go out of order

@@ -7,6 +7,9 @@
  * brute-force evaluation, duplicates and out-of-order counting, commit
  * visibility, chunk cutting, latest samples, label names/values, GC, a
  * concurrent writer with readers, and the memory per series (printed).
+ * Commit observer: what it sees (applied samples only, series records with
+ * a log attached, nothing for a refused commit), detaching, and concurrent
+ * appenders with readers (every committed sample seen once, in order).
  */
 #include "config.h"
 
@@ -890,6 +893,334 @@ test_head_concurrent(void **state)
 	tsdb_head_free(c.h);
 }
 
+/* --- commit observer ------------------------------------------------------------ */
+
+/* A recording observer: copies every call (the head's rule: copy, return). */
+struct obs_rec {
+	pthread_mutex_t mu;
+	size_t calls;
+	struct tsdb_log_sample *v;
+	size_t n, cap;
+	uint32_t *sid;			/* series ids seen in series records */
+	struct labels **sls;		/* their labels (one reference each) */
+	size_t ns, caps;
+};
+
+static void
+obs_fn(void *arg, const struct tsdb_log_series *s, size_t ns,
+    const struct tsdb_log_sample *v, size_t nv)
+{
+	struct obs_rec *r = arg;
+	size_t i;
+
+	pthread_mutex_lock(&r->mu);
+	r->calls++;
+	for (i = 0; i < ns; i++) {
+		if (r->ns == r->caps) {
+			r->caps = r->caps ? r->caps * 2 : 16;
+			r->sid = realloc(r->sid, r->caps * sizeof *r->sid);
+			r->sls = realloc(r->sls, r->caps * sizeof *r->sls);
+		}
+		r->sid[r->ns] = s[i].id;
+		r->sls[r->ns++] = labels_ref((struct labels *)s[i].ls);
+	}
+	if (r->n + nv > r->cap) {
+		r->cap = (r->n + nv) * 2;
+		r->v = realloc(r->v, r->cap * sizeof *r->v);
+	}
+	memcpy(r->v + r->n, v, nv * sizeof *v);
+	r->n += nv;
+	pthread_mutex_unlock(&r->mu);
+}
+
+static void
+obs_init(struct obs_rec *r)
+{
+	memset(r, 0, sizeof *r);
+	pthread_mutex_init(&r->mu, NULL);
+}
+
+static void
+obs_release(struct obs_rec *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->ns; i++)
+		labels_free(r->sls[i]);
+	free(r->sid);
+	free(r->sls);
+	free(r->v);
+	pthread_mutex_destroy(&r->mu);
+}
+
+/* A log that accepts or refuses (fail) every commit. */
+struct fake_log {
+	int fail;
+	size_t series_logged;
+};
+
+static int
+fake_log(void *arg, const struct tsdb_log_series *s, size_t ns,
+    const struct tsdb_log_sample *v, size_t nv, uint64_t *pos)
+{
+	struct fake_log *fl = arg;
+
+	(void)s;
+	(void)v;
+	(void)nv;
+	*pos = 0;
+	if (fl->fail)
+		return TSDB_ERR_IO;
+	fl->series_logged += ns;
+	return 0;
+}
+
+static void
+test_head_observer(void **state)
+{
+	struct tsdb_head *h = new_head();
+	struct labels *a = mk("__name__", "a", NULL), *b = mk("__name__", "b", NULL), *got;
+	struct tsdb_appender *p = tsdb_appender_new(h), *q = tsdb_appender_new(h);
+	struct obs_rec r;
+	uint64_t ra = 0, rb = 0;
+
+	(void)state;
+	obs_init(&r);
+	/* before any observer: not seen */
+	assert_int_equal(tsdb_head_append(h, &ra, a, 1000, 1), 0);
+	tsdb_head_set_observer(h, obs_fn, &r);
+	assert_int_equal(r.calls, 0);
+
+	/* two appenders race: p stages a@2000 and a@3000, q stages a@3000
+	 * with the same value and a@2500, and commits first; p's a@3000 is
+	 * then a duplicate and a@2000 out of order: neither is applied, so
+	 * neither is observed. b is new in p's commit. */
+	assert_int_equal(tsdb_appender_append(p, &ra, a, 2000, 2), 0);
+	assert_int_equal(tsdb_appender_append(p, &ra, a, 3000, 3), 0);
+	assert_int_equal(tsdb_appender_append(p, &rb, b, 3000, 30), 0);
+	assert_int_equal(tsdb_appender_append(q, &ra, a, 2500, 2.5), 0);
+	assert_int_equal(tsdb_appender_append(q, &ra, a, 3000, 3), 0);
+	assert_int_equal(tsdb_appender_commit(q), 0);
+	assert_int_equal(tsdb_appender_commit(p), 0);
+	assert_int_equal(r.calls, 2);
+	assert_int_equal(r.n, 3);
+	assert_int_equal(r.v[0].id, ra);
+	assert_int_equal(r.v[0].t, 2500);
+	assert_int_equal(r.v[0].v, chunk_f64_bits(2.5));
+	assert_int_equal(r.v[1].t, 3000);
+	assert_int_equal(r.v[2].id, rb);
+	assert_int_equal(r.v[2].t, 3000);
+	assert_int_equal(r.v[2].v, chunk_f64_bits(30));
+	assert_int_equal(r.ns, 0);	/* no log attached: no series records */
+
+	/* a commit whose samples are all dropped is observed empty */
+	assert_int_equal(tsdb_appender_append(p, &ra, a, 3500, 1), 0);
+	assert_int_equal(tsdb_appender_append(q, &ra, a, 3500, 1), 0);
+	tsdb_appender_commit(q);
+	tsdb_appender_commit(p);
+	assert_int_equal(r.calls, 4);
+	assert_int_equal(r.n, 4);
+	/* an empty appender commits nothing */
+	tsdb_appender_commit(p);
+	assert_int_equal(r.calls, 4);
+
+	/* labels by id, any series; NULL for what is not there */
+	got = tsdb_head_series_labels(h, rb);
+	assert_non_null(got);
+	assert_true(labels_equal(got, b));
+	labels_free(got);
+	assert_null(tsdb_head_series_labels(h, 0));
+	assert_null(tsdb_head_series_labels(h, 99999));
+	assert_null(tsdb_head_series_labels(h, UINT64_MAX));
+
+	/* detached: no call */
+	tsdb_head_set_observer(h, NULL, &r);
+	assert_int_equal(tsdb_head_append(h, &ra, a, 9000, 9), 0);
+	assert_int_equal(r.calls, 4);
+
+	tsdb_appender_free(p);
+	tsdb_appender_free(q);
+	tsdb_head_free(h);
+	obs_release(&r);
+	labels_free(a);
+	labels_free(b);
+	printf("head observer: applied samples only, in commit order; detach stops calls\n");
+}
+
+static void
+test_head_observer_log(void **state)
+{
+	struct tsdb_head *h = new_head();
+	struct labels *a = mk("__name__", "a", NULL), *b = mk("__name__", "b", NULL);
+	struct labels *c = mk("__name__", "c", NULL);
+	struct fake_log fl = { 0, 0 };
+	struct tsdb_head_hooks hk = { fake_log, NULL, NULL, &fl };
+	struct obs_rec r;
+	uint64_t ra = 0, rb = 0, rc = 0;
+
+	(void)state;
+	obs_init(&r);
+	tsdb_head_set_hooks(h, &hk);
+	/* a is logged before the observer comes: it never gets a record */
+	assert_int_equal(tsdb_head_append(h, &ra, a, 1000, 1), 0);
+	tsdb_head_set_observer(h, obs_fn, &r);
+	{
+		struct tsdb_appender *p = tsdb_appender_new(h);
+
+		assert_int_equal(tsdb_appender_append(p, &ra, a, 2000, 2), 0);
+		assert_int_equal(tsdb_appender_append(p, &rb, b, 2000, 2), 0);
+		assert_int_equal(tsdb_appender_commit(p), 0);
+		assert_int_equal(r.ns, 1);
+		assert_int_equal(r.sid[0], rb);
+		assert_true(labels_equal(r.sls[0], b));
+		/* b again: no second record */
+		assert_int_equal(tsdb_appender_append(p, &rb, b, 3000, 3), 0);
+		assert_int_equal(tsdb_appender_commit(p), 0);
+		assert_int_equal(r.ns, 1);
+		/* refused by the log: not observed, and c's record comes with
+		 * the commit that gets through */
+		fl.fail = 1;
+		assert_int_equal(tsdb_appender_append(p, &rc, c, 3000, 3), 0);
+		assert_int_equal(tsdb_appender_commit(p), TSDB_ERR_IO);
+		assert_int_equal(r.calls, 2);
+		fl.fail = 0;
+		assert_int_equal(tsdb_appender_append(p, &rc, c, 3000, 3), 0);
+		assert_int_equal(tsdb_appender_commit(p), 0);
+		assert_int_equal(r.calls, 3);
+		assert_int_equal(r.ns, 2);
+		assert_int_equal(r.sid[1], rc);
+		assert_true(labels_equal(r.sls[1], c));
+		tsdb_appender_free(p);
+	}
+	assert_int_equal(r.n, 4);
+	assert_int_equal(fl.series_logged, 3);
+	tsdb_head_set_observer(h, NULL, NULL);
+	tsdb_head_free(h);
+	/* the observer's references outlive the head */
+	assert_string_equal(labels_get(r.sls[1], "__name__"), "c");
+	obs_release(&r);
+	labels_free(a);
+	labels_free(b);
+	labels_free(c);
+	printf("head observer with a log: one series record per new series, none for a refused commit\n");
+}
+
+#define OWRITERS 3
+#define OSERIES 40
+#define OCOMMITS 3000
+
+struct obs_conc {
+	struct tsdb_head *h;
+	struct labels *ls[OWRITERS][OSERIES];
+	uint64_t refs[OWRITERS][OSERIES];
+	int stop;	/* atomic */
+	size_t reads, errors;
+};
+
+static void *
+obs_writer(void *arg)
+{
+	struct obs_conc *c = ((void **)arg)[0];
+	size_t w = (size_t)(uintptr_t)((void **)arg)[1], i, k;
+	struct tsdb_appender *ap = tsdb_appender_new(c->h);
+
+	for (k = 1; k <= OCOMMITS; k++) {
+		for (i = 0; i < OSERIES; i++)
+			if (tsdb_appender_append(ap, &c->refs[w][i], c->ls[w][i],
+			    (int64_t)k * 1000, (double)(k * 100 + w)) != 0)
+				__atomic_add_fetch(&c->errors, 1, __ATOMIC_RELAXED);
+		if (tsdb_appender_commit(ap) != 0)
+			__atomic_add_fetch(&c->errors, 1, __ATOMIC_RELAXED);
+	}
+	tsdb_appender_free(ap);
+	return NULL;
+}
+
+static void *
+obs_reader(void *arg)
+{
+	struct obs_conc *c = arg;
+	struct matcher *m = mm(MATCH_REGEX, "__name__", "o.*");
+
+	while (!__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE)) {
+		size_t samples;
+		struct labels *ls;
+
+		count_select(c->h, &m, 1, 0, INT64_MAX, &samples);
+		if ((ls = tsdb_head_series_labels(c->h, c->refs[0][0])) != NULL)
+			labels_free(ls);
+		__atomic_add_fetch(&c->reads, 1, __ATOMIC_RELAXED);
+	}
+	matcher_free(m);
+	return NULL;
+}
+
+static void
+test_head_observer_concurrent(void **state)
+{
+	static struct obs_conc c;
+	struct obs_rec r;
+	pthread_t w[OWRITERS], rd[2];
+	void *args[OWRITERS][2];
+	char name[32];
+	size_t i, j, bad = 0;
+	int64_t *last;
+
+	(void)state;
+	memset(&c, 0, sizeof c);
+	obs_init(&r);
+	c.h = new_head();
+	tsdb_head_set_observer(c.h, obs_fn, &r);
+	for (i = 0; i < OWRITERS; i++)
+		for (j = 0; j < OSERIES; j++) {
+			snprintf(name, sizeof name, "o%zu_%zu", i, j);
+			c.ls[i][j] = mk("__name__", name, NULL);
+		}
+	for (i = 0; i < 2; i++)
+		pthread_create(&rd[i], NULL, obs_reader, &c);
+	for (i = 0; i < OWRITERS; i++) {
+		args[i][0] = &c;
+		args[i][1] = (void *)(uintptr_t)i;
+		pthread_create(&w[i], NULL, obs_writer, args[i]);
+	}
+	for (i = 0; i < OWRITERS; i++)
+		pthread_join(w[i], NULL);
+	__atomic_store_n(&c.stop, 1, __ATOMIC_RELEASE);
+	for (i = 0; i < 2; i++)
+		pthread_join(rd[i], NULL);
+	tsdb_head_set_observer(c.h, NULL, NULL);
+	assert_int_equal(c.errors, 0);
+	/* every sample once, each series' in time order, value as appended */
+	assert_int_equal(r.n, (size_t)OWRITERS * OSERIES * OCOMMITS);
+	last = calloc(OWRITERS * OSERIES + 2, sizeof *last);
+	for (i = 0; i < r.n; i++) {
+		const struct tsdb_log_sample *x = &r.v[i];
+		struct labels *ls = tsdb_head_series_labels(c.h, x->id);
+		size_t wi = 0, si = 0;
+		int64_t k = x->t / 1000;
+
+		assert_non_null(ls);
+		assert_int_equal(sscanf(labels_get(ls, "__name__"), "o%zu_%zu", &wi, &si), 2);
+		labels_free(ls);
+		if (x->t != last[x->id] + 1000 ||
+		    x->v != chunk_f64_bits((double)((uint64_t)k * 100 + wi)))
+			bad++;
+		last[x->id] = x->t;
+	}
+	for (i = 0; i < OWRITERS; i++)
+		for (j = 0; j < OSERIES; j++)
+			assert_int_equal(last[c.refs[i][j]], (int64_t)OCOMMITS * 1000);
+	printf("head observer: %d appenders x %d commits + 2 readers: %zu samples seen, "
+	    "%zu out of place, %zu reads\n", OWRITERS, OCOMMITS, r.n, bad, c.reads);
+	assert_int_equal(bad, 0);
+	free(last);
+	for (i = 0; i < OWRITERS; i++)
+		for (j = 0; j < OSERIES; j++)
+			labels_free(c.ls[i][j]);
+	tsdb_head_free(c.h);
+	obs_release(&r);
+}
+
 /* --- memory --------------------------------------------------------------------- */
 
 static size_t
@@ -982,6 +1313,9 @@ main(void)
 		cmocka_unit_test(test_head_chunks_latest_labels),
 		cmocka_unit_test(test_head_gc),
 		cmocka_unit_test(test_head_concurrent),
+		cmocka_unit_test(test_head_observer),
+		cmocka_unit_test(test_head_observer_log),
+		cmocka_unit_test(test_head_observer_concurrent),
 		cmocka_unit_test(test_head_memory),
 	};
 
