@@ -57,14 +57,16 @@ remote_client_new(enum remote_kind kind, const char *url, int64_t timeout_ms,
 	struct remote_client *c;
 	struct strbuf sb = STRBUF_INIT;
 
+	const char *what = kind == REMOTE_KIND_WRITE ? "remote write" :
+	    kind == REMOTE_KIND_READ ? "remote read" : "alertmanager";
+
 	if (url == NULL || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)) {
-		snprintf(err, errlen, "remote %s URL %s: scheme must be http or https",
-		    kind == REMOTE_KIND_WRITE ? "write" : "read", url != NULL ? url : "(none)");
+		snprintf(err, errlen, "%s URL %s: scheme must be http or https", what,
+		    url != NULL ? url : "(none)");
 		return NULL;
 	}
 	if (http != NULL && http->oauth2 != NULL) {
-		snprintf(err, errlen, "remote %s %s: oauth2 is not supported by strata",
-		    kind == REMOTE_KIND_WRITE ? "write" : "read", url);
+		snprintf(err, errlen, "%s %s: oauth2 is not supported by strata", what, url);
 		return NULL;
 	}
 	c = mem_calloc(1, sizeof(*c));
@@ -155,6 +157,40 @@ remote_client_free(struct remote_client *c)
 	mem_free(c->server_name);
 	mem_free(c->proxy_url);
 	mem_free(c);
+}
+
+static char **
+dup_lines(char *const *v, size_t n)
+{
+	char **out = mem_calloc(n ? n : 1, sizeof(*out));
+
+	for (size_t i = 0; i < n; i++)
+		out[i] = mem_strdup(v[i]);
+	return out;
+}
+
+struct remote_client *
+remote_client_clone(const struct remote_client *c, const char *url)
+{
+	struct remote_client *d = mem_calloc(1, sizeof(*d));
+
+	*d = *c;
+	d->url = mem_strdup(url);
+	d->user_agent = mem_strdup(c->user_agent);
+	d->headers = dup_lines(c->headers, c->nheaders);
+	d->username = mem_strdup(c->username);
+	d->password = mem_strdup(c->password);
+	d->password_file = mem_strdup(c->password_file);
+	d->auth_type = mem_strdup(c->auth_type);
+	d->credentials = mem_strdup(c->credentials);
+	d->credentials_file = mem_strdup(c->credentials_file);
+	d->ca_file = mem_strdup(c->ca_file);
+	d->cert_file = mem_strdup(c->cert_file);
+	d->key_file = mem_strdup(c->key_file);
+	d->server_name = mem_strdup(c->server_name);
+	d->proxy_url = mem_strdup(c->proxy_url);
+	d->proxy_headers = dup_lines(c->proxy_headers, c->nproxy_headers);
+	return d;
 }
 
 const char *
@@ -328,9 +364,28 @@ out:
 	return ct;
 }
 
+/* on_progress aborts a transfer once the caller's cancel flag is set. */
+static int
+on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+    curl_off_t ulnow)
+{
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return atomic_load((const atomic_bool *)arg) ? 1 : 0;
+}
+
 int
 remote_client_post(const struct remote_client *c, void *easy, const void *body,
     size_t len, size_t max_resp, struct remote_response *r)
+{
+	return remote_client_post_cancel(c, easy, body, len, max_resp, NULL, r);
+}
+
+int
+remote_client_post_cancel(const struct remote_client *c, void *easy, const void *body,
+    size_t len, size_t max_resp, const atomic_bool *cancel, struct remote_response *r)
 {
 	CURL *e = easy;
 	struct curl_slist *hdrs = NULL, *ph = NULL, *ct = NULL;
@@ -367,11 +422,21 @@ remote_client_post(const struct remote_client *c, void *easy, const void *body,
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
 
-	hdrs = curl_slist_append(hdrs, "Content-Encoding: snappy");
-	hdrs = curl_slist_append(hdrs, "Content-Type: " REMOTE_CONTENT_TYPE);
+	if (cancel != NULL) {
+		curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
+		curl_easy_setopt(e, CURLOPT_XFERINFODATA, (void *)cancel);
+		curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+	}
+
+	if (c->kind == REMOTE_KIND_ALERTS) {
+		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+	} else {
+		hdrs = curl_slist_append(hdrs, "Content-Encoding: snappy");
+		hdrs = curl_slist_append(hdrs, "Content-Type: " REMOTE_CONTENT_TYPE);
+	}
 	if (c->kind == REMOTE_KIND_WRITE) {
 		hdrs = curl_slist_append(hdrs, "X-Prometheus-Remote-Write-Version: " REMOTE_WRITE_VERSION);
-	} else {
+	} else if (c->kind == REMOTE_KIND_READ) {
 		hdrs = curl_slist_append(hdrs, "Accept-Encoding: snappy");
 		hdrs = curl_slist_append(hdrs, "X-Prometheus-Remote-Read-Version: " REMOTE_READ_VERSION);
 	}
@@ -432,6 +497,8 @@ out:
 	curl_easy_setopt(e, CURLOPT_PROXYHEADER, NULL);
 	curl_easy_setopt(e, CURLOPT_CONNECT_TO, NULL);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
+	curl_easy_setopt(e, CURLOPT_NOPROGRESS, 1L);
+	curl_easy_setopt(e, CURLOPT_XFERINFODATA, NULL);
 	curl_slist_free_all(hdrs);
 	curl_slist_free_all(ph);
 	curl_slist_free_all(ct);

@@ -12,11 +12,13 @@
  * Every request carries the protocol headers of its kind: remote write
  * sends Content-Encoding: snappy, Content-Type: application/x-protobuf and
  * X-Prometheus-Remote-Write-Version: 0.1.0; remote read adds
- * Accept-Encoding: snappy and X-Prometheus-Remote-Read-Version: 0.1.0.
+ * Accept-Encoding: snappy and X-Prometheus-Remote-Read-Version: 0.1.0; the
+ * Alertmanager API (lib/notify) sends Content-Type: application/json.
  */
 #ifndef STRATA_REMOTE_CLIENT_H
 #define STRATA_REMOTE_CLIENT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -29,6 +31,7 @@ struct remote_client;
 enum remote_kind {
 	REMOTE_KIND_WRITE,
 	REMOTE_KIND_READ,
+	REMOTE_KIND_ALERTS,	/* POST of Alertmanager API JSON */
 };
 
 /* What one POST got back. */
@@ -48,6 +51,9 @@ struct remote_client *remote_client_new(enum remote_kind kind, const char *url,
     int64_t timeout_ms, const struct cfg_kv *headers, size_t nheaders,
     const struct cfg_http *http, const char *user_agent, char *err, size_t errlen);
 void remote_client_free(struct remote_client *c);
+/* remote_client_clone returns a copy of c that posts to url instead (an
+ * http or https URL; not checked). Free with remote_client_free(). */
+struct remote_client *remote_client_clone(const struct remote_client *c, const char *url);
 /* remote_client_url returns the endpoint's URL (owned by c). */
 const char *remote_client_url(const struct remote_client *c);
 
@@ -59,6 +65,11 @@ const char *remote_client_url(const struct remote_client *c);
  * secrets file (r->err says which). */
 int remote_client_post(const struct remote_client *c, void *easy, const void *body,
     size_t len, size_t max_resp, struct remote_response *r);
+/* remote_client_post_cancel is remote_client_post that gives up (a
+ * transport failure, "operation cancelled") soon after *cancel becomes
+ * true; cancel may be NULL. */
+int remote_client_post_cancel(const struct remote_client *c, void *easy, const void *body,
+    size_t len, size_t max_resp, const atomic_bool *cancel, struct remote_response *r);
 
 void remote_response_init(struct remote_response *r);
 void remote_response_free(struct remote_response *r);
