@@ -12,6 +12,7 @@
 #include "api/tsdb_status.h"
 #include "remote/server.h"
 #include "api/rules.h"
+#include "notify/notify.h"
 #include "rules/query.h"
 #include "rules/rules.h"
 #include "util/log.h"
@@ -35,6 +36,10 @@ struct core {
 	const struct cfg *rules_cfg;	/* the running configuration (borrowed) */
 	bool rules_hold, rules_started;
 	int64_t rules_max_interval_ms;
+
+	/* alerting: the notifier the alerting rules send to (lib/notify) */
+	struct notifier *notify;
+	char *external_url;		/* --web.external-url as Prometheus computes it */
 };
 
 /* Metadata for /api/v1/metadata: the scrape manager's, in lib/api's shape. */
@@ -114,18 +119,34 @@ core_new(const struct core_opts *o, char *err, size_t errlen)
 	remote_server_set_db(c->remote, c->db);
 	c->remote_write = flag_bool(f, n, "web.enable-remote-write-receiver");
 
+	/* Alerting: alerts go to the notifier, which sends them on. */
+	{
+		struct notify_opts no = { 0 };
+
+		c->external_url = notify_external_url(flag_str(f, n, "web.external-url"),
+		    flag_str(f, n, "web.listen-address"));
+		no.queue_capacity = flag_int(f, n, "alertmanager.notification-queue-capacity");
+		no.external_url = c->external_url;
+		no.user_agent = "strata/" PACKAGE_VERSION;
+		c->notify = notify_new(&no);
+	}
+
 	/* Rules: evaluated over the same store, results appended to it. */
 	c->rules_engine = promql_engine_new(&qo.engine);
 	c->rules_opts.query = rules_query_engine;
 	c->rules_opts.engine = c->rules_engine;
 	c->rules_opts.storage = &c->storage;
 	c->rules_opts.head = tsdb_db_head(c->db);
-	c->rules_opts.external_url = flag_str(f, n, "web.external-url");
+	c->rules_opts.external_url = c->external_url;
 	c->rules_opts.eval_delay_ms = o->rules_eval_delay_ms;
+	c->rules_opts.resend_delay_ms = flag_duration_ms(f, n, "rules.alert.resend-delay");
+	c->rules_opts.outage_tolerance_ms = flag_duration_ms(f, n, "rules.alert.for-outage-tolerance");
+	c->rules_opts.for_grace_period_ms = flag_duration_ms(f, n, "rules.alert.for-grace-period");
+	c->rules_opts.notify = notify_send;
+	c->rules_opts.notify_arg = c->notify;
 	c->rules = rules_manager_new(&c->rules_opts, err, errlen);
 	if (c->rules == NULL)
 		goto fail;
-	c->rules_opts.external_url = NULL;	/* the flag's string is not ours */
 	pthread_mutex_init(&c->rules_mu, NULL);
 	c->rules_hold = o->rules_hold;
 
@@ -134,6 +155,7 @@ core_new(const struct core_opts *o, char *err, size_t errlen)
 	api_metrics_add(c->metrics, api_metrics_scrape, c->scrape);
 	api_metrics_add(c->metrics, remote_server_collect, c->remote);
 	api_metrics_add(c->metrics, api_metrics_rules, c->rules);
+	api_metrics_add(c->metrics, notify_collect, c->notify);
 	return c;
 fail:
 	core_free(c);
@@ -151,6 +173,8 @@ core_free(struct core *c)
 	}
 	if (c->rules_engine != NULL)
 		promql_engine_free(c->rules_engine);
+	notify_free(c->notify);		/* after the rules: they send to it */
+	mem_free(c->external_url);
 	scrape_manager_free(c->scrape);	/* no appender outlives the store */
 	api_query_free(c->query);
 	api_federate_free(c->federate);
@@ -178,6 +202,7 @@ core_routes(struct core *c, struct http_server *srv)
 	    api_query_route(c->query, srv) < 0 ||
 	    api_tsdb_status_route(c->db, srv) < 0 ||
 	    api_rules_route(c->rules, srv) < 0 ||
+	    notify_route(c->notify, srv) < 0 ||
 	    remote_server_route(c->remote, srv, c->remote_write, true) < 0)
 		return -1;
 	if (!c->remote_write &&
@@ -219,11 +244,20 @@ core_apply(struct core *c, const struct cfg *cfg, struct labels *ext, char *err,
 {
 	int64_t max_iv;
 	char rerr[1024];
+	struct notify_config *nc;
 
 	if (rules_check(c, cfg, &max_iv, err, errlen) < 0)
 		return -1;
-	if (scrape_manager_apply(c->scrape, cfg, err, errlen) < 0)
+	/* the alerting section: built first (it can fail), installed once
+	 * nothing else can */
+	nc = notify_prepare(cfg, ext, "strata/" PACKAGE_VERSION, err, errlen);
+	if (nc == NULL)
 		return -1;
+	if (scrape_manager_apply(c->scrape, cfg, err, errlen) < 0) {
+		notify_config_free(nc);
+		return -1;
+	}
+	notify_commit(c->notify, nc);
 	api_federate_set_external_labels(c->federate, ext);
 	remote_server_set_external_labels(c->remote, ext);
 	pthread_mutex_lock(&c->rules_mu);
@@ -280,6 +314,7 @@ void
 core_stop(struct core *c)
 {
 	rules_manager_stop(c->rules);
+	notify_stop(c->notify);
 	scrape_manager_stop(c->scrape);
 }
 

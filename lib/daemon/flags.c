@@ -24,6 +24,10 @@ static const struct flag daemon_common_flags[] = {
 	{ "query.timeout", FLAG_DURATION, "2m", "Maximum time a query may take before being aborted.", NULL, false },
 	{ "query.max-samples", FLAG_INT, "50000000", "Maximum number of samples a single query can load into memory.", NULL, false },
 	{ "query.max-concurrency", FLAG_INT, "20", "Maximum number of queries executed concurrently.", NULL, false },
+	{ "rules.alert.for-outage-tolerance", FLAG_DURATION, "1h", "Max time to tolerate prometheus outage for restoring \"for\" state of alert.", NULL, false },
+	{ "rules.alert.for-grace-period", FLAG_DURATION, "10m", "Minimum duration between alert and restored \"for\" state. This is maintained only for alerts with configured \"for\" time greater than grace period.", NULL, false },
+	{ "rules.alert.resend-delay", FLAG_DURATION, "1m", "Minimum amount of time to wait before resending an alert to Alertmanager.", NULL, false },
+	{ "alertmanager.notification-queue-capacity", FLAG_INT, "10000", "The capacity of the queue for pending Alertmanager notifications.", NULL, false },
 	{ "log.level", FLAG_STRING, "info", "Only log messages with the given severity or above: debug, info, warn, error.", NULL, false },
 	{ "log.format", FLAG_STRING, "logfmt", "Output format of log messages: logfmt or json.", NULL, false },
 };
