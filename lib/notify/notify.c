@@ -1313,7 +1313,7 @@ handle_alertmanagers(struct http_request *req, void *arg)
 int
 notify_route(struct notifier *n, struct http_server *srv)
 {
-	return http_server_route(srv, HTTP_GET | HTTP_POST, "/api/v1/alertmanagers",
+	return http_server_route(srv, HTTP_GET, "/api/v1/alertmanagers",
 	    HTTP_ROUTE_GZIP, handle_alertmanagers, n);
 }
 
