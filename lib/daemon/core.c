@@ -1,4 +1,14 @@
-/* lib/daemon/core.c - the store, scraping, rules and the read endpoints of a server. */
+/* lib/daemon/core.c - the store, scraping, rules, remote write and the read
+ * endpoints of a server.
+ *
+ * Remote write: a remote_writer (lib/remote/write) holds the queues of the
+ * configuration's remote_write entries; a remote feed (lib/remote/feed)
+ * observes every commit of the store and hands the committed samples to
+ * it, so whatever the store takes in (scrapes, pulls, rule results, peer
+ * repair, the remote-write receiver, the central's deduplication) is
+ * shipped. The feed observes only while at least one entry is configured.
+ * At shutdown, once nothing appends any more, the feed hands over what it
+ * holds and the writer sends it for up to its flush deadline (1m). */
 #include "config.h"
 
 #include "daemon/core.h"
@@ -10,7 +20,9 @@
 #include "api/query.h"
 #include "api/targets.h"
 #include "api/tsdb_status.h"
+#include "remote/feed.h"
 #include "remote/server.h"
+#include "remote/write.h"
 #include "api/rules.h"
 #include "notify/notify.h"
 #include "rules/query.h"
@@ -26,6 +38,8 @@ struct core {
 	struct api_query *query;
 	struct remote_server *remote;	/* /api/v1/read, /api/v1/write */
 	bool remote_write;		/* --web.enable-remote-write-receiver */
+	struct remote_writer *writer;	/* the remote_write entries */
+	struct remote_feed *feed;	/* the store's commits to writer */
 	struct promql_storage storage;	/* reads db */
 
 	/* recording and alerting rules (rule_files) */
@@ -88,6 +102,8 @@ core_new(const struct core_opts *o, char *err, size_t errlen)
 	if (c->db == NULL)
 		goto fail;
 	promql_storage_db(&c->storage, c->db);
+	c->writer = remote_writer_new(NULL);
+	c->feed = remote_feed_new(c->db, remote_writer_sink, c->writer, NULL);
 
 	so.head = tsdb_db_head(c->db);
 	so.user_agent = "strata/" PACKAGE_VERSION;
@@ -154,6 +170,8 @@ core_new(const struct core_opts *o, char *err, size_t errlen)
 	api_metrics_add(c->metrics, api_metrics_db, c->db);
 	api_metrics_add(c->metrics, api_metrics_scrape, c->scrape);
 	api_metrics_add(c->metrics, remote_server_collect, c->remote);
+	api_metrics_add(c->metrics, remote_writer_collect, c->writer);
+	api_metrics_add(c->metrics, remote_feed_collect, c->feed);
 	api_metrics_add(c->metrics, api_metrics_rules, c->rules);
 	api_metrics_add(c->metrics, notify_collect, c->notify);
 	return c;
@@ -176,6 +194,9 @@ core_free(struct core *c)
 	notify_free(c->notify);		/* after the rules: they send to it */
 	mem_free(c->external_url);
 	scrape_manager_free(c->scrape);	/* no appender outlives the store */
+	/* nothing appends any more: ship what was committed */
+	remote_feed_free(c->feed);
+	remote_writer_free(c->writer);
 	api_query_free(c->query);
 	api_federate_free(c->federate);
 	remote_server_free(c->remote);
@@ -244,9 +265,14 @@ core_apply(struct core *c, const struct cfg *cfg, struct labels *ext, char *err,
 {
 	int64_t max_iv;
 	char rerr[1024];
+	struct cfg rw = *cfg;	/* remote write adds the role's external labels */
 	struct notify_config *nc;
 
+	if (ext != NULL)
+		rw.external_labels = ext;
 	if (rules_check(c, cfg, &max_iv, err, errlen) < 0)
+		return -1;
+	if (remote_writer_check(c->writer, &rw, err, errlen) < 0)
 		return -1;
 	/* the alerting section: built first (it can fail), installed once
 	 * nothing else can */
@@ -258,6 +284,10 @@ core_apply(struct core *c, const struct cfg *cfg, struct labels *ext, char *err,
 		return -1;
 	}
 	notify_commit(c->notify, nc);
+	if (remote_writer_apply(c->writer, &rw, rerr, sizeof(rerr)) < 0)
+		log_kv(LOG_ERROR, "remote", "cannot install the remote_write configuration",
+		    "err", rerr, (char *)NULL);
+	remote_feed_set_active(c->feed, cfg->n_remote_write > 0);
 	api_federate_set_external_labels(c->federate, ext);
 	remote_server_set_external_labels(c->remote, ext);
 	pthread_mutex_lock(&c->rules_mu);

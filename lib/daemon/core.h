@@ -8,7 +8,8 @@
  * /federate, /metrics, /api/v1/targets and the query API, and remote read
  * (/api/v1/read over head and blocks) with the remote-write receiver
  * (/api/v1/write, with --web.enable-remote-write-receiver) from
- * lib/remote. A role (leaf/main.c, central/main.c) creates one core from
+ * lib/remote, and the remote_write client, fed every sample the store
+ * commits (lib/remote/feed.h). A role (leaf/main.c, central/main.c) creates one core from
  * the parsed flags, adds its own parts (shard ownership, peer repair, ...)
  * and calls the core from its daemon callbacks.
  *
@@ -55,14 +56,18 @@ struct core;
  * process). Free with core_free(). */
 struct core *core_new(const struct core_opts *o, char *err, size_t errlen);
 /* core_free stops and releases everything; the HTTP server must have
- * stopped. NULL is a no-op. */
+ * stopped and the role's own appenders too. What the store committed is
+ * first handed to remote write and sent for up to its flush deadline.
+ * NULL is a no-op. */
 void core_free(struct core *c);
 
 /* core_routes registers the core's endpoints on srv. Returns 0 or -1. */
 int core_routes(struct core *c, struct http_server *srv);
 /* core_apply installs cfg (borrowed until the next apply) with the
  * external labels ext (the role may have added its own; a reference is
- * taken). Returns 0, or -1 with err and nothing changed. */
+ * taken; remote write adds them too, where a series lacks them). Returns
+ * 0, or -1 with err and nothing changed (a bad rule file, remote_write or
+ * scrape section refuses the whole configuration). */
 int core_apply(struct core *c, const struct cfg *cfg, struct labels *ext,
     char *err, size_t errlen);
 /* core_stop stops rule evaluation and scraping (before the process exits). */

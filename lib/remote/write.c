@@ -785,6 +785,8 @@ fingerprint(const struct cfg_remote_write *rw, const struct labels *ext, struct 
 	    rw->queue.min_shards, rw->queue.max_samples_per_send,
 	    rw->queue.batch_send_deadline_ms, rw->queue.min_backoff_ms,
 	    rw->queue.max_backoff_ms, rw->queue.retry_on_http_429);
+	/* settings queue_new refuses: a queue is never kept past them */
+	strbuf_printf(sb, "unsupported=%d,%d;", rw->sigv4 != NULL, h->oauth2 != NULL);
 	strbuf_printf(sb, "auth=%d,%d;", h->has_basic_auth, h->has_authorization);
 	fp_str(sb, "bu", h->basic_username);
 	fp_str(sb, "bp", h->basic_password);
@@ -1080,8 +1082,10 @@ remote_writer_free(struct remote_writer *w)
 	curl_global_cleanup();
 }
 
-int
-remote_writer_apply(struct remote_writer *w, const struct cfg *cfg, char *err, size_t errlen)
+/* writer_apply builds the queues of cfg and, unless dry, installs them;
+ * a dry run frees what it built and changes nothing. */
+static int
+writer_apply(struct remote_writer *w, const struct cfg *cfg, bool dry, char *err, size_t errlen)
 {
 	size_t n = cfg->n_remote_write;
 	struct rw_queue **nq = mem_calloc(n ? n : 1, sizeof(*nq));
@@ -1121,6 +1125,10 @@ remote_writer_apply(struct remote_writer *w, const struct cfg *cfg, char *err, s
 				goto fail;
 			fresh[i] = true;
 		}
+	}
+	if (dry) {
+		rc = 0;
+		goto fail;	/* the same clean-up */
 	}
 
 	pthread_rwlock_wrlock(&w->lock);
@@ -1165,6 +1173,18 @@ out:
 	mem_free(fresh);
 	strbuf_free(&fp);
 	return rc;
+}
+
+int
+remote_writer_apply(struct remote_writer *w, const struct cfg *cfg, char *err, size_t errlen)
+{
+	return writer_apply(w, cfg, false, err, errlen);
+}
+
+int
+remote_writer_check(struct remote_writer *w, const struct cfg *cfg, char *err, size_t errlen)
+{
+	return writer_apply(w, cfg, true, err, errlen);
 }
 
 void

@@ -36,10 +36,10 @@
  * it), each queue's series cache by a mutex, each shard by its own mutex.
  *
  * Wiring: the daemon creates the writer, applies each loaded configuration
- * to it, registers remote_writer_collect with /metrics, and calls
- * remote_write_append_batch from the head's commit path after a commit
- * succeeded, with the committed samples (labels borrowed, never retained
- * beyond the call except by reference).
+ * to it, registers remote_writer_collect with /metrics, and feeds it what
+ * the store commits through a remote feed (lib/remote/feed.h), which calls
+ * remote_write_append_batch off the commit path with the committed samples
+ * (labels borrowed, never retained beyond the call except by reference).
  */
 #ifndef STRATA_REMOTE_WRITE_H
 #define STRATA_REMOTE_WRITE_H
@@ -114,6 +114,10 @@ void remote_writer_free(struct remote_writer *w);
  * reason in err (an unsupported setting: oauth2, sigv4; a bad URL), in
  * which case nothing changed. */
 int remote_writer_apply(struct remote_writer *w, const struct cfg *cfg, char *err, size_t errlen);
+/* remote_writer_check tells whether remote_writer_apply would accept cfg,
+ * without changing anything (a reload checks every part before applying
+ * any). Returns 0, or -1 with the reason in err. */
+int remote_writer_check(struct remote_writer *w, const struct cfg *cfg, char *err, size_t errlen);
 
 /* remote_write_append queues one sample for every endpoint. ls is borrowed. */
 void remote_write_append(struct remote_writer *w, const struct labels *ls, int64_t t, double v);

@@ -1282,6 +1282,18 @@ test_writer_apply(void **state)
 	assert_int_equal(remote_writer_apply(w, c, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "sigv4 is not supported"));
 	cfg_free(c);
+	/* also when everything else is what the running queue has */
+	c = load_cfg("remote_write:\n  - url: %s\n    queue_config: {batch_send_deadline: 10ms}\n"
+	    "    sigv4: {region: eu}\n", url);
+	assert_int_equal(remote_writer_check(w, c, err, sizeof(err)), -1);
+	assert_int_equal(remote_writer_apply(w, c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "sigv4 is not supported"));
+	cfg_free(c);
+	c = load_cfg("remote_write:\n  - url: %s\n    queue_config: {batch_send_deadline: 10ms}\n"
+	    "    oauth2: {client_id: a, client_secret: b, token_url: 'http://x/'}\n", url);
+	assert_int_equal(remote_writer_apply(w, c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "oauth2 is not supported"));
+	cfg_free(c);
 	c = load_cfg("remote_write:\n  - url: %s\n    oauth2: {client_id: a, client_secret: b,"
 	    " token_url: 'http://x/'}\n", url);
 	assert_int_equal(remote_writer_apply(w, c, err, sizeof(err)), -1);
@@ -1290,10 +1302,21 @@ test_writer_apply(void **state)
 	c = load_cfg("remote_write:\n  - url: %s\n  - url: %s\n", url);
 	assert_int_equal(remote_writer_apply(w, c, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "duplicate remote write configs"));
+	err[0] = '\0';
+	assert_int_equal(remote_writer_check(w, c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "duplicate remote write configs"));
+	cfg_free(c);
+	/* a check of a good configuration changes nothing either */
+	c = load_cfg("remote_write:\n  - url: %s\n    name: other\n", url);
+	assert_int_equal(remote_writer_check(w, c, err, sizeof(err)), 0);
+	cfg_free(c);
+	c = load_cfg("global: {}\n", url);
+	assert_int_equal(remote_writer_check(w, c, err, sizeof(err)), 0);
 	cfg_free(c);
 	remote_writer_stats(w, &st);
 	assert_int_equal(st.n, 1);
 	assert_int_equal(st.q[0].samples_sent, 1);
+	assert_string_not_equal(st.q[0].remote_name, "other");
 	remote_writer_stats_free(&st);
 
 	/* two endpoints, then changed settings: a new queue */
