@@ -1618,7 +1618,9 @@ feed_db(const char *dir)
 	return db;
 }
 
-/* A sink that records what it gets and can hold the feed thread (gate). */
+/* A sink that records what it gets and can hold the feed thread (gate).
+ * It runs on the feed thread: lib/util/mem, not cmocka's test_malloc
+ * (not thread-safe). */
 struct got_sample {
 	struct labels *ls;	/* one reference */
 	int64_t t;
@@ -1647,7 +1649,7 @@ sink_release(struct sink_rec *r)
 {
 	for (size_t i = 0; i < r->n; i++)
 		labels_free(r->v[i].ls);
-	free(r->v);
+	mem_free(r->v);
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cv);
 }
@@ -1664,7 +1666,7 @@ rec_sink(void *arg, const struct remote_write_sample *s, size_t n)
 		pthread_cond_wait(&r->cv, &r->mu);
 	if (r->n + n > r->cap) {
 		r->cap = (r->n + n) * 2;
-		r->v = realloc(r->v, r->cap * sizeof(*r->v));
+		r->v = mem_realloc(r->v, r->cap * sizeof(*r->v));
 	}
 	for (size_t i = 0; i < n; i++) {
 		r->v[r->n].ls = labels_ref((struct labels *)s[i].ls);

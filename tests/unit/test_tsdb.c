@@ -895,7 +895,9 @@ test_head_concurrent(void **state)
 
 /* --- commit observer ------------------------------------------------------------ */
 
-/* A recording observer: copies every call (the head's rule: copy, return). */
+/* A recording observer: copies every call (the head's rule: copy, return).
+ * It runs on appender threads: it allocates through lib/util/mem, never
+ * cmocka's test_malloc, whose bookkeeping is not thread-safe. */
 struct obs_rec {
 	pthread_mutex_t mu;
 	size_t calls;
@@ -918,15 +920,15 @@ obs_fn(void *arg, const struct tsdb_log_series *s, size_t ns,
 	for (i = 0; i < ns; i++) {
 		if (r->ns == r->caps) {
 			r->caps = r->caps ? r->caps * 2 : 16;
-			r->sid = realloc(r->sid, r->caps * sizeof *r->sid);
-			r->sls = realloc(r->sls, r->caps * sizeof *r->sls);
+			r->sid = mem_realloc(r->sid, r->caps * sizeof *r->sid);
+			r->sls = mem_realloc(r->sls, r->caps * sizeof *r->sls);
 		}
 		r->sid[r->ns] = s[i].id;
 		r->sls[r->ns++] = labels_ref((struct labels *)s[i].ls);
 	}
 	if (r->n + nv > r->cap) {
 		r->cap = (r->n + nv) * 2;
-		r->v = realloc(r->v, r->cap * sizeof *r->v);
+		r->v = mem_realloc(r->v, r->cap * sizeof *r->v);
 	}
 	memcpy(r->v + r->n, v, nv * sizeof *v);
 	r->n += nv;
@@ -947,9 +949,9 @@ obs_release(struct obs_rec *r)
 
 	for (i = 0; i < r->ns; i++)
 		labels_free(r->sls[i]);
-	free(r->sid);
-	free(r->sls);
-	free(r->v);
+	mem_free(r->sid);
+	mem_free(r->sls);
+	mem_free(r->v);
 	pthread_mutex_destroy(&r->mu);
 }
 
@@ -1192,7 +1194,7 @@ test_head_observer_concurrent(void **state)
 	assert_int_equal(c.errors, 0);
 	/* every sample once, each series' in time order, value as appended */
 	assert_int_equal(r.n, (size_t)OWRITERS * OSERIES * OCOMMITS);
-	last = calloc(OWRITERS * OSERIES + 2, sizeof *last);
+	last = mem_calloc(OWRITERS * OSERIES + 2, sizeof *last);
 	for (i = 0; i < r.n; i++) {
 		const struct tsdb_log_sample *x = &r.v[i];
 		struct labels *ls = tsdb_head_series_labels(c.h, x->id);
@@ -1213,7 +1215,7 @@ test_head_observer_concurrent(void **state)
 	printf("head observer: %d appenders x %d commits + 2 readers: %zu samples seen, "
 	    "%zu out of place, %zu reads\n", OWRITERS, OCOMMITS, r.n, bad, c.reads);
 	assert_int_equal(bad, 0);
-	free(last);
+	mem_free(last);
 	for (i = 0; i < OWRITERS; i++)
 		for (j = 0; j < OSERIES; j++)
 			labels_free(c.ls[i][j]);
