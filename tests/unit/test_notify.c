@@ -635,7 +635,7 @@ test_dead_and_slow(void **state)
 	struct notifier *n = notify_new(NULL);
 	struct fake slow, good;
 	char dead[64], line[256];
-	int64_t t0, worst = 0;
+	int64_t worst = 0;
 	char *m;
 
 	(void)state;
@@ -653,10 +653,9 @@ test_dead_and_slow(void **state)
 	apply(n,
 	    "alerting:\n  alertmanagers:\n"
 	    "    - static_configs: [{targets: ['%s']}]\n"
-	    "    - timeout: 300ms\n      static_configs: [{targets: ['%s']}]\n"
+	    "    - timeout: 1s\n      static_configs: [{targets: ['%s']}]\n"
 	    "    - static_configs: [{targets: ['%s']}]\n",
 	    dead, slow.addr, good.addr);
-	t0 = time_mono_ns();
 	for (int i = 0; i < 40; i++) {
 		int64_t s = time_mono_ns(), d;
 
@@ -666,16 +665,17 @@ test_dead_and_slow(void **state)
 			worst = d;
 		usleep(20000);
 	}
-	/* 40 sends over ~0.8 s while the slow one holds each batch 300 ms */
-	if (worst > 50 * 1000000)
+	/* 40 sends over ~0.8 s while the slow one holds each batch for its
+	 * 1 s timeout: none waits for it (the bound leaves room for a loaded
+	 * machine) */
+	if (worst > 300 * 1000000)
 		fail_msg("notify_send took %lld ms", (long long)(worst / 1000000));
 	fake_wait(&good, 2, false);
 	fake_wait(&slow, 2, false);
-	(void)t0;
 	{
 		struct notify_stats st;
 
-		/* let the queue drain: each batch takes about the slow timeout */
+		/* let the queue drain: each batch takes the slow one's timeout */
 		for (int i = 0; i < 500; i++) {
 			notify_get_stats(n, &st);
 			if (st.queue_length == 0 && st.sent == 3 * 40)
