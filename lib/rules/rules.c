@@ -986,7 +986,10 @@ send_alerts(struct group *g, struct rule *r, int64_t ts)
 		if (!need)
 			continue;
 		a->last_sent_at = ts;
-		a->valid_until = ts + 4 * delta;
+		/* ts is the evaluation instant, which an evaluation delay puts
+		 * behind the wall clock: count the delay in, or a delayed
+		 * central's alerts would reach Alertmanager already expired. */
+		a->valid_until = ts + 4 * delta + atomic_load(&g->m->delay_ns);
 		out[n].labels = a->labels;
 		out[n].annotations = a->ann;
 		out[n].n_annotations = a->nann;

@@ -603,6 +603,7 @@ struct fx {
 	int64_t base_ms;	/* dump() prints times relative to this */
 	size_t notified;	/* alerts handed to the notifier */
 	char last_notified[256];
+	int64_t last_ends_at;	/* ns, of the last alert handed over */
 };
 
 static int64_t
@@ -622,6 +623,7 @@ fx_notify(void *arg, const char *expr, const struct rules_notify_alert *a, size_
 	if (n > 0) {
 		labels_format(a[n - 1].labels, &sb);
 		snprintf(f->last_notified, sizeof(f->last_notified), "%s", strbuf_cstr(&sb));
+		f->last_ends_at = a[n - 1].ends_at;
 	}
 	strbuf_free(&sb);
 }
@@ -940,6 +942,34 @@ test_eval_delay(void **state)
 	rules_manager_set_eval_delay(f.m, 5000);
 	fx_run_at(&f, t1 + (iv + 5000) * 1000000);
 	check_dump(&f, "{__name__=\"up:count\"}", "{__name__=\"up:count\"} 2@0 2@60000\n");
+	fx_free(&f);
+}
+
+/* An alert evaluated with a delay is valid for 4 resend periods from the
+ * wall clock, not from its (earlier) evaluation instant. */
+static void
+test_eval_delay_alert_expiry(void **state)
+{
+	struct fx f;
+	const char *p;
+	int64_t t1, iv = 60000, delay = 20000;
+	char err[512];
+
+	(void)state;
+	fx_init_delay(&f, delay);
+	p = fx_write(&f, "a.yml",
+	    "groups:\n"
+	    "- name: alerts\n"
+	    "  rules:\n"
+	    "  - alert: Always\n"
+	    "    expr: vector(1) > 0\n");
+	assert_int_equal(fx_update(&f, iv, p, err, sizeof(err)), 0);
+	t1 = rules_eval_timestamp(p, "alerts", iv, f.now - delay * 1000000) + iv * 1000000;
+	f.now = t1 + delay * 1000000;
+	rules_manager_run(f.m);
+	assert_int_equal(f.notified, 1);
+	/* max(interval, resend delay 1m) = 60 s, four times, plus the delay */
+	assert_int_equal(f.last_ends_at, t1 + (4 * 60000 + delay) * 1000000);
 	fx_free(&f);
 }
 
@@ -1822,6 +1852,7 @@ main(void)
 		cmocka_unit_test(test_eval_timestamp),
 		cmocka_unit_test(test_recording_order),
 		cmocka_unit_test(test_eval_delay),
+		cmocka_unit_test(test_eval_delay_alert_expiry),
 		cmocka_unit_test(test_recording_errors_and_limit),
 		cmocka_unit_test(test_staleness),
 		cmocka_unit_test(test_removed_group_not_marked_after_stop),
