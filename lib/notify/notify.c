@@ -1344,9 +1344,11 @@ notify_collect(void *arg, struct strbuf *out)
 
 	pthread_mutex_lock(&n->mu);
 	st = mem_calloc(n->nstats ? n->nstats : 1, sizeof(*st));
-	memcpy(st, n->stats, n->nstats * sizeof(*st));
 	ns = n->nstats;
-	qsort(st, ns, sizeof(*st), stat_cmp);
+	if (ns > 0) {		/* n->stats is NULL before any Alertmanager */
+		memcpy(st, n->stats, ns * sizeof(*st));
+		qsort(st, ns, sizeof(*st), stat_cmp);
+	}
 
 	metrics_family(out, "prometheus_notifications_alertmanagers_discovered", "gauge",
 	    "The number of alertmanagers discovered and active.");
