@@ -2,9 +2,15 @@
  * (head cuts, out-of-order flushes, compaction, retention), reads.
  *
  * Owns the data directory: the lock file, the WAL (lib/tsdb/wal.c), the
- * head it feeds (lib/tsdb/head.c) and the list of loaded blocks
+ * head it feeds (lib/tsdb/head.c), the files the head's closed chunks live
+ * in (head_chunks/, lib/tsdb/hchunks.c) and the list of loaded blocks
  * (lib/tsdb/block.c), sorted by mint. The head's commit hooks log each
  * commit to the WAL before it is applied.
+ *
+ * Checkpoints name closed head chunks by their position in head_chunks/:
+ * the files are synced before a checkpoint is committed, and a file is only
+ * deleted (hchunks_collect) after a checkpoint no longer names any of its
+ * chunks, or at open when the replay claimed none of them.
  *
  * Persisting the head (a cut at a block boundary T, or a flush of the
  * out-of-order samples): tsdb_head_roll raises the head's min valid time to
@@ -38,6 +44,7 @@
 #include "tsdb/block.h"
 #include "tsdb/db.h"
 #include "tsdb/enc.h"
+#include "tsdb/hchunks.h"
 #include "tsdb/iter.h"
 #include "tsdb/postings.h"
 #include "tsdb/wal.h"
@@ -56,6 +63,7 @@ struct tsdb_db {
 	int lockfd;
 	struct tsdb_db_opts o;
 	struct tsdb_head *head;
+	struct hchunks *hc;		/* the head's closed chunks (head_chunks/) */
 	struct wal *wal;
 	pthread_rwlock_t bmu;		/* the block list */
 	struct block **blocks;		/* sorted by mint, then id */
@@ -212,14 +220,14 @@ replay_record(void *arg, uint8_t type, const uint8_t *p, size_t len, uint32_t se
 		break;
 	}
 	case WAL_SNAP_SERIES:
-		if (wal_dec_snap(p, len, &c->snap) < 0) {
+	case WAL_SNAP_SERIES2:
+		if (wal_dec_snap(type, p, len, &c->snap) < 0) {
 			c->bad++;
 			break;
 		}
-		if (tsdb_head_replay_snap(c->r, c->snap.id, c->snap.ls, c->snap.chunk,
-		    c->snap.chunklen, c->snap.mint, c->snap.maxt, c->snap.nchunks,
-		    c->snap.open, c->snap.has_state ? &c->snap.state : NULL, c->snap.ooo,
-		    c->snap.nooo) < 0)
+		if (tsdb_head_replay_snap(c->r, c->snap.id, c->snap.ls, c->snap.c,
+		    c->snap.nchunks, c->snap.open, c->snap.has_state ? &c->snap.state : NULL,
+		    c->snap.ooo, c->snap.nooo) < 0)
 			c->bad++;
 		break;
 	case WAL_SNAP_META: {
@@ -280,10 +288,20 @@ checkpoint_locked(struct tsdb_db *db)
 		log_kv(LOG_ERROR, "tsdb", "checkpoint failed", "err", "write error", (char *)NULL);
 		return -1;
 	}
+	/* the checkpoint names head chunks by position: they must be on disk
+	 * before it is */
+	if (hchunks_sync(db->hc) < 0) {
+		wal_ckpt_abort(c.ck);
+		log_kv(LOG_ERROR, "tsdb", "checkpoint failed", "err", "head chunk files not synced",
+		    (char *)NULL);
+		return -1;
+	}
 	if (wal_ckpt_commit(c.ck, err, sizeof err) < 0) {
 		log_kv(LOG_ERROR, "tsdb", "checkpoint failed", "err", err, (char *)NULL);
 		return -1;
 	}
+	/* no checkpoint names the chunks the head let go of any more */
+	hchunks_collect(db->hc);
 	wal_stats(db->wal, &ws);
 	db->wal_at_ckpt = ws.bytes_written;
 	db->replayed_tail = false;
@@ -522,7 +540,8 @@ align_down(int64_t t, int64_t r)
 
 struct cut_series {
 	struct labels *ls;
-	struct chunk **c;
+	uint32_t id;
+	struct tsdb_dump_chunk *c;	/* references of their own */
 	uint32_t nc;
 	struct tsdb_ooo_sample *ooo;
 	uint32_t nooo;
@@ -566,13 +585,18 @@ cut_collect(void *arg, const struct tsdb_series_dump *d)
 	}
 	s = &c->v[c->n++];
 	s->ls = labels_ref(d->ls);
+	s->id = d->id;
 	s->nc = d->nc;
 	s->c = mem_alloc((d->nc + 1) * sizeof *s->c);
 	for (i = 0; i < d->nc; i++) {
 		int64_t t;
 
-		s->c[i] = chunk_ref(d->c[i]);
-		for (t = align_down(d->c[i]->mint, c->range); t <= d->c[i]->maxt; t += c->range)
+		s->c[i] = d->c[i];
+		if (s->c[i].c != NULL)
+			chunk_ref(s->c[i].c);
+		else
+			hchunks_file_ref(s->c[i].f);
+		for (t = align_down(d->c[i].mint, c->range); t <= d->c[i].maxt; t += c->range)
 			cut_range(c, t);
 	}
 	s->nooo = d->nooo;
@@ -616,8 +640,8 @@ series_samples(const struct cut_series *s, int64_t lo, int64_t hi, struct tsdb_i
 	it->mint = lo;
 	it->maxt = hi - 1;
 	for (i = 0; i < s->nc; i++)
-		if (s->c[i]->maxt >= lo && s->c[i]->mint < hi)
-			iter_add_xor(it, chunk_ref(s->c[i]), chunk_samples(s->c[i]), 2);
+		if (s->c[i].maxt >= lo && s->c[i].mint < hi)
+			iter_add_dump(it, s->id, &s->c[i], 2);
 	for (a = 0; a < s->nooo && s->ooo[a].t < lo; a++)
 		;
 	for (b = a; b < s->nooo && s->ooo[b].t < hi; b++)
@@ -710,8 +734,10 @@ persist_locked(struct tsdb_db *db, int64_t maxt, int64_t ooo_maxt, const char *w
 	for (i = 0; i < c.n; i++) {
 		uint32_t k;
 
-		for (k = 0; k < c.v[i].nc; k++)
-			chunk_put(c.v[i].c[k]);
+		for (k = 0; k < c.v[i].nc; k++) {
+			chunk_put(c.v[i].c[k].c);
+			hchunks_put(c.v[i].c[k].f);
+		}
 		mem_free(c.v[i].c);
 		mem_free(c.v[i].ooo);
 		labels_free(c.v[i].ls);
@@ -1013,7 +1039,11 @@ retention(struct tsdb_db *db)
 		}
 	}
 	if (db->o.retention_bytes > 0) {
-		total = ws.storage_bytes;
+		struct hchunks_stats hst;
+
+		/* as Prometheus: the WAL and the head's chunk files count */
+		hchunks_stats(db->hc, &hst);
+		total = ws.storage_bytes + hst.bytes;
 		for (i = db->nblocks; i-- > 0;) {
 			total += block_bytes(db->blocks[i]);
 			if (total > (uint64_t)db->o.retention_bytes) {
@@ -1215,6 +1245,15 @@ tsdb_db_open(const struct tsdb_db_opts *o, char *err, size_t errlen)
 	ho.bounded = true;
 	if ((db->head = tsdb_head_new(&ho, err, errlen)) == NULL)
 		goto fail;
+	{
+		char *p = join(db->dir, "head_chunks");
+
+		db->hc = hchunks_open(p, err, errlen);
+		mem_free(p);
+		if (db->hc == NULL)
+			goto fail;
+		tsdb_head_set_chunk_store(db->head, db->hc);
+	}
 	(void)scan_blocks(db, true);
 	if (db->nblocks > 0) {
 		int64_t maxt = INT64_MIN;
@@ -1238,6 +1277,9 @@ tsdb_db_open(const struct tsdb_db_opts *o, char *err, size_t errlen)
 	mem_free(rc.v);
 	if (db->wal == NULL)
 		goto fail;
+	/* head chunk files no replayed chunk lives in: written after the
+	 * checkpoint (replay wrote their chunks again) or left by a crash */
+	hchunks_collect(db->hc);
 	if (rc.bad > 0 || rs.unknown_refs > 0) {
 		char b[32], u[32];
 
@@ -1280,6 +1322,7 @@ tsdb_db_open(const struct tsdb_db_opts *o, char *err, size_t errlen)
 fail:
 	wal_close(db->wal);
 	tsdb_head_free(db->head);
+	hchunks_close(db->hc);
 	free_blocks(db);
 	if (db->lockfd >= 0)
 		close(db->lockfd);
@@ -1313,6 +1356,7 @@ tsdb_db_close(struct tsdb_db *db)
 	tsdb_head_set_hooks(db->head, NULL);
 	wal_close(db->wal);
 	tsdb_head_free(db->head);
+	hchunks_close(db->hc);
 	free_blocks(db);
 	if (db->lockfd >= 0)
 		close(db->lockfd);
@@ -1586,6 +1630,7 @@ tsdb_db_stats(struct tsdb_db *db, struct tsdb_db_stats *st)
 	pthread_mutex_unlock(&db->smu);
 	tsdb_head_stats(db->head, &st->head);
 	wal_stats(db->wal, &st->wal);
+	hchunks_stats(db->hc, &st->hchunks);
 	st->lowest_timestamp = st->head.mint == INT64_MAX ? 0 : st->head.mint;
 	pthread_rwlock_rdlock(&db->bmu);
 	st->blocks_loaded = db->nblocks;

@@ -11,11 +11,13 @@
  * Opening takes the directory's lock file (a second process is refused),
  * loads the blocks, replays the WAL into the head (repairing a torn or
  * corrupt tail, see wal.h) and starts the maintenance thread. Every commit
- * of a head appender is then logged before it is applied. The maintenance
- * thread cuts the head into 2h blocks once it spans 3h, moves out-of-order
- * samples into blocks, compacts blocks into larger ranges, deletes blocks
- * beyond retention (time, and size including the WAL) and checkpoints the
- * WAL so replay stays short. Closing writes a final checkpoint.
+ * of a head appender is then logged before it is applied. Chunks the head
+ * closes go to files under head_chunks/ (lib/tsdb/hchunks.h), read back
+ * through mmap. The maintenance thread cuts the head into 2h blocks once it
+ * spans 3h, moves out-of-order samples into blocks, compacts blocks into
+ * larger ranges, deletes blocks beyond retention (time, and size including
+ * the WAL and head_chunks/) and checkpoints the WAL so replay stays short.
+ * Closing writes a final checkpoint.
  *
  * Reading across head and blocks uses the shapes of the head's functions,
  * so a reader of the head adapts by swapping the call:
@@ -45,6 +47,7 @@
 #include <stdint.h>
 
 #include "labels/matcher.h"
+#include "tsdb/hchunks.h"
 #include "tsdb/head.h"
 #include "tsdb/postings.h"
 #include "tsdb/wal.h"
@@ -65,6 +68,7 @@ struct tsdb_db_opts {
 struct tsdb_db_stats {
 	struct tsdb_head_stats head;
 	struct wal_stats wal;
+	struct hchunks_stats hchunks;	/* the head's closed chunks on disk */
 	uint64_t blocks_loaded;
 	uint64_t blocks_bytes;
 	uint64_t compactions;
@@ -115,6 +119,14 @@ struct tsdb_db_stats {
 	    "Minimum time bound of the head block. The unit is decided by the library consumer.") \
 	X(st.head.maxt == INT64_MIN ? 0 : st.head.maxt, "prometheus_tsdb_head_max_time", "gauge", \
 	    "Maximum timestamp of the head block. The unit is decided by the library consumer.") \
+	X(st.hchunks.bytes, "prometheus_tsdb_head_chunks_storage_size_bytes", "gauge", \
+	    "Size of the chunks_head directory.") \
+	X(st.hchunks.chunks_written, "strata_tsdb_head_chunks_written_total", "counter", \
+	    "Closed head chunks written to the head chunk files (then read through mmap).") \
+	X(st.hchunks.write_failures, "strata_tsdb_head_chunks_write_failures_total", "counter", \
+	    "Closed head chunks that could not be written to the head chunk files and stay in memory.") \
+	X(st.hchunks.bad_reads, "strata_tsdb_head_chunks_damaged_reads_total", "counter", \
+	    "Reads of head chunks found missing or damaged (skipped, never served).") \
 	X(st.head_truncations_failed, "prometheus_tsdb_head_truncations_failed_total", "counter", \
 	    "Total number of head truncations that failed.") \
 	X(st.head_truncations, "prometheus_tsdb_head_truncations_total", "counter", \

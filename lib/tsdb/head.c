@@ -1,8 +1,10 @@
 /* lib/tsdb/head.c - the in-memory head: series, appenders, out-of-order
  * samples, replay, dumps for blocks and checkpoints, selects, GC.
  *
- * Owns every series (struct series): its label set (one reference), closed
- * chunks (immutable, shared with readers by reference count), the open chunk
+ * Owns every series (struct series): its label set (one reference), the
+ * list of its closed chunks (immutable; in the head chunk files of
+ * lib/tsdb/hchunks.h when the store attached them, read through mmap, else
+ * in memory and shared with readers by reference count), the open chunk
  * (struct chunk_app, whose last sample is the newest sample uncompressed),
  * the samples written out of order (struct ooo, sorted by time, each tagged
  * with the generation it was committed in) and the bookkeeping that hides an
@@ -24,6 +26,10 @@
  * open chunk's bytes under the stripe lock, so they never see a
  * half-written chunk. Out-of-order samples are visible once applied.
  *
+ * Chunks a commit closes are written to the chunk files once the commit is
+ * applied (flush_sealed, one write for all of them, commit mutex held);
+ * until then, or when the write fails, their list entry points at memory.
+ *
  * Write path with a store attached: commit takes the commit mutex, logs the
  * series no commit logged yet and every staged sample (hooks.log), applies,
  * hands what it applied to the observer if one is attached (obs_fn, read and
@@ -43,6 +49,8 @@
 #include <string.h>
 
 #include "tsdb/chunk.h"
+#include "tsdb/enc.h"
+#include "tsdb/hchunks.h"
 #include "tsdb/head.h"
 #include "tsdb/iter.h"
 #include "tsdb/postings.h"
@@ -62,8 +70,9 @@ struct series {
 	struct labels *ls;
 	uint32_t id;
 	uint32_t pending;	/* samples staged by appenders; GC skips */
-	struct chunk **closed;
-	uint32_t nclosed, capclosed;
+	uint8_t *cl;		/* closed chunks, oldest first (closed chunk lists) */
+	uint32_t cllen;		/* bytes in cl */
+	uint32_t ncl;		/* chunks in cl */
 	uint32_t pend_n;	/* in-order samples added by commit pend_seq */
 	uint8_t vis_has;	/* a sample existed before commit pend_seq */
 	uint8_t logged;		/* its series record is in the log */
@@ -109,11 +118,22 @@ struct tsdb_head {
 	uint32_t gen;		/* atomic: generation of new out-of-order samples */
 	uint64_t unlogged;	/* atomic: series not logged yet */
 	int64_t min_valid;	/* atomic */
+	struct hchunks *hc;	/* closed chunks' files; NULL: kept in memory */
+	struct sealed *sealed;	/* chunks closed by the commit being applied */
+	size_t nsealed, capsealed;	/* (commit mutex, or replay) */
+	struct hchunks_rec *recs;	/* scratch of flush_sealed */
+	uint64_t *pos;
 	/* statistics, atomic */
 	uint64_t nseries, series_created, series_removed, samples, dups,
 	    ooo, dupts, chunks, chunks_created, chunks_removed, ooo_live,
 	    ooo_appended, oob, too_old, commits_failed;
 	int64_t mint, maxt, mint_inorder;
+};
+
+/* A chunk closed in memory, waiting to be written to the head chunk files. */
+struct sealed {
+	uint32_t id;
+	struct chunk *c;	/* a reference */
 };
 
 struct tsdb_appender {
@@ -153,6 +173,343 @@ tsdb_strerror(int err)
 	case TSDB_ERR_TOO_OLD: return "too old sample";
 	}
 	return "unknown error";
+}
+
+/* --- closed chunk lists ------------------------------------------------------
+ *
+ * A series lists its closed chunks, oldest first, in a string of varints
+ * (about 9 bytes a chunk where a struct chunk pointer alone took 8 and the
+ * chunk 24 more): the first chunk's mint (zigzag); for each chunk the gap
+ * from the previous maxt to its mint (minus one), its span (maxt - mint) and
+ * its ref as a zigzag delta from the previous ref. A ref is a position in
+ * the head chunk files shifted left by one, or the address of a struct
+ * chunk in memory (one reference) with the low bit set: a chunk of a head
+ * without files, one not flushed yet, or one whose write failed.
+ */
+struct cent {
+	int64_t mint, maxt;
+	uint64_t ref;
+};
+
+#define CL_STACK 32
+#define CENT_MAX_BYTES 30	/* three varints */
+
+/* A decoded list: v points at st or at the heap. */
+struct clv {
+	struct cent *v;
+	uint32_t n;
+	struct cent st[CL_STACK];
+};
+
+static bool
+cref_is_mem(uint64_t ref)
+{
+	return (ref & 1) != 0;
+}
+
+static struct chunk *
+cref_chunk(uint64_t ref)
+{
+	return (struct chunk *)(uintptr_t)(ref & ~(uint64_t)1);
+}
+
+static uint64_t
+cref_mem(struct chunk *c)
+{
+	return (uint64_t)(uintptr_t)c | 1;
+}
+
+static uint64_t
+cref_pos(uint64_t ref)
+{
+	return ref >> 1;
+}
+
+static uint64_t
+cref_file(uint64_t pos)
+{
+	return pos << 1;
+}
+
+/* cref_drop releases what a list entry holds. */
+static void
+cref_drop(struct tsdb_head *h, uint64_t ref)
+{
+	if (cref_is_mem(ref))
+		chunk_put(cref_chunk(ref));
+	else if (h->hc != NULL)
+		hchunks_release(h->hc, cref_pos(ref));
+}
+
+static size_t
+put_uv(uint8_t *p, uint64_t x)
+{
+	size_t n = 0;
+
+	while (x >= 0x80) {
+		p[n++] = (uint8_t)(x | 0x80);
+		x >>= 7;
+	}
+	p[n++] = (uint8_t)x;
+	return n;
+}
+
+/* get_uv reads a varint of a list (our own bytes, well-formed). */
+static uint64_t
+get_uv(const uint8_t **pp)
+{
+	const uint8_t *p = *pp;
+	uint64_t x = 0;
+	unsigned shift = 0;
+
+	while (*p & 0x80) {
+		x |= (uint64_t)(*p++ & 0x7f) << shift;
+		shift += 7;
+	}
+	x |= (uint64_t)*p++ << shift;
+	*pp = p;
+	return x;
+}
+
+/* cent_put encodes e after prev (NULL for the first entry) into p. */
+static size_t
+cent_put(uint8_t *p, const struct cent *prev, const struct cent *e)
+{
+	size_t n;
+
+	if (prev == NULL) {
+		n = put_uv(p, enc_zigzag(e->mint));
+		n += put_uv(p + n, (uint64_t)e->maxt - (uint64_t)e->mint);
+		n += put_uv(p + n, e->ref);
+	} else {
+		n = put_uv(p, (uint64_t)e->mint - (uint64_t)prev->maxt - 1);
+		n += put_uv(p + n, (uint64_t)e->maxt - (uint64_t)e->mint);
+		n += put_uv(p + n, enc_zigzag((int64_t)(e->ref - prev->ref)));
+	}
+	return n;
+}
+
+/* cl_load decodes s's list into c (release with cl_done). */
+static void
+cl_load(const struct series *s, struct clv *c)
+{
+	const uint8_t *p = s->cl;
+	uint32_t i;
+
+	c->n = s->ncl;
+	c->v = c->n <= CL_STACK ? c->st : mem_alloc(c->n * sizeof *c->v);
+	for (i = 0; i < c->n; i++) {
+		struct cent *e = &c->v[i];
+
+		if (i == 0) {
+			e->mint = dec_unzigzag(get_uv(&p));
+			e->maxt = (int64_t)((uint64_t)e->mint + get_uv(&p));
+			e->ref = get_uv(&p);
+		} else {
+			e->mint = (int64_t)((uint64_t)c->v[i - 1].maxt + 1 + get_uv(&p));
+			e->maxt = (int64_t)((uint64_t)e->mint + get_uv(&p));
+			e->ref = c->v[i - 1].ref + (uint64_t)dec_unzigzag(get_uv(&p));
+		}
+	}
+}
+
+static void
+cl_done(struct clv *c)
+{
+	if (c->v != c->st)
+		mem_free(c->v);
+	c->v = NULL;
+}
+
+/* cl_store replaces s's list with v[0..n). */
+static void
+cl_store(struct series *s, const struct cent *v, uint32_t n)
+{
+	uint8_t st[CL_STACK * CENT_MAX_BYTES], *b = st;
+	size_t len = 0;
+	uint32_t i;
+
+	if (n == 0) {
+		MEM_FREE(s->cl);
+		s->cllen = s->ncl = 0;
+		return;
+	}
+	if (n > CL_STACK)
+		b = mem_alloc((size_t)n * CENT_MAX_BYTES);
+	for (i = 0; i < n; i++)
+		len += cent_put(b + len, i > 0 ? &v[i - 1] : NULL, &v[i]);
+	s->cl = mem_realloc(s->cl, len);
+	memcpy(s->cl, b, len);
+	s->cllen = (uint32_t)len;
+	s->ncl = n;
+	if (b != st)
+		mem_free(b);
+}
+
+/* cl_append adds a chunk after the last one (mint > its maxt). */
+static void
+cl_append(struct series *s, int64_t mint, int64_t maxt, uint64_t ref)
+{
+	struct cent e = { mint, maxt, ref }, last;
+	uint8_t b[CENT_MAX_BYTES];
+	size_t n;
+
+	if (s->ncl == 0) {
+		n = cent_put(b, NULL, &e);
+	} else {
+		const uint8_t *p = s->cl;
+		uint32_t i;
+
+		/* walk to the last entry */
+		for (i = 0; i < s->ncl; i++) {
+			if (i == 0) {
+				last.mint = dec_unzigzag(get_uv(&p));
+				last.maxt = (int64_t)((uint64_t)last.mint + get_uv(&p));
+				last.ref = get_uv(&p);
+			} else {
+				last.mint = (int64_t)((uint64_t)last.maxt + 1 + get_uv(&p));
+				last.maxt = (int64_t)((uint64_t)last.mint + get_uv(&p));
+				last.ref += (uint64_t)dec_unzigzag(get_uv(&p));
+			}
+		}
+		n = cent_put(b, &last, &e);
+	}
+	s->cl = mem_realloc(s->cl, s->cllen + n);
+	memcpy(s->cl + s->cllen, b, n);
+	s->cllen += (uint32_t)n;
+	s->ncl++;
+}
+
+/* cl_first_mint returns the first closed chunk's mint (ncl > 0). */
+static int64_t
+cl_first_mint(const struct series *s)
+{
+	const uint8_t *p = s->cl;
+
+	return dec_unzigzag(get_uv(&p));
+}
+
+/* cl_swap replaces the entry whose ref is from by to; false when gone. */
+static bool
+cl_swap(struct series *s, uint64_t from, uint64_t to)
+{
+	struct clv cv;
+	uint32_t i;
+	bool found = false;
+
+	cl_load(s, &cv);
+	for (i = cv.n; i-- > 0;) {
+		if (cv.v[i].ref == from) {
+			cv.v[i].ref = to;
+			found = true;
+			break;
+		}
+	}
+	if (found)
+		cl_store(s, cv.v, cv.n);
+	cl_done(&cv);
+	return found;
+}
+
+/* cent_bytes returns the XOR bytes of closed chunk e of series id (*len set;
+ * *f a file reference to drop with hchunks_put, NULL for a chunk in
+ * memory), or NULL when its file chunk is unreadable. */
+static const uint8_t *
+cent_bytes(struct tsdb_head *h, uint32_t id, const struct cent *e, size_t *len,
+    struct hchunks_file **f)
+{
+	const uint8_t *b;
+	uint8_t enc;
+
+	*f = NULL;
+	if (cref_is_mem(e->ref)) {
+		*len = cref_chunk(e->ref)->len;
+		return cref_chunk(e->ref)->b;
+	}
+	if (h->hc == NULL || (*f = hchunks_ref(h->hc, cref_pos(e->ref))) == NULL)
+		return NULL;
+	b = hchunks_read(*f, cref_pos(e->ref), id, &enc, len);
+	if (b == NULL || enc != CHUNK_ENC_XOR || *len < 2) {
+		hchunks_put(*f);
+		*f = NULL;
+		return NULL;
+	}
+	return b;
+}
+
+/* cent_samples returns how many samples closed chunk e holds (0 when
+ * unreadable). */
+static uint32_t
+cent_samples(struct tsdb_head *h, uint32_t id, const struct cent *e)
+{
+	struct hchunks_file *f;
+	size_t len;
+	const uint8_t *b = cent_bytes(h, id, e, &len, &f);
+	uint32_t n = b != NULL ? (uint32_t)(b[0] << 8 | b[1]) : 0;
+
+	hchunks_put(f);
+	return n;
+}
+
+/* seal closes s's open chunk into its list; with files attached, the
+ * chunk waits in h->sealed for flush_sealed (commit mutex held, or
+ * replay). */
+static void
+seal(struct tsdb_head *h, struct series *s)
+{
+	struct chunk *c = chunk_app_seal(&s->app);
+
+	cl_append(s, c->mint, c->maxt, cref_mem(c));
+	if (h->hc == NULL)
+		return;
+	if (h->nsealed == h->capsealed) {
+		h->capsealed = h->capsealed ? h->capsealed * 2 : 64;
+		h->sealed = mem_realloc(h->sealed, h->capsealed * sizeof *h->sealed);
+		h->recs = mem_realloc(h->recs, h->capsealed * sizeof *h->recs);
+		h->pos = mem_realloc(h->pos, h->capsealed * sizeof *h->pos);
+	}
+	h->sealed[h->nsealed].id = s->id;
+	h->sealed[h->nsealed++].c = chunk_ref(c);
+}
+
+static struct stripe *stripe_of(struct tsdb_head *h, uint32_t id);
+static struct series *stripe_find(const struct stripe *st, uint32_t id);
+
+/* flush_sealed writes the chunks sealed since the last flush to the head
+ * chunk files and points their series at them (commit mutex held, or
+ * replay). Chunks whose write failed stay in memory. */
+static void
+flush_sealed(struct tsdb_head *h)
+{
+	size_t i, n = h->nsealed, done;
+
+	if (n == 0)
+		return;
+	for (i = 0; i < n; i++) {
+		h->recs[i].id = h->sealed[i].id;
+		h->recs[i].enc = CHUNK_ENC_XOR;
+		h->recs[i].b = h->sealed[i].c->b;
+		h->recs[i].len = h->sealed[i].c->len;
+	}
+	done = hchunks_write(h->hc, h->recs, n, h->pos);
+	for (i = 0; i < done; i++) {
+		struct stripe *st = stripe_of(h, h->sealed[i].id);
+		struct series *s;
+		bool swapped = false;
+
+		pthread_mutex_lock(&st->mu);
+		s = stripe_find(st, h->sealed[i].id);
+		if (s != NULL)
+			swapped = cl_swap(s, cref_mem(h->sealed[i].c), cref_file(h->pos[i]));
+		pthread_mutex_unlock(&st->mu);
+		if (swapped)
+			chunk_put(h->sealed[i].c);	/* the list's reference */
+		else
+			hchunks_release(h->hc, h->pos[i]);	/* truncated meanwhile */
+	}
+	for (i = 0; i < n; i++)
+		chunk_put(h->sealed[i].c);
+	h->nsealed = 0;
 }
 
 /* --- id map (per stripe) --------------------------------------------------- */
@@ -336,13 +693,16 @@ tsdb_head_new(const struct tsdb_head_opts *opts, char *err, size_t errlen)
 }
 
 static void
-series_free(struct series *s)
+series_free(struct tsdb_head *h, struct series *s)
 {
+	struct clv cv;
 	uint32_t i;
 
-	for (i = 0; i < s->nclosed; i++)
-		chunk_put(s->closed[i]);
-	mem_free(s->closed);
+	cl_load(s, &cv);
+	for (i = 0; i < cv.n; i++)
+		cref_drop(h, cv.v[i].ref);
+	cl_done(&cv);
+	mem_free(s->cl);
 	chunk_app_reset(&s->app);
 	mem_free(s->ooo);
 	labels_free(s->ls);
@@ -361,7 +721,7 @@ tsdb_head_free(struct tsdb_head *h)
 
 		for (j = 0; j < st->cap; j++)
 			if (st->tab[j] != NULL)
-				series_free(st->tab[j]);
+				series_free(h, st->tab[j]);
 		mem_free(st->tab);
 		pthread_mutex_destroy(&st->mu);
 	}
@@ -369,6 +729,11 @@ tsdb_head_free(struct tsdb_head *h)
 		mem_free(h->shards[i].tab);
 		pthread_rwlock_destroy(&h->shards[i].mu);
 	}
+	for (i = 0; i < h->nsealed; i++)
+		chunk_put(h->sealed[i].c);
+	mem_free(h->sealed);
+	mem_free(h->recs);
+	mem_free(h->pos);
 	postings_free(h->post);
 	pthread_mutex_destroy(&h->commit_mu);
 	mem_free(h);
@@ -384,6 +749,12 @@ tsdb_head_set_hooks(struct tsdb_head *h, const struct tsdb_head_hooks *hk)
 		memset(&h->hk, 0, sizeof h->hk);
 		h->has_hooks = false;
 	}
+}
+
+void
+tsdb_head_set_chunk_store(struct tsdb_head *h, struct hchunks *hc)
+{
+	h->hc = hc;
 }
 
 void
@@ -577,23 +948,34 @@ ooo_find(const struct ooo *o, int64_t t)
 
 /* inorder_find looks for a sample at t in s's in-order chunks. */
 static bool
-inorder_find(const struct series *s, int64_t t, uint64_t *bits)
+inorder_find(struct tsdb_head *h, const struct series *s, int64_t t, uint64_t *bits)
 {
 	struct chunk_iter ci;
+	struct clv cv;
 	uint32_t i;
+	bool found = false, done = false;
 
-	for (i = 0; i < s->nclosed; i++) {
-		const struct chunk *c = s->closed[i];
+	cl_load(s, &cv);
+	for (i = 0; i < cv.n && !done; i++) {
+		struct hchunks_file *f;
+		const uint8_t *b;
+		size_t len;
 
-		if (t < c->mint || t > c->maxt)
+		if (t < cv.v[i].mint || t > cv.v[i].maxt)
 			continue;
-		chunk_iter_init(&ci, c->b, c->len, CHUNK_MAX_SAMPLES);
+		done = true;
+		if ((b = cent_bytes(h, s->id, &cv.v[i], &len, &f)) == NULL)
+			break;
+		chunk_iter_init(&ci, b, len, CHUNK_MAX_SAMPLES);
 		if (chunk_iter_seek(&ci, t) && ci.t == t) {
 			*bits = ci.v;
-			return true;
+			found = true;
 		}
-		return false;
+		hchunks_put(f);
 	}
+	cl_done(&cv);
+	if (done)
+		return found;
 	if (s->app.n > 0 && t >= s->app.mint && t <= s->app.t) {
 		chunk_iter_init(&ci, s->app.b, s->app.len, s->app.n);
 		if (chunk_iter_seek(&ci, t) && ci.t == t) {
@@ -606,7 +988,7 @@ inorder_find(const struct series *s, int64_t t, uint64_t *bits)
 
 /* ooo_check classifies a sample that cannot go in order. */
 static int
-ooo_check(const struct series *s, int64_t t, uint64_t vbits)
+ooo_check(struct tsdb_head *h, const struct series *s, int64_t t, uint64_t vbits)
 {
 	uint64_t bits;
 
@@ -616,7 +998,7 @@ ooo_check(const struct series *s, int64_t t, uint64_t vbits)
 		if (i < s->ooo->n && s->ooo->s[i].t == t)
 			return s->ooo->s[i].v == vbits ? C_DUP : TSDB_ERR_DUPLICATE;
 	}
-	if (inorder_find(s, t, &bits))
+	if (inorder_find(h, s, t, &bits))
 		return bits == vbits ? C_DUP : TSDB_ERR_DUPLICATE;
 	return C_OOO;
 }
@@ -640,7 +1022,7 @@ classify(struct tsdb_head *h, const struct series *s, int64_t t, uint64_t vbits,
 	ooo_ok = unrestricted || replay || (h->ooo_window > 0 &&
 	    (maxt == INT64_MIN || t >= maxt - h->ooo_window));
 	if (ooo_ok)
-		return ooo_check(s, t, vbits);
+		return ooo_check(h, s, t, vbits);
 	if (h->ooo_window > 0)
 		return TSDB_ERR_TOO_OLD;
 	if (s->app.n == 0 || t > s->app.t)
@@ -713,13 +1095,8 @@ append_inorder(struct tsdb_head *h, struct series *s, int64_t t, uint64_t vbits,
 	if (s->app.n > 0) {
 		if (s->app.n == TSDB_SAMPLES_PER_CHUNK / 4)
 			s->next_at = chunk_end_estimate(s->app.mint, s->app.t, s->next_at);
-		if (t >= s->next_at || s->app.n >= TSDB_SAMPLES_PER_CHUNK * 2) {
-			if (s->nclosed == s->capclosed) {
-				s->capclosed = s->capclosed ? s->capclosed * 2 : 2;
-				s->closed = mem_realloc(s->closed, s->capclosed * sizeof *s->closed);
-			}
-			s->closed[s->nclosed++] = chunk_app_seal(&s->app);
-		}
+		if (t >= s->next_at || s->app.n >= TSDB_SAMPLES_PER_CHUNK * 2)
+			seal(h, s);
 	}
 	if (s->app.n == 0) {
 		s->next_at = range_end(t, h->chunk_range);
@@ -992,6 +1369,7 @@ tsdb_appender_commit(struct tsdb_appender *a)
 		if (h->has_hooks)
 			unref_logged(a);
 	}
+	flush_sealed(h);
 	pthread_mutex_unlock(&h->commit_mu);
 	a->n = 0;
 	if (h->has_hooks && h->hk.wait != NULL)
@@ -1069,7 +1447,7 @@ visible_newest(const struct series *s, uint64_t w, int64_t *t, uint64_t *v)
 static int64_t
 series_mint(const struct series *s)
 {
-	int64_t m = s->nclosed > 0 ? s->closed[0]->mint : s->app.n > 0 ? s->app.mint : INT64_MAX;
+	int64_t m = s->ncl > 0 ? cl_first_mint(s) : s->app.n > 0 ? s->app.mint : INT64_MAX;
 
 	if (s->ooo != NULL && s->ooo->n > 0 && s->ooo->s[0].t < m)
 		m = s->ooo->s[0].t;
@@ -1082,7 +1460,8 @@ tsdb_head_series_sources(struct tsdb_head *h, uint32_t id, uint64_t w,
 {
 	struct stripe *st = stripe_of(h, id);
 	const struct series *s;
-	uint32_t hidden, k, total;
+	struct clv cv;
+	uint32_t hidden, k;
 
 	pthread_mutex_lock(&st->mu);
 	s = stripe_find(st, id);
@@ -1091,20 +1470,25 @@ tsdb_head_series_sources(struct tsdb_head *h, uint32_t id, uint64_t w,
 		return false;
 	}
 	hidden = s->pend_seq > w ? s->pend_n : 0;
-	total = s->nclosed + 1;
+	cv.n = 0;
+	cv.v = cv.st;
+	/* a range inside the open chunk needs no closed chunk */
+	if (s->ncl > 0 && (hidden >= s->app.n || s->app.n == 0 || it->mint < s->app.mint))
+		cl_load(s, &cv);
 	/* walk from the newest chunk, hiding the in-flight commit's samples */
-	for (k = total; k-- > 0;) {
+	for (k = cv.n + 1; k-- > 0;) {
 		uint32_t cnt;
 		int64_t cmint, cmaxt;
 
-		if (k == s->nclosed) {
+		if (k == cv.n) {
 			cnt = s->app.n;
 			cmint = s->app.mint;
 			cmaxt = s->app.t;
 		} else {
-			cnt = chunk_samples(s->closed[k]);
-			cmint = s->closed[k]->mint;
-			cmaxt = s->closed[k]->maxt;
+			/* counted only when it matters: it reads the chunk */
+			cnt = hidden > 0 ? cent_samples(h, id, &cv.v[k]) : CHUNK_MAX_SAMPLES;
+			cmint = cv.v[k].mint;
+			cmaxt = cv.v[k].maxt;
 		}
 		if (hidden >= cnt) {
 			hidden -= cnt;
@@ -1116,9 +1500,22 @@ tsdb_head_series_sources(struct tsdb_head *h, uint32_t id, uint64_t w,
 			break;
 		if (cmint > it->maxt)
 			continue;
-		iter_add_xor(it, k == s->nclosed ? chunk_app_snapshot(&s->app) :
-		    chunk_ref(s->closed[k]), (uint16_t)cnt, prio);
+		if (k == cv.n) {
+			iter_add_xor(it, chunk_app_snapshot(&s->app), (uint16_t)cnt, prio);
+		} else if (cref_is_mem(cv.v[k].ref)) {
+			iter_add_xor(it, chunk_ref(cref_chunk(cv.v[k].ref)), (uint16_t)cnt, prio);
+		} else {
+			struct hchunks_file *f = h->hc != NULL ?
+			    hchunks_ref(h->hc, cref_pos(cv.v[k].ref)) : NULL;
+
+			if (f == NULL)
+				it->err = CHUNK_ERR_CORRUPT;
+			else
+				iter_add_hfile(it, f, cref_pos(cv.v[k].ref), id, cmint, cmaxt,
+				    (uint16_t)cnt, prio);
+		}
 	}
+	cl_done(&cv);
 	if (s->ooo != NULL && s->ooo->n > 0) {
 		uint32_t a = ooo_find(s->ooo, it->mint), b, j;
 		struct tsdb_sample *v;
@@ -1355,25 +1752,38 @@ tsdb_head_stats(struct tsdb_head *h, struct tsdb_head_stats *st)
 /* dump_series fills d with what the selection takes of s (stripe lock
  * held). Returns false when it takes nothing. */
 static bool
-dump_series(const struct series *s, int64_t maxt, int64_t ooo_maxt, uint32_t ooo_gen,
-    struct tsdb_series_dump *d, uint32_t *capc, uint32_t *capo)
+dump_series(struct tsdb_head *h, const struct series *s, int64_t maxt, int64_t ooo_maxt,
+    uint32_t ooo_gen, struct tsdb_series_dump *d, uint32_t *capc, uint32_t *capo)
 {
+	struct clv cv;
 	uint32_t i;
 
 	d->id = s->id;
 	d->nc = d->nooo = 0;
 	d->open = false;
-	for (i = 0; i < s->nclosed + 1; i++) {
-		struct chunk *c;
+	cl_load(s, &cv);
+	for (i = 0; i < cv.n + 1; i++) {
+		struct tsdb_dump_chunk dc = { 0, 0, NULL, 0, NULL };
 
-		if (i < s->nclosed) {
-			if (s->closed[i]->maxt >= maxt)
+		if (i < cv.n) {
+			if (cv.v[i].maxt >= maxt)
 				break;
-			c = chunk_ref(s->closed[i]);
+			dc.mint = cv.v[i].mint;
+			dc.maxt = cv.v[i].maxt;
+			if (cref_is_mem(cv.v[i].ref)) {
+				dc.c = chunk_ref(cref_chunk(cv.v[i].ref));
+			} else {
+				dc.pos = cref_pos(cv.v[i].ref);
+				dc.f = h->hc != NULL ? hchunks_ref(h->hc, dc.pos) : NULL;
+				if (dc.f == NULL)
+					continue;	/* its file is gone: nothing to hand out */
+			}
 		} else {
 			if (s->app.n == 0 || s->app.t >= maxt)
 				break;
-			c = chunk_app_snapshot(&s->app);
+			dc.c = chunk_app_snapshot(&s->app);
+			dc.mint = dc.c->mint;
+			dc.maxt = dc.c->maxt;
 			chunk_app_save(&s->app, &d->state);
 			d->open = true;
 		}
@@ -1381,8 +1791,9 @@ dump_series(const struct series *s, int64_t maxt, int64_t ooo_maxt, uint32_t ooo
 			*capc = *capc ? *capc * 2 : 8;
 			d->c = mem_realloc(d->c, *capc * sizeof *d->c);
 		}
-		d->c[d->nc++] = c;
+		d->c[d->nc++] = dc;
 	}
+	cl_done(&cv);
 	for (i = 0; s->ooo != NULL && i < s->ooo->n && s->ooo->s[i].t < ooo_maxt; i++) {
 		if (s->ooo->s[i].gen >= ooo_gen)
 			continue;
@@ -1425,15 +1836,17 @@ tsdb_head_dump(struct tsdb_head *h, int64_t maxt, int64_t ooo_maxt, uint32_t ooo
 		for (j = 0; j < st->cap; j++) {
 			if (st->tab[j] == NULL)
 				continue;
-			if (dump_series(st->tab[j], maxt, ooo_maxt, ooo_gen, &batch[n],
+			if (dump_series(h, st->tab[j], maxt, ooo_maxt, ooo_gen, &batch[n],
 			    &capc[n], &capo[n]))
 				n++;
 		}
 		pthread_mutex_unlock(&st->mu);
 		for (j = 0; j < n; j++) {
 			fn(arg, &batch[j]);
-			for (k = 0; k < batch[j].nc; k++)
-				chunk_put(batch[j].c[k]);
+			for (k = 0; k < batch[j].nc; k++) {
+				chunk_put(batch[j].c[k].c);
+				hchunks_put(batch[j].c[k].f);
+			}
 			labels_free(batch[j].ls);
 		}
 	}
@@ -1466,7 +1879,7 @@ cmp_victim(const void *a, const void *b)
 static bool
 is_empty_below(const struct series *s, int64_t maxt)
 {
-	return (s->app.n == 0 || s->app.t < maxt) && s->nclosed == 0 &&
+	return (s->app.n == 0 || s->app.t < maxt) && s->ncl == 0 &&
 	    (s->ooo == NULL || s->ooo->n == 0) && s->pending == 0;
 }
 
@@ -1477,14 +1890,19 @@ static void
 trim_series(struct tsdb_head *h, struct series *s, int64_t maxt, int64_t ooo_maxt,
     uint32_t ooo_gen)
 {
-	uint32_t drop, k, j;
+	uint32_t drop = 0, k, j;
 
-	for (drop = 0; drop < s->nclosed && s->closed[drop]->maxt < maxt; drop++)
-		chunk_put(s->closed[drop]);
+	if (s->ncl > 0 && cl_first_mint(s) < maxt) {
+		struct clv cv;
+
+		cl_load(s, &cv);
+		for (drop = 0; drop < cv.n && cv.v[drop].maxt < maxt; drop++)
+			cref_drop(h, cv.v[drop].ref);
+		if (drop > 0)
+			cl_store(s, cv.v + drop, cv.n - drop);
+		cl_done(&cv);
+	}
 	if (drop > 0) {
-		for (k = drop; k < s->nclosed; k++)
-			s->closed[k - drop] = s->closed[k];
-		s->nclosed -= drop;
 		SUB(&h->chunks, drop);
 		ADD(&h->chunks_removed, drop);
 	}
@@ -1499,7 +1917,7 @@ trim_series(struct tsdb_head *h, struct series *s, int64_t maxt, int64_t ooo_max
 		if (k == 0)
 			MEM_FREE(s->ooo);
 	}
-	if (s->ooo != NULL && s->nclosed == 0 && s->app.n > 0 && s->app.t < maxt &&
+	if (s->ooo != NULL && s->ncl == 0 && s->app.n > 0 && s->app.t < maxt &&
 	    s->pending == 0) {
 		chunk_app_reset(&s->app);
 		s->pend_n = 0;
@@ -1542,9 +1960,9 @@ tsdb_head_truncate(struct tsdb_head *h, int64_t maxt, int64_t ooo_maxt, uint32_t
 			}
 			if (series_mint(s) < newmint)
 				newmint = series_mint(s);
-			if (s->nclosed > 0 && s->closed[0]->mint < newmint_in)
-				newmint_in = s->closed[0]->mint;
-			else if (s->nclosed == 0 && s->app.n > 0 && s->app.mint < newmint_in)
+			if (s->ncl > 0 && cl_first_mint(s) < newmint_in)
+				newmint_in = cl_first_mint(s);
+			else if (s->ncl == 0 && s->app.n > 0 && s->app.mint < newmint_in)
 				newmint_in = s->app.mint;
 		}
 		pthread_mutex_unlock(&st->mu);
@@ -1569,9 +1987,9 @@ tsdb_head_truncate(struct tsdb_head *h, int64_t maxt, int64_t ooo_maxt, uint32_t
 			if (s != NULL) {
 				if (series_mint(s) < newmint)
 					newmint = series_mint(s);
-				if (s->nclosed > 0 && s->closed[0]->mint < newmint_in)
-					newmint_in = s->closed[0]->mint;
-				else if (s->nclosed == 0 && s->app.n > 0 && s->app.mint < newmint_in)
+				if (s->ncl > 0 && cl_first_mint(s) < newmint_in)
+					newmint_in = cl_first_mint(s);
+				else if (s->ncl == 0 && s->app.n > 0 && s->app.mint < newmint_in)
 					newmint_in = s->app.mint;
 			}
 			s = NULL;
@@ -1579,7 +1997,7 @@ tsdb_head_truncate(struct tsdb_head *h, int64_t maxt, int64_t ooo_maxt, uint32_t
 		pthread_mutex_unlock(&st->mu);
 		pthread_rwlock_unlock(&sh->mu);
 		if (s != NULL) {
-			series_free(s);
+			series_free(h, s);
 			vic[removed++] = vic[i];
 		} else {
 			labels_free(vic[i].ls);
@@ -1618,6 +2036,8 @@ tsdb_head_gc(struct tsdb_head *h, int64_t mint)
 }
 
 /* --- replay ------------------------------------------------------------------ */
+
+#define REPLAY_FLUSH 4096	/* sealed chunks written at a time during a replay */
 
 struct tsdb_head_replay {
 	struct tsdb_head *h;
@@ -1737,6 +2157,8 @@ tsdb_head_replay_sample(struct tsdb_head_replay *r, const struct tsdb_log_sample
 		return;
 	}
 	replay_apply(r, s, x->t, x->v, gen);
+	if (r->h->nsealed >= REPLAY_FLUSH)
+		flush_sealed(r->h);
 }
 
 #define REPLAY_AHEAD 8
@@ -1773,12 +2195,13 @@ tsdb_head_replay_samples(struct tsdb_head_replay *r, const struct tsdb_log_sampl
 		}
 		replay_apply(r, s, v[i].t, v[i].v, gen);
 	}
+	if (r->h->nsealed >= REPLAY_FLUSH)
+		flush_sealed(r->h);
 }
 
 int
 tsdb_head_replay_snap(struct tsdb_head_replay *r, uint32_t id, struct labels *ls,
-    const uint8_t *const *chunk, const size_t *len, const int64_t *mint,
-    const int64_t *maxt, size_t n, bool open, const struct chunk_app_state *state,
+    const struct tsdb_snap_chunk *c, size_t n, bool open, const struct chunk_app_state *state,
     const struct tsdb_ooo_sample *ooo, size_t nooo)
 {
 	struct tsdb_head *h = r->h;
@@ -1789,27 +2212,49 @@ tsdb_head_replay_snap(struct tsdb_head_replay *r, uint32_t id, struct labels *ls
 	if (s == NULL)
 		return -1;
 	r->st.snap_series++;
-	if (s->nclosed == 0 && s->app.n == 0 && s->ooo == NULL) {
+	if (s->ncl == 0 && s->app.n == 0 && s->ooo == NULL) {
 		/* fresh series: take the chunks as they are */
-		if (nclosed > 0) {
-			s->closed = mem_alloc(nclosed * sizeof *s->closed);
-			s->capclosed = (uint32_t)nclosed;
-		}
+		struct cent st[CL_STACK], *v = nclosed <= CL_STACK ? st : mem_alloc(nclosed * sizeof *v);
+		uint32_t nv = 0;
+
 		for (i = 0; i < nclosed; i++) {
-			if (len[i] < 2 || maxt[i] < mint[i] ||
-			    (s->nclosed > 0 && mint[i] <= s->closed[s->nclosed - 1]->maxt)) {
+			struct chunk *ch;
+
+			if (c[i].maxt < c[i].mint || (nv > 0 && c[i].mint <= v[nv - 1].maxt) ||
+			    (c[i].b != NULL && c[i].len < 2)) {
 				rc = -1;
 				continue;
 			}
-			s->closed[s->nclosed++] = chunk_new(chunk[i], len[i], mint[i], maxt[i]);
+			v[nv].mint = c[i].mint;
+			v[nv].maxt = c[i].maxt;
+			if (c[i].b == NULL) {
+				if (h->hc == NULL || hchunks_claim(h->hc, c[i].pos) < 0) {
+					rc = -1;	/* its file is gone or short */
+					continue;
+				}
+				v[nv++].ref = cref_file(c[i].pos);
+				continue;
+			}
+			ch = chunk_new(c[i].b, c[i].len, c[i].mint, c[i].maxt);
+			v[nv++].ref = cref_mem(ch);
+			if (h->hc != NULL) {	/* an older checkpoint's bytes: to the files */
+				if (h->nsealed == h->capsealed) {
+					h->capsealed = h->capsealed ? h->capsealed * 2 : 64;
+					h->sealed = mem_realloc(h->sealed, h->capsealed * sizeof *h->sealed);
+					h->recs = mem_realloc(h->recs, h->capsealed * sizeof *h->recs);
+					h->pos = mem_realloc(h->pos, h->capsealed * sizeof *h->pos);
+				}
+				h->sealed[h->nsealed].id = s->id;
+				h->sealed[h->nsealed++].c = chunk_ref(ch);
+			}
 		}
+		cl_store(s, v, nv);
 		if (open && n > 0) {
-			int crc = state != NULL ?
-			    chunk_app_restore(&s->app, chunk[n - 1], len[n - 1], mint[n - 1], state) :
-			    chunk_app_resume(&s->app, chunk[n - 1], len[n - 1]);
+			int crc = c[n - 1].b == NULL ? CHUNK_ERR_CORRUPT : state != NULL ?
+			    chunk_app_restore(&s->app, c[n - 1].b, c[n - 1].len, c[n - 1].mint, state) :
+			    chunk_app_resume(&s->app, c[n - 1].b, c[n - 1].len);
 
-			if (crc != CHUNK_OK ||
-			    (s->nclosed > 0 && s->app.mint <= s->closed[s->nclosed - 1]->maxt)) {
+			if (crc != CHUNK_OK || (nv > 0 && s->app.mint <= v[nv - 1].maxt)) {
 				chunk_app_reset(&s->app);
 				rc = -1;
 			} else {
@@ -1818,35 +2263,56 @@ tsdb_head_replay_snap(struct tsdb_head_replay *r, uint32_t id, struct labels *ls
 					s->next_at = chunk_end_estimate(s->app.mint, s->app.t, s->next_at);
 			}
 		}
-		ADD(&h->chunks, s->nclosed + (s->app.n > 0));
-		ADD(&h->chunks_created, s->nclosed + (s->app.n > 0));
-		if (s->nclosed > 0 || s->app.n > 0) {
-			int64_t lo = s->nclosed > 0 ? s->closed[0]->mint : s->app.mint;
-			int64_t hi = s->app.n > 0 ? s->app.t : s->closed[s->nclosed - 1]->maxt;
+		ADD(&h->chunks, nv + (s->app.n > 0));
+		ADD(&h->chunks_created, nv + (s->app.n > 0));
+		if (nv > 0 || s->app.n > 0) {
+			int64_t lo = nv > 0 ? v[0].mint : s->app.mint;
+			int64_t hi = s->app.n > 0 ? s->app.t : v[nv - 1].maxt;
 
 			atomic_min(&h->mint, lo);
 			atomic_min(&h->mint_inorder, lo);
 			atomic_max(&h->maxt, hi);
 		}
+		if (v != st)
+			mem_free(v);
 		for (i = 0; i < nooo; i++) {
 			if (i > 0 && ooo[i].t <= ooo[i - 1].t)
 				continue;
 			replay_ooo(h, s, ooo[i].t, ooo[i].v, ooo[i].gen);
 		}
+		if (h->nsealed >= REPLAY_FLUSH)
+			flush_sealed(h);
 		return rc;
 	}
 	/* the series already has data (logged twice): merge sample by sample */
 	for (i = 0; i < n; i++) {
+		struct hchunks_file *f = NULL;
+		const uint8_t *b = c[i].b;
+		size_t len = c[i].len;
 		struct chunk_iter ci;
+		uint8_t enc;
 
-		chunk_iter_init(&ci, chunk[i], len[i], CHUNK_MAX_SAMPLES);
+		if (b == NULL && h->hc != NULL && (f = hchunks_ref(h->hc, c[i].pos)) != NULL) {
+			b = hchunks_read(f, c[i].pos, id, &enc, &len);
+			if (b != NULL && enc != CHUNK_ENC_XOR)
+				b = NULL;
+		}
+		if (b == NULL) {
+			hchunks_put(f);
+			rc = -1;
+			continue;
+		}
+		chunk_iter_init(&ci, b, len, CHUNK_MAX_SAMPLES);
 		while (chunk_iter_next(&ci))
 			replay_apply(r, s, ci.t, ci.v, 0);
 		if (ci.err)
 			rc = -1;
+		hchunks_put(f);
 	}
 	for (i = 0; i < nooo; i++)
 		replay_apply(r, s, ooo[i].t, ooo[i].v, ooo[i].gen);
+	if (h->nsealed >= REPLAY_FLUSH)
+		flush_sealed(h);
 	return rc;
 }
 
@@ -1860,6 +2326,7 @@ tsdb_head_replay_next_id(struct tsdb_head_replay *r, uint32_t id)
 void
 tsdb_head_replay_end(struct tsdb_head_replay *r, struct tsdb_replay_stats *st)
 {
+	flush_sealed(r->h);
 	postings_sort(r->h->post);
 	if (st != NULL)
 		*st = r->st;

@@ -1,6 +1,8 @@
 /* lib/tsdb/head.h - the in-memory head of the time-series store.
  *
- * The head holds every active series: its label set, its closed XOR chunks,
+ * The head holds every active series: its label set, its closed XOR chunks
+ * (in memory, or with a chunk store attached in memory-mapped files, so
+ * that a series costs little more than its index entries and open chunk),
  * one open chunk and its newest sample uncompressed, and the samples written
  * out of order (a sorted array per series). Series are found by label set (a
  * hash map sharded by labels hash, collisions resolved with labels_equal) or
@@ -269,13 +271,31 @@ struct labels *tsdb_head_series_labels(struct tsdb_head *h, uint64_t ref);
  * logged) before the call. */
 uint32_t tsdb_head_roll(struct tsdb_head *h, int64_t min_valid);
 
+struct hchunks;
+struct hchunks_file;
+
+/* tsdb_head_set_chunk_store makes the head write the chunks it closes to
+ * hc (lib/tsdb/hchunks.h: files read back through mmap, so closed chunks
+ * cost no heap) instead of keeping them in memory. Call it once, before a
+ * replay and before any appender exists; hc must outlive the head. */
+void tsdb_head_set_chunk_store(struct tsdb_head *h, struct hchunks *hc);
+
+/* A chunk handed out by tsdb_head_dump: XOR bytes in memory (c) or in the
+ * head chunk files (pos, with a reference on its file). */
+struct tsdb_dump_chunk {
+	int64_t mint, maxt;
+	struct chunk *c;		/* a reference, or NULL */
+	uint64_t pos;			/* when c is NULL */
+	struct hchunks_file *f;		/* when c is NULL: pos' file, a reference */
+};
+
 /* One series' data handed out by tsdb_head_dump. */
 struct tsdb_series_dump {
 	uint32_t id;
 	struct labels *ls;
-	struct chunk **c;		/* chunk references, oldest first */
+	struct tsdb_dump_chunk *c;	/* oldest first */
 	uint32_t nc;
-	bool open;			/* c[nc-1] is a copy of the open chunk */
+	bool open;			/* c[nc-1] is a copy of the open chunk (in memory) */
 	struct chunk_app_state state;	/* the open chunk's (when open) */
 	struct tsdb_ooo_sample *ooo;	/* sorted by t */
 	uint32_t nooo;
@@ -316,13 +336,20 @@ void tsdb_head_replay_sample(struct tsdb_head_replay *r, const struct tsdb_log_s
  * record's samples touch many series: this hides the cache misses). */
 void tsdb_head_replay_samples(struct tsdb_head_replay *r, const struct tsdb_log_sample *v,
     size_t n, uint32_t gen);
+/* A checkpointed chunk: XOR bytes, or a position in the head chunk files. */
+struct tsdb_snap_chunk {
+	int64_t mint, maxt;
+	const uint8_t *b;	/* NULL when pos is set */
+	size_t len;
+	uint64_t pos;
+};
 /* tsdb_head_replay_snap restores a checkpointed series (takes over ls):
- * n chunks (the last open when open; its appender state when state is not
- * NULL, else it is decoded), out-of-order samples. Returns 0 or -1 when a
- * chunk is malformed (the series is then restored without it). */
+ * n chunks (the last open when open, always bytes; its appender state when
+ * state is not NULL, else it is decoded), out-of-order samples. Returns 0
+ * or -1 when a chunk is malformed or missing (the series is then restored
+ * without it). */
 int tsdb_head_replay_snap(struct tsdb_head_replay *r, uint32_t id, struct labels *ls,
-    const uint8_t *const *chunk, const size_t *len, const int64_t *mint,
-    const int64_t *maxt, size_t n, bool open, const struct chunk_app_state *state,
+    const struct tsdb_snap_chunk *c, size_t n, bool open, const struct chunk_app_state *state,
     const struct tsdb_ooo_sample *ooo, size_t nooo);
 /* tsdb_head_replay_next_id raises the next series id to at least id. */
 void tsdb_head_replay_next_id(struct tsdb_head_replay *r, uint32_t id);

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "tsdb/block.h"
+#include "tsdb/hchunks.h"
 #include "tsdb/iter.h"
 #include "tsdb/pack.h"
 #include "util/mem.h"
@@ -39,6 +40,8 @@ src_release(struct isrc *s)
 		chunk_put(s->u.c);
 	else if (s->kind == ISRC_ARRAY)
 		mem_free(s->u.arr.v);
+	else if (s->kind == ISRC_HFILE)
+		hchunks_put(s->u.hf.f);
 }
 
 void
@@ -124,6 +127,36 @@ iter_add_array(struct tsdb_iter *it, struct tsdb_sample *v, size_t n, uint32_t p
 	s->u.arr.n = n;
 }
 
+void
+iter_add_hfile(struct tsdb_iter *it, struct hchunks_file *f, uint64_t pos, uint32_t id,
+    int64_t mint, int64_t maxt, uint16_t lim, uint32_t prio)
+{
+	struct isrc *s = src_push(it, mint, maxt, prio);
+
+	s->kind = ISRC_HFILE;
+	s->lim = lim;
+	s->u.hf.f = f;
+	s->u.hf.pos = pos;
+	s->u.hf.id = id;
+}
+
+void
+iter_add_dump(struct tsdb_iter *it, uint32_t id, const struct tsdb_dump_chunk *dc, uint32_t prio)
+{
+	if (dc->c != NULL)
+		iter_add_xor(it, chunk_ref(dc->c), CHUNK_MAX_SAMPLES, prio);
+	else
+		iter_add_hfile(it, hchunks_file_ref(dc->f), dc->pos, id, dc->mint, dc->maxt,
+		    CHUNK_MAX_SAMPLES, prio);
+}
+
+/* hfile_bytes reads an ISRC_HFILE source's bytes: NULL when damaged. */
+static const uint8_t *
+hfile_bytes(const struct isrc *s, uint8_t *enc, size_t *len)
+{
+	return hchunks_read(s->u.hf.f, s->u.hf.pos, s->u.hf.id, enc, len);
+}
+
 int
 chunk_decode(uint8_t enc, const uint8_t *b, size_t len, struct tsdb_sample **v,
     size_t *n, size_t *cap)
@@ -170,6 +203,27 @@ src_decode(struct tsdb_iter *it, const struct isrc *s)
 	}
 	case ISRC_RAW:
 		return chunk_decode(s->enc, s->u.raw.b, s->u.raw.len, &it->buf, &it->bn, &it->bcap);
+	case ISRC_HFILE: {
+		struct chunk_iter ci;
+		const uint8_t *b;
+		uint8_t enc;
+		size_t len;
+
+		if ((b = hfile_bytes(s, &enc, &len)) == NULL)
+			return CHUNK_ERR_CORRUPT;
+		if (enc != CHUNK_ENC_XOR)
+			return chunk_decode(enc, b, len, &it->buf, &it->bn, &it->bcap);
+		chunk_iter_init(&ci, b, len, s->lim);
+		while (chunk_iter_next(&ci)) {
+			if (it->bn == it->bcap) {
+				it->bcap = it->bcap ? it->bcap * 2 : 256;
+				it->buf = mem_realloc(it->buf, it->bcap * sizeof *it->buf);
+			}
+			it->buf[it->bn].t = ci.t;
+			it->buf[it->bn++].v = ci.v;
+		}
+		return ci.err;
+	}
 	case ISRC_ARRAY:
 		if (it->bn + s->u.arr.n > it->bcap) {
 			it->bcap = (it->bn + s->u.arr.n) * 2;
@@ -267,6 +321,24 @@ open_run(struct tsdb_iter *it)
 		chunk_iter_init(&it->ci, it->src[it->i].u.c->b, it->src[it->i].u.c->len,
 		    it->src[it->i].lim);
 		it->mode = 1;
+	} else if (j == it->i + 1 && it->src[it->i].kind == ISRC_HFILE) {
+		const uint8_t *b;
+		uint8_t enc;
+		size_t len;
+
+		/* a head chunk in a file streams like one in memory */
+		if ((b = hfile_bytes(&it->src[it->i], &enc, &len)) == NULL) {
+			it->err = CHUNK_ERR_CORRUPT;
+			it->mode = 0;
+		} else if (enc == CHUNK_ENC_XOR) {
+			chunk_iter_init(&it->ci, b, len, it->src[it->i].lim);
+			it->mode = 1;
+		} else {
+			it->bn = it->bpos = 0;
+			if (chunk_decode(enc, b, len, &it->buf, &it->bn, &it->bcap) != 0)
+				it->err = CHUNK_ERR_CORRUPT;
+			it->mode = 2;
+		}
 	} else if (j == it->i + 1) {
 		it->bn = it->bpos = 0;
 		if (src_decode(it, &it->src[it->i]) != 0)

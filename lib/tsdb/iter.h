@@ -29,10 +29,13 @@
 
 struct block;
 
+struct hchunks_file;
+
 enum isrc_kind {
 	ISRC_XOR,	/* struct chunk, a reference */
 	ISRC_RAW,	/* encoded bytes owned by someone else */
 	ISRC_ARRAY,	/* sorted samples, owned */
+	ISRC_HFILE,	/* a chunk in the head chunk files, a file reference */
 };
 
 struct isrc {
@@ -40,9 +43,14 @@ struct isrc {
 	uint32_t prio;
 	uint8_t kind;
 	uint8_t enc;		/* ISRC_RAW: enum chunk_enc */
-	uint16_t lim;		/* ISRC_XOR: samples to read */
+	uint16_t lim;		/* ISRC_XOR, ISRC_HFILE: samples to read */
 	union {
 		struct chunk *c;
+		struct {
+			struct hchunks_file *f;
+			uint64_t pos;
+			uint32_t id;
+		} hf;
 		struct {
 			const uint8_t *b;
 			size_t len;
@@ -85,6 +93,16 @@ void iter_add_raw(struct tsdb_iter *it, uint8_t enc, const uint8_t *b, size_t le
     int64_t mint, int64_t maxt, uint32_t prio);
 /* iter_add_array adds n samples sorted by t (takes ownership of v). */
 void iter_add_array(struct tsdb_iter *it, struct tsdb_sample *v, size_t n, uint32_t prio);
+/* iter_add_hfile adds the chunk of series id at pos in the head chunk
+ * files, in [mint, maxt], reading its first lim samples; takes over the
+ * file reference f. Its bytes are read (and checked) when the iterator
+ * gets to it. */
+void iter_add_hfile(struct tsdb_iter *it, struct hchunks_file *f, uint64_t pos, uint32_t id,
+    int64_t mint, int64_t maxt, uint16_t lim, uint32_t prio);
+/* iter_add_dump adds a chunk of series id handed out by tsdb_head_dump
+ * (taking references of its own). */
+void iter_add_dump(struct tsdb_iter *it, uint32_t id, const struct tsdb_dump_chunk *dc,
+    uint32_t prio);
 
 /* chunk_decode appends the samples of len encoded bytes to *v (growing it,
  * *n samples, *cap allocated). Returns 0 or CHUNK_ERR_CORRUPT. */

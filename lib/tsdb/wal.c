@@ -37,6 +37,7 @@
 #include "util/time.h"
 
 #define MAGIC "STRWAL\0\1"
+#define CKPT_MAGIC2 "STRWAL\0\2"	/* checkpoints with WAL_SNAP_SERIES2 records */
 #define MAGIC_LEN 8
 #define HDR 9			/* u32 len, u32 crc, u8 type */
 #define SAMPLES_PER_RECORD 50000	/* keeps records well under WAL_MAX_RECORD */
@@ -176,7 +177,7 @@ frame(struct enc *out, uint8_t type, const uint8_t *p, size_t len)
 static bool
 known_type(uint8_t t)
 {
-	return t >= WAL_SERIES && t <= WAL_SNAP_META;
+	return t >= WAL_SERIES && t <= WAL_SNAP_SERIES2;
 }
 
 /* read_records calls fn for the good records of a mapped file and returns
@@ -418,8 +419,9 @@ replay(struct wal *w, wal_record_fn fn, void *arg, uint32_t *next, char *err, si
 			listing_free(&l);
 			return -1;
 		}
-		if (!has_magic(b, len)) {
-			snprintf(err, errlen, "%s is not a strata WAL checkpoint", p);
+		if (!has_magic(b, len) && !(len >= MAGIC_LEN && memcmp(b, CKPT_MAGIC2, MAGIC_LEN) == 0)) {
+			snprintf(err, errlen, "%s is not a strata WAL checkpoint (or one of a newer "
+			    "strata)", p);
 			if (b != NULL)
 				munmap((void *)b, len);
 			mem_free(p);
@@ -942,7 +944,7 @@ wal_ckpt_begin(struct wal *w, uint32_t upto, char *err, size_t errlen)
 		pthread_mutex_unlock(&w->mu);
 		return NULL;
 	}
-	enc_bytes(&ck->buf, MAGIC, MAGIC_LEN);
+	enc_bytes(&ck->buf, CKPT_MAGIC2, MAGIC_LEN);
 	return ck;
 }
 
@@ -988,9 +990,17 @@ wal_ckpt_series(struct wal_ckpt *ck, const struct tsdb_series_dump *d)
 	enc_labels(e, d->ls);
 	enc_uvarint(e, d->nc);
 	for (i = 0; i < d->nc; i++) {
-		enc_varint(e, d->c[i]->mint);
-		enc_uvarint(e, (uint64_t)(d->c[i]->maxt - d->c[i]->mint));
-		enc_str(e, (const char *)d->c[i]->b, d->c[i]->len);
+		const struct tsdb_dump_chunk *c = &d->c[i];
+
+		enc_varint(e, c->mint);
+		enc_uvarint(e, (uint64_t)(c->maxt - c->mint));
+		if (c->c != NULL) {
+			enc_u8(e, 0);
+			enc_str(e, (const char *)c->c->b, c->c->len);
+		} else {
+			enc_u8(e, 1);
+			enc_uvarint(e, c->pos);
+		}
 	}
 	enc_u8(e, d->open ? 2 : 0);
 	if (d->open) {
@@ -1008,7 +1018,7 @@ wal_ckpt_series(struct wal_ckpt *ck, const struct tsdb_series_dump *d)
 		enc_uvarint(e, d->ooo[i].gen);
 		pt = d->ooo[i].t;
 	}
-	return ckpt_add(ck, WAL_SNAP_SERIES);
+	return ckpt_add(ck, WAL_SNAP_SERIES2);
 }
 
 int
@@ -1211,7 +1221,7 @@ wal_samples_next(struct wal_samples_dec *d, struct tsdb_log_sample *out)
 }
 
 int
-wal_dec_snap(const uint8_t *p, size_t len, struct wal_snap *s)
+wal_dec_snap(uint8_t type, const uint8_t *p, size_t len, struct wal_snap *s)
 {
 	struct enc scratch = { NULL, 0, 0 };
 	struct dec d;
@@ -1222,7 +1232,8 @@ wal_dec_snap(const uint8_t *p, size_t len, struct wal_snap *s)
 	s->ls = NULL;
 	s->nchunks = s->nooo = 0;
 	id = dec_uvarint(&d);
-	if (d.err || id == 0 || id >= UINT32_MAX)
+	if (d.err || id == 0 || id >= UINT32_MAX || (type != WAL_SNAP_SERIES &&
+	    type != WAL_SNAP_SERIES2))
 		return -1;
 	s->id = (uint32_t)id;
 	s->ls = dec_labels(&d, &scratch);
@@ -1234,16 +1245,30 @@ wal_dec_snap(const uint8_t *p, size_t len, struct wal_snap *s)
 		goto bad;
 	if (n > s->cap) {
 		s->cap = (size_t)n;
-		s->chunk = mem_realloc(s->chunk, s->cap * sizeof *s->chunk);
-		s->chunklen = mem_realloc(s->chunklen, s->cap * sizeof *s->chunklen);
-		s->mint = mem_realloc(s->mint, s->cap * sizeof *s->mint);
-		s->maxt = mem_realloc(s->maxt, s->cap * sizeof *s->maxt);
+		s->c = mem_realloc(s->c, s->cap * sizeof *s->c);
 	}
 	for (i = 0; i < n; i++) {
-		s->mint[i] = dec_varint(&d);
-		s->maxt[i] = (int64_t)((uint64_t)s->mint[i] + dec_uvarint(&d));
-		s->chunk[i] = dec_str(&d, &s->chunklen[i]);
-		if (s->chunk[i] == NULL || s->chunklen[i] < 2)
+		struct tsdb_snap_chunk *c = &s->c[i];
+
+		c->mint = dec_varint(&d);
+		c->maxt = (int64_t)((uint64_t)c->mint + dec_uvarint(&d));
+		c->b = NULL;
+		c->len = 0;
+		c->pos = 0;
+		if (type == WAL_SNAP_SERIES2) {
+			uint8_t where = dec_u8(&d);
+
+			if (where > 1)
+				goto bad;
+			if (where == 1) {
+				c->pos = dec_uvarint(&d);
+				if (d.err || c->pos == 0)
+					goto bad;
+				continue;
+			}
+		}
+		c->b = dec_str(&d, &c->len);
+		if (c->b == NULL || c->len < 2)
 			goto bad;
 	}
 	s->nchunks = (size_t)n;
@@ -1292,10 +1317,7 @@ bad:
 void
 wal_snap_free(struct wal_snap *s)
 {
-	mem_free(s->chunk);
-	mem_free(s->chunklen);
-	mem_free(s->mint);
-	mem_free(s->maxt);
+	mem_free(s->c);
 	mem_free(s->ooo);
 	memset(s, 0, sizeof *s);
 }

@@ -22,6 +22,14 @@
  *                trailing), uvarint nooo,
  *                { varint t delta, u64 value bits, uvarint generation }*
  *   WAL_SNAP_META (checkpoints) uvarint next series id
+ *   WAL_SNAP_SERIES2 (checkpoints since closed head chunks live in
+ *                lib/tsdb/hchunks.h files) as WAL_SNAP_SERIES, but each
+ *                chunk is { varint mint, uvarint maxt - mint, u8 where, 0:
+ *                str XOR chunk bytes, 1: uvarint its position in the head
+ *                chunk files } (the open chunk always as bytes)
+ * Checkpoints holding WAL_SNAP_SERIES2 records start with the magic
+ * "STRWAL\0\2" (a strata that cannot read them refuses the directory
+ * instead of losing their series); both magics are read.
  *
  * Opening replays: the newest checkpoint, then every later segment, one
  * callback per good record. The first bad record (short, bad length, bad
@@ -58,6 +66,7 @@ enum wal_type {
 	WAL_SAMPLES = 2,
 	WAL_SNAP_SERIES = 3,
 	WAL_SNAP_META = 4,
+	WAL_SNAP_SERIES2 = 5,
 };
 
 enum wal_sync {
@@ -171,9 +180,7 @@ bool wal_samples_next(struct wal_samples_dec *d, struct tsdb_log_sample *out);
 struct wal_snap {
 	uint32_t id;
 	struct labels *ls;		/* one reference, the caller's */
-	const uint8_t **chunk;		/* chunk bytes */
-	size_t *chunklen;
-	int64_t *mint, *maxt;		/* each chunk's time range */
+	struct tsdb_snap_chunk *c;	/* chunks: bytes or file positions */
 	size_t nchunks;
 	bool open;			/* the last chunk is the open one */
 	bool has_state;			/* state holds its appender state */
@@ -182,8 +189,9 @@ struct wal_snap {
 	size_t nooo;
 	size_t cap, ooocap;
 };
-/* wal_dec_snap decodes a WAL_SNAP_SERIES payload into s. Returns 0 or -1. */
-int wal_dec_snap(const uint8_t *p, size_t len, struct wal_snap *s);
+/* wal_dec_snap decodes a WAL_SNAP_SERIES (type 3) or WAL_SNAP_SERIES2 (5)
+ * payload into s. Returns 0 or -1. */
+int wal_dec_snap(uint8_t type, const uint8_t *p, size_t len, struct wal_snap *s);
 void wal_snap_free(struct wal_snap *s);
 
 /* wal_encode_samples appends the WAL_SAMPLES payload of v[0..n) to out

@@ -40,6 +40,9 @@
 #include <unistd.h>
 
 #include <snappy-c.h>
+#ifdef HAVE_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#endif
 
 #include "labels/labels.h"
 #include "tsdb/db.h"
@@ -470,6 +473,28 @@ rss_mib(void)
 	return kib / 1024;
 }
 
+/* heap_mib gives the allocator's live bytes (allocated) and the pages it
+ * holds (resident), in MiB; 0 without jemalloc. */
+static void
+heap_mib(double *allocated, double *resident)
+{
+	*allocated = *resident = 0;
+#ifdef HAVE_JEMALLOC
+	{
+		uint64_t epoch = 1;
+		size_t a = 0, r = 0, sz = sizeof a;
+
+		mallctl("epoch", &epoch, &sz, &epoch, sz);
+		sz = sizeof a;
+		if (mallctl("stats.allocated", &a, &sz, NULL, 0) == 0)
+			*allocated = (double)a / 1048576;
+		sz = sizeof r;
+		if (mallctl("stats.resident", &r, &sz, NULL, 0) == 0)
+			*resident = (double)r / 1048576;
+	}
+#endif
+}
+
 static int
 write_wal(const struct load *l, const char *sdir, const char *pdir, unsigned maintain)
 {
@@ -602,10 +627,11 @@ replay(const char *sdir)
 	struct tsdb_db *db;
 	struct tsdb_db_stats st;
 	char err[512];
-	double base = rss_mib(), c0 = cpu_secs(), c1;
+	double base = rss_mib(), c0 = cpu_secs(), c1, ha0, hr0, ha, hr;
 	int64_t t0 = time_mono_ns();
 	double open1, close1, open2;
 
+	heap_mib(&ha0, &hr0);
 	memset(&o, 0, sizeof o);
 	o.path = sdir;
 	o.no_maintenance = true;
@@ -617,11 +643,14 @@ replay(const char *sdir)
 	open1 = (double)(time_mono_ns() - t0) / 1e9;
 	c1 = cpu_secs() - c0;
 	tsdb_db_stats(db, &st);
+	heap_mib(&ha, &hr);
 	printf("strata replay from the WAL: %.2fs (%.2f CPU s) for %" PRIu64 " series, %" PRIu64
-	    " samples (%.1f M samples/s); RSS %.0f MiB, %.0f bytes/series above the empty process\n",
+	    " samples (%.1f M samples/s); RSS %.0f MiB, %.0f bytes/series above the empty process "
+	    "(heap: %.0f bytes/series allocated, %.0f resident)\n",
 	    open1, c1, st.head.series, st.head.samples_appended,
 	    (double)st.head.samples_appended / open1 / 1e6, rss_mib(),
-	    (rss_mib() - base) * 1048576 / (double)st.head.series);
+	    (rss_mib() - base) * 1048576 / (double)st.head.series,
+	    (ha - ha0) * 1048576 / (double)st.head.series, (hr - hr0) * 1048576 / (double)st.head.series);
 	t0 = time_mono_ns();
 	tsdb_db_close(db);
 	close1 = (double)(time_mono_ns() - t0) / 1e9;
