@@ -8,14 +8,15 @@
  * by --peer.url, /api/v1/peer and the strata_peer_* metrics. The replica
  * reports ready (/-/ready, what a load balancer checks) only once its
  * start-up repair is over, so it is never asked while it still has a hole
- * its peer could fill.
+ * its peer could fill, and the pair survives losing the peer from then on.
  *
  * Identical answers: a leaf answers lossless pulls up to
  * API_PULL_SETTLE_MS before now and the central pulls every scrape
  * interval, within the scrape timeout; rules evaluate the instant t only
  * after that much (the evaluation delay), at the same slotted instants on
  * both replicas, so both compute from the same samples. Rules start only
- * once start-up repair is over (central_synced).
+ * once start-up repair has copied everything before this process's start
+ * (central_open).
  *
  * Each configuration load gives the peer this replica's fingerprint (the
  * scrape and rule configuration without external labels, so both replicas
@@ -105,10 +106,12 @@ central_apply(void *arg, const struct cfg *cfg, char *err, size_t errlen)
 	return 0;
 }
 
-/* central_synced runs on the peer's thread once start-up repair is over:
- * only now do rules evaluate, over inputs that are whole. */
+/* central_open runs on the peer's thread once start-up repair has copied
+ * everything before this process's start: only now do rules evaluate,
+ * over inputs that are whole. (The replica reports ready a little later,
+ * once it also holds the peer's rule results up to its first own instant.) */
 static void
-central_synced(void *arg)
+central_open(void *arg)
 {
 	struct central *c = arg;
 
@@ -163,7 +166,7 @@ main(int argc, char **argv)
 	}
 	co.flags = flags;
 	co.nflags = nflags;
-	co.rules_hold = true;		/* until central_synced */
+	co.rules_hold = true;		/* until central_open */
 	/* --- dedup: the scrape hook stores replicated series once --- */
 	if (flag_str(flags, nflags, "dedup.replica-label")[0] != '\0') {
 		struct dedup_opts dopt = { .replica_label = flag_str(flags, nflags,
@@ -188,8 +191,8 @@ main(int argc, char **argv)
 	po.data_dir = flag_str(flags, nflags, "storage.tsdb.path");
 	po.db = core_db(c.core);
 	po.retention_ms = flag_duration_ms(flags, nflags, "storage.tsdb.retention.time");
-	po.on_synced = central_synced;
-	po.on_synced_arg = &c;
+	po.on_open = central_open;
+	po.on_open_arg = &c;
 	c.peer = peer_new(&po, err, sizeof(err));
 	if (c.peer == NULL)
 		goto fail;

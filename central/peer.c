@@ -401,29 +401,52 @@ set_state_locked(struct peer *p, enum peer_state s, const char *err)
 	snprintf(p->last_error, sizeof(p->last_error), "%s", err != NULL ? err : "");
 }
 
-/* become_synced ends start-up: opens this process's stretch and runs the
- * callback (without mu). */
+/* open_stretch opens this process's own stretch (at now + run offset: the
+ * first instant whose rules it evaluates itself) and runs the on_open
+ * callback (without mu), once. Returns where the stretch starts. */
+static int64_t
+open_stretch(struct peer *p)
+{
+	bool call = false;
+	int64_t start;
+	char b[40];
+
+	pthread_mutex_lock(&p->mu);
+	if (!p->run_open) {
+		p->run_open = true;
+		p->run_start = time_now_ms() + p->run_offset_ms;
+		call = true;
+	}
+	start = p->run_start;
+	pthread_mutex_unlock(&p->mu);
+	if (!call)
+		return start;
+	log_kv(LOG_INFO, "peer", "this replica's own stretch opens; rules start", "stretch_start",
+	    time_format_rfc3339(start, b, sizeof(b)), (char *)NULL);
+	if (p->o.on_open != NULL)
+		p->o.on_open(p->o.on_open_arg);
+	return start;
+}
+
+/* become_synced ends start-up: opens this process's stretch if it is not
+ * open yet and reports the replica ready. */
 static void
 become_synced(struct peer *p, const char *why)
 {
-	bool call = false;
+	bool done = false;
 
+	open_stretch(p);
 	pthread_mutex_lock(&p->mu);
 	if (!p->synced) {
 		p->synced = true;
 		p->synced_at_ms = time_now_ms();
 		p->synced_why = why;
-		p->run_open = true;
-		p->run_start = p->synced_at_ms + p->run_offset_ms;
-		call = true;
+		done = true;
 	}
 	pthread_mutex_unlock(&p->mu);
-	if (!call)
-		return;
-	log_kv(LOG_INFO, "peer", "start-up gap repair over; serving", "reason", why,
-	    (char *)NULL);
-	if (p->o.on_synced != NULL)
-		p->o.on_synced(p->o.on_synced_arg);
+	if (done)
+		log_kv(LOG_INFO, "peer", "start-up gap repair over; serving", "reason", why,
+		    (char *)NULL);
 }
 
 enum peer_state
@@ -991,10 +1014,27 @@ peer_sync_once(struct peer *p)
 	}
 	pthread_mutex_unlock(&p->mu);
 	if (!synced && rc == 0) {
-		if (miss.n == 0 && a.watermark >= p->start_ms)
+		bool open;
+		int64_t own;
+
+		pthread_mutex_lock(&p->mu);
+		open = p->run_open;
+		own = p->run_start;
+		pthread_mutex_unlock(&p->mu);
+		/* Every sample before this process's start is here: rules may
+		 * run from now on (or the peer is catching up itself: nothing
+		 * more to wait for before they do). */
+		if (!open && ((miss.n == 0 && a.watermark >= p->start_ms) || !a.synced)) {
+			own = open_stretch(p);
+			open = true;
+		}
+		/* Ready once whole: the peer's final samples reach the start of
+		 * the own stretch and all of them are here. Before that, the
+		 * instants between the peer's watermark and that start exist on
+		 * the peer alone (it evaluated their rules, this process did
+		 * not), and losing the peer now would lose them for the pair. */
+		if (open && miss.n == 0 && a.watermark >= own)
 			become_synced(p, "caught up with the peer");
-		else if (!a.synced)
-			become_synced(p, "the peer is catching up itself");
 	}
 	ranges_free(&miss);
 	ranges_free(&a.coverage);
@@ -1276,6 +1316,12 @@ handle_peer(struct http_request *req, void *arg)
 	json_key(w, "syncedReason");
 	json_string(w, p->synced_why != NULL ? p->synced_why : "");
 	json_time(w, "syncedAt", p->synced ? p->synced_at_ms : 0);
+	json_time(w, "stretchStart", p->run_open ? p->run_start : 0);
+	json_key(w, "stretchStartMs");
+	if (p->run_open)
+		json_int(w, p->run_start);
+	else
+		json_null(w);
 	json_time(w, "startTime", p->start_ms);
 	json_key(w, "fingerprint");
 	json_string(w, p->fingerprint);

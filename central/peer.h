@@ -30,15 +30,21 @@
  * 4xx, malformed body, malformed remote read), mismatched (another
  * cluster).
  *
- * Start-up: a replica is "synced" (and /-/ready, through the central's
- * readiness hook) once a pass finds nothing left to copy with the peer's
- * watermark past this process's start; or at once when there is no peer,
- * the peer is itself catching up (both restarted) or of another cluster;
- * or after PEER_GIVE_UP_MS of failed passes; or after max_wait. Only then
- * does its own stretch open (at now + run_offset: the first instant whose
- * rule results it evaluates itself) and the on_synced callback runs (the
- * central starts its rule evaluation there), so rules never evaluate over
- * a window that is still being repaired.
+ * Start-up, in two steps. (1) Once a pass finds nothing left to copy with
+ * the peer's watermark past this process's start (or the peer says it is
+ * catching up itself: both restarted), this process's own stretch opens,
+ * at now + run_offset (the first instant whose rule results it evaluates
+ * itself), and the on_open callback runs (the central starts its rule
+ * evaluation there), so rules never evaluate over a window that is still
+ * being repaired. (2) The replica is "synced" (and /-/ready, through the
+ * central's readiness hook) once a later pass finds nothing left to copy
+ * with the peer's watermark past the start of that stretch: it then holds
+ * everything the peer holds before its own stretch, so the pair survives
+ * losing the peer from then on. Between (1) and (2) the instants from the
+ * peer's watermark to the stretch start (about the lag minus the run
+ * offset) are final on the peer only. Both steps are taken at once when
+ * there is no peer or it is of another cluster, after PEER_GIVE_UP_MS of
+ * failed passes, or after max_wait.
  *
  *   GET /api/v1/peer/coverage  (Content-Type PEER_CONTENT_TYPE)
  *   # strata-peer 1
@@ -97,9 +103,10 @@ struct peer_opts {
 	int64_t give_up_ms;		/* PEER_GIVE_UP_MS */
 	size_t slice_samples;		/* PEER_SLICE_SAMPLES */
 	int64_t slice_ms;		/* first slice length: 1 min */
-	/* called once on the sync thread when the replica is synced */
-	void (*on_synced)(void *arg);
-	void *on_synced_arg;
+	/* called once on the sync thread when this replica's own stretch
+	 * opens (its rules may start; see "Start-up" above) */
+	void (*on_open)(void *arg);
+	void *on_open_arg;
 };
 
 /* What a peer says about itself (/api/v1/peer/coverage, parsed). */

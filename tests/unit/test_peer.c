@@ -11,9 +11,12 @@
  * fingerprint, a closed port, garbage, 404, 503, a cut answer, a slow
  * peer, a remote read that is not protobuf or whose samples are out of
  * order: each gets its state and nothing is written; a peer whose clock is
- * ahead has its skew measured and is never trusted past our watermark. Last, the heartbeat:
- * a stretch opens when the replica is synced, grows with now - lag, and a
- * stall ends it.
+ * ahead has its skew measured and is never trusted past our watermark.
+ * Start-up: rules start (the own stretch opens) once everything before the
+ * process's start is copied, the replica reports ready only once it also
+ * holds the peer's samples up to the start of that stretch. Last, the
+ * heartbeat: a stretch opens when the replica is synced, grows with now -
+ * lag, and a stall ends it.
  */
 #include "config.h"
 
@@ -555,6 +558,13 @@ http_get(const char *base, const char *path, struct strbuf *out)
 	strbuf_putc(out, '\0');
 }
 
+/* count_open is an on_open callback counting its calls in *arg. */
+static void
+count_open(void *arg)
+{
+	(*(int *)arg)++;
+}
+
 static void
 test_repair(void **state)
 {
@@ -564,6 +574,7 @@ test_repair(void **state)
 	struct peer_opts ao = { 0 };
 	struct peer_stats st;
 	struct tsdb_db_stats dst;
+	int opened = 0;
 	int64_t now = time_now_ms(), base = now / MIN_MS * MIN_MS - 240 * MIN_MS;
 	const char *fp = "0123456789abcdef0123456789abcdef";
 	char err[256];
@@ -592,6 +603,8 @@ test_repair(void **state)
 	replica_start(&b, "", NULL, fp, &held_b);
 	ao.slice_ms = 10 * MIN_MS;	/* several slices, resized on the way */
 	ao.slice_samples = 30;
+	ao.on_open = count_open;
+	ao.on_open_arg = &opened;
 	replica_start(&a, b.url, &ao, fp, &held_a);
 	assert_int_equal(peer_sync_once(b.peer), 0);	/* b: no peer, synced */
 	peer_set_config(b.peer, fp, 0, 0);		/* b's watermark: now */
@@ -609,7 +622,11 @@ test_repair(void **state)
 	assert_int_equal(st.repair_failures, 0);
 	assert_true(st.last_sync_ms >= now);
 	assert_int_equal(count_samples(a.db) - before, 150 * 5 - 2);
-	assert_true(peer_is_synced(a.peer));	/* nothing left, peer watermark past start */
+	/* nothing left, peer watermark past the process's start: rules
+	 * start, but the peer's watermark (its now at the answer) is not yet
+	 * past the own stretch, which opens after the answer: not ready */
+	assert_int_equal(opened, 1);
+	assert_false(peer_is_synced(a.peer));
 
 	peer_coverage(a.peer, &got);
 	assert_true(ranges_equal(&got, &held_b));
@@ -637,10 +654,13 @@ test_repair(void **state)
 	assert_string_equal(da.buf, db.buf);
 	assert_non_null(strstr(db.buf, "7ff0000000000002"));	/* the stale marker made it */
 
-	/* a second pass finds nothing and writes nothing */
+	/* a second pass finds nothing and writes nothing; the peer's
+	 * watermark is past the own stretch's start now: ready */
 	before = count_samples(a.db);
 	assert_int_equal(peer_sync_once(a.peer), 0);
 	assert_int_equal(count_samples(a.db), before);
+	assert_true(peer_is_synced(a.peer));
+	assert_int_equal(opened, 1);
 
 	/* /api/v1/peer tells it */
 	{
@@ -928,9 +948,10 @@ test_clock_skew(void **state)
 	http_server_free(srv);
 }
 
-/* Once synced, what lies after the start of the replica's own stretch is
- * its own: the heartbeat claims it, repair never copies it (even before
- * the heartbeat got there). */
+/* Once its stretch is open, what lies after the start of the replica's
+ * own stretch is its own: the heartbeat claims it, repair never copies it
+ * (even before the heartbeat got there). The replica is ready only once
+ * it holds the peer's ranges up to that start. */
 static void
 test_own_stretch_not_copied(void **state)
 {
@@ -938,7 +959,11 @@ test_own_stretch_not_copied(void **state)
 	struct replica a;
 	struct http_server *srv;
 	struct peer_stats st;
+	struct ranges got = RANGES_INIT;
+	struct strbuf body = STRBUF_INIT;
 	char url[64], e[256];
+	long long own;
+	char *p;
 
 	(void)state;
 	srv = http_server_new("127.0.0.1:0", NULL, e, sizeof(e));
@@ -951,11 +976,23 @@ test_own_stretch_not_copied(void **state)
 	replica_start(&a, url, NULL, "0123456789abcdef0123456789abcdef", NULL);
 	usleep(1100 * 1000);		/* the peer's watermark passes our start */
 	assert_int_equal(peer_sync_once(a.peer), 0);	/* the last hour */
-	assert_true(peer_is_synced(a.peer));
+	assert_false(peer_is_synced(a.peer));	/* up to the peer's watermark only */
 	usleep(1200 * 1000);		/* now - lag passes the stretch's start */
 	assert_int_equal(peer_sync_once(a.peer), 0);	/* up to our stretch */
 	peer_stats(a.peer, &st);
 	assert_int_equal(st.ranges_repaired, 2);
+	assert_true(peer_is_synced(a.peer));	/* whole up to its own stretch */
+	/* one range, from the peer's first claim to the own stretch */
+	http_get(a.url, "/api/v1/peer", &body);
+	p = strstr(body.buf, "\"stretchStartMs\":");
+	assert_non_null(p);
+	own = strtoll(p + 17, NULL, 10);
+	peer_coverage(a.peer, &got);
+	assert_int_equal(got.n, 1);
+	assert_int_equal(got.v[0].end, own);
+	assert_true(got.v[0].start <= own - 3600000 + 5000);
+	strbuf_free(&body);
+	ranges_free(&got);
 	usleep(200 * 1000);
 	assert_int_equal(peer_sync_once(a.peer), 0);	/* nothing: ours */
 	peer_stats(a.peer, &st);
