@@ -18,10 +18,6 @@ first=$(e2e_ports 3)
 leaf_port=$(e2e_port)
 proxy_port=$(e2e_port)
 central_port=$(e2e_port)
-while [ "$proxy_port" = "$leaf_port" ]; do proxy_port=$(e2e_port); done
-while [ "$central_port" = "$leaf_port" ] || [ "$central_port" = "$proxy_port" ]; do
-	central_port=$(e2e_port)
-done
 leaf="http://127.0.0.1:$leaf_port"
 central="http://127.0.0.1:$central_port"
 e2e_synth targets "$first" 3 30

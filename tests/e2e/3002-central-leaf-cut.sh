@@ -18,13 +18,8 @@ src=${STRATA_SRCDIR:?run through make e2e}
 
 N=6
 first=$(e2e_ports $N)
-set -- $(python3 -c '
-import socket
-ss = [socket.socket() for _ in range(5)]
-for s in ss: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))
-for s in ss: s.close()')
-l0=$1 l1=$2 px=$3 pa=$4 pb=$5
+p=$(e2e_ports 5)
+l0=$((p + 0)) l1=$((p + 1)) px=$((p + 2)) pa=$((p + 3)) pb=$((p + 4))
 L0="http://127.0.0.1:$l0" A="http://127.0.0.1:$pa" B="http://127.0.0.1:$pb"
 e2e_synth targets "$first" $N 60
 

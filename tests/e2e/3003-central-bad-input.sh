@@ -15,13 +15,8 @@
 #   /api/v1/targets and none of their series is stored.
 . "$(dirname "$0")/lib.sh"
 
-set -- $(python3 -c '
-import socket
-ss = [socket.socket() for _ in range(6)]
-for s in ss: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))
-for s in ss: s.close()')
-p1=$1 p2=$2 p3=$3 pg=$4 pl=$5 ph=$6
+p=$(e2e_ports 6)
+p1=$((p + 0)) p2=$((p + 1)) p3=$((p + 2)) pg=$((p + 3)) pl=$((p + 4)) ph=$((p + 5))
 C1="http://127.0.0.1:$p1" C2="http://127.0.0.1:$p2" C3="http://127.0.0.1:$p3"
 
 # A garbage peer and a fake strata leaf answering cut pull bodies.

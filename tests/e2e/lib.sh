@@ -2,7 +2,19 @@
 #
 # A scenario starts real programs on 127.0.0.1 with their own ports and data
 # directories under $E2E_DIR, stops them by PID on exit (e2e_cleanup runs from
-# the EXIT trap), and fails with e2e_fail. Every wait is bounded.
+# the EXIT trap, also on SIGTERM, SIGINT and SIGHUP), and fails with
+# e2e_fail. Every wait is bounded.
+#
+# Scenarios run side by side (tests/e2e/run.sh, E2E_JOBS), also beside other
+# runs on the same machine, so their ports never collide: each scenario
+# reserves a block of E2E_PORT_BLOCK ports for its lifetime by holding an
+# flock(1) on ${TMPDIR:-/tmp}/strata-e2e-ports/<block>.lock (on fd 9, which
+# what it starts inherits: the block stays reserved while any of its
+# processes lives, and a crashed run leaves no stale reservation). The
+# blocks lie below the kernel's ephemeral port range (or above it when that
+# starts low), so no outgoing connection takes one of their ports.
+# e2e_port and e2e_ports hand out the block's ports in order, each checked
+# free first (skipping one a program outside the scheme holds).
 
 set -eu
 : "${STRATA_BUILDDIR:?run through make e2e}"
@@ -24,6 +36,9 @@ e2e_cleanup() {
 	[ -n "${E2E_KEEP:-}" ] || rm -rf "$E2E_DIR"
 }
 trap e2e_cleanup EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
+trap 'exit 129' HUP
 
 e2e_log() { printf '%s: %s\n' "$E2E_NAME" "$*"; }
 e2e_fail() {
@@ -36,9 +51,74 @@ e2e_fail() {
 	exit 1
 }
 
-# e2e_port prints a TCP port free on 127.0.0.1.
+# e2e_reserve_ports reserves this scenario's block of ports (see the top);
+# run once, below. Sets E2E_PORT_FIRST and E2E_PORT_END (exclusive).
+: "${E2E_PORT_BLOCK:=400}"
+e2e_reserve_ports() {
+	set -- $(cat /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768 60999)
+	if [ "$1" -ge $((10000 + 4 * E2E_PORT_BLOCK)) ]; then
+		lo=10000 hi=$1
+	else
+		lo=$(($2 + 1)) hi=65536
+	fi
+	nblocks=$(((hi - lo) / E2E_PORT_BLOCK))
+	[ "$nblocks" -gt 0 ] || e2e_fail "no room for a block of $E2E_PORT_BLOCK ports outside the ephemeral range $*"
+	locks=${TMPDIR:-/tmp}/strata-e2e-ports
+	mkdir -p "$locks" 2>/dev/null || true
+	chmod 1777 "$locks" 2>/dev/null || true
+	b=$(($(od -An -N2 -tu2 /dev/urandom) % nblocks))
+	i=0
+	while [ "$i" -lt "$nblocks" ]; do
+		f="$locks/$b.lock"
+		[ -e "$f" ] || { : >"$f" && chmod 666 "$f"; } 2>/dev/null || true
+		if ! command -v flock >/dev/null; then
+			break	# no flock(1): an unreserved random block
+		fi
+		if [ -r "$f" ]; then
+			exec 9<"$f"
+			flock -n 9 && break
+			exec 9<&-
+		fi
+		b=$(((b + 1) % nblocks))
+		i=$((i + 1))
+	done
+	[ "$i" -lt "$nblocks" ] || e2e_fail "every block of ports in $lo-$hi is reserved by another scenario"
+	E2E_PORT_FIRST=$((lo + b * E2E_PORT_BLOCK))
+	E2E_PORT_END=$((E2E_PORT_FIRST + E2E_PORT_BLOCK))
+	echo "$E2E_PORT_FIRST" >"$E2E_DIR/ports.next"
+}
+
+# e2e_ports N: prints the first of N consecutive TCP ports of this
+# scenario's block, free on 127.0.0.1 now; never the same port twice.
+e2e_ports() {
+	python3 - "$E2E_DIR/ports.next" "$E2E_PORT_END" "$1" <<'PY' || e2e_fail "no $1 free consecutive ports left in $E2E_PORT_FIRST-$E2E_PORT_END"
+import socket, sys
+state, end, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+p = int(open(state).read())
+while p + n <= end:
+    socks = []
+    try:
+        for q in range(p, p + n):
+            s = socket.socket()
+            socks.append(s)
+            s.bind(("127.0.0.1", q))
+    except OSError:
+        p = q + 1	# something else holds q: start after it
+        continue
+    finally:
+        for s in socks:
+            s.close()
+    with open(state, "w") as f:
+        f.write("%d\n" % (p + n))
+    print(p)
+    sys.exit(0)
+sys.exit(1)
+PY
+}
+
+# e2e_port prints a TCP port of this scenario's block, free on 127.0.0.1 now.
 e2e_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+	e2e_ports 1
 }
 
 # e2e_start NAME CMD...: runs CMD in the background in its own working
@@ -101,25 +181,4 @@ e2e_synth() {
 		--targets="$n" --series="$s" "$@"
 }
 
-# e2e_ports N: prints N consecutive free TCP ports on 127.0.0.1 (the first).
-e2e_ports() {
-	python3 - "$1" <<'PY'
-import socket, sys, random
-n = int(sys.argv[1])
-for _ in range(200):
-    base = random.randint(20000, 60000 - n)
-    socks = []
-    try:
-        for p in range(base, base + n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", p))
-            socks.append(s)
-    except OSError:
-        for s in socks: s.close()
-        continue
-    for s in socks: s.close()
-    print(base)
-    sys.exit(0)
-sys.exit(1)
-PY
-}
+e2e_reserve_ports
