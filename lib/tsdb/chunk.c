@@ -11,12 +11,19 @@
  */
 #include "config.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "tsdb/chunk.h"
 #include "util/mem.h"
 
 #define HEADER_BYTES 2
+#define NEG_ZERO UINT64_C(0x8000000000000000)
+#define DEC_MAX_SCALE 15
+
+static const double p10[DEC_MAX_SCALE + 1] = {
+	1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+};
 
 uint64_t
 chunk_f64_bits(double v)
@@ -39,17 +46,26 @@ chunk_bits_f64(uint64_t b)
 /* --- writer --------------------------------------------------------------- */
 
 void
-chunk_app_init(struct chunk_app *app)
+chunk_app_init_enc(struct chunk_app *app, uint8_t enc)
 {
 	memset(app, 0, sizeof *app);
 	app->leading = 0xff;
+	app->enc = enc == CHUNK_ENC_DENSE ? CHUNK_ENC_DENSE : CHUNK_ENC_XOR;
+}
+
+void
+chunk_app_init(struct chunk_app *app)
+{
+	chunk_app_init_enc(app, CHUNK_ENC_XOR);
 }
 
 void
 chunk_app_reset(struct chunk_app *app)
 {
+	uint8_t enc = app->enc;
+
 	mem_free(app->b);
-	chunk_app_init(app);
+	chunk_app_init_enc(app, enc);
 }
 
 /* app_reserve makes room for extra more bytes, growing by about 1.5x so an
@@ -187,6 +203,223 @@ fits_bits(int64_t dod, unsigned nbits)
 	return dod >= -(hi - 1) && dod <= hi;
 }
 
+/* dec_of tells whether bits is m / 10^e exactly for an integer m with
+ * |m| < 2^53 (so the decoder's (double)m / 10^e gives the same bits). */
+static bool
+dec_of(uint64_t bits, unsigned e, int64_t *m)
+{
+	double v = chunk_bits_f64(bits), x;
+
+	if (bits == NEG_ZERO)
+		return false;
+	if (e == 0) {
+		if (!(fabs(v) < 9007199254740992.0) || nearbyint(v) != v)
+			return false;
+		*m = (int64_t)v;
+		return true;
+	}
+	x = v * p10[e];
+	if (!(fabs(x) < 9007199254740992.0))
+		return false;
+	x = nearbyint(x);
+	if (chunk_f64_bits(x / p10[e]) != bits)
+		return false;
+	*m = (int64_t)x;
+	return true;
+}
+
+/* dec_scale returns the smallest scale >= from at which bits is a decimal,
+ * or -1. */
+static int
+dec_scale(uint64_t bits, unsigned from, int64_t *m)
+{
+	double v = chunk_bits_f64(bits);
+	unsigned e;
+
+	if (!isfinite(v))
+		return -1;
+	for (e = from; e <= DEC_MAX_SCALE; e++)
+		if (dec_of(bits, e, m))
+			return (int)e;
+	return -1;
+}
+
+static uint64_t
+zigzag(int64_t x)
+{
+	return ((uint64_t)x << 1) ^ (uint64_t)(x >> 63);
+}
+
+/* dense_put_dod writes a timestamp's delta of delta (CHUNK_ENC_DENSE). */
+static void
+dense_put_dod(struct chunk_app *app, int64_t dod)
+{
+	if (dod == 0) {
+		put_bit(app, 0);
+	} else if (fits_bits(dod, 7)) {
+		put_bits(app, 0x2, 2);
+		put_bits(app, (uint64_t)dod, 7);
+	} else if (fits_bits(dod, 14)) {
+		put_bits(app, 0x6, 3);
+		put_bits(app, (uint64_t)dod, 14);
+	} else if (fits_bits(dod, 20)) {
+		put_bits(app, 0xe, 4);
+		put_bits(app, (uint64_t)dod, 20);
+	} else {
+		put_bits(app, 0xf, 4);
+		put_bits(app, (uint64_t)dod, 64);
+	}
+}
+
+static unsigned
+uvarint_len(uint64_t x)
+{
+	unsigned n = 1;
+
+	while (x >= 0x80) {
+		x >>= 7;
+		n++;
+	}
+	return n;
+}
+
+/* xor_cost returns the bits put_xor would write for vbits. */
+static unsigned
+xor_cost(const struct chunk_app *app, uint64_t vbits)
+{
+	uint64_t d = vbits ^ app->v;
+	unsigned lead, trail;
+
+	if (d == 0)
+		return 1;
+	lead = clz64(d);
+	trail = ctz64(d);
+	if (lead >= 32)
+		lead = 31;
+	if (app->leading != 0xff && lead >= app->leading && trail >= app->trailing)
+		return 2 + 64u - app->leading - app->trailing;
+	return 2 + 5 + 6 + 64 - lead - trail;
+}
+
+/* Decimal delta-of-delta buckets of CHUNK_ENC_DENSE: prefix p (p ones and
+ * a zero) then dod_bits[p] bits; p == 0 is a zero dod, p == 1 an XOR
+ * escape, seven ones a new scale. */
+static const unsigned dod_bits[7] = { 0, 0, 6, 13, 20, 32, 64 };
+
+/* dod_cost returns the bits of a decimal delta of delta and its prefix. */
+static unsigned
+dod_cost(int64_t dod, unsigned *prefix)
+{
+	unsigned p;
+
+	if (dod == 0) {
+		*prefix = 0;
+		return 1;
+	}
+	for (p = 2; p < 6 && !fits_bits(dod, dod_bits[p]); p++)
+		;
+	*prefix = p;
+	return p + 1 + dod_bits[p];
+}
+
+/* dense_put_value writes a value after the first (CHUNK_ENC_DENSE): the
+ * cheaper of the decimal delta of delta and an XOR escape, a new scale when
+ * the value has more decimals and that beats XOR. After any value that is a
+ * decimal at the scale, m and its delta follow it (the decoder does the
+ * same), so an escape does not leave them stale. */
+static void
+dense_put_value(struct chunk_app *app, uint64_t vbits)
+{
+	int64_t m, dm = 0, dod = 0;
+	unsigned xc, dc = 0, prefix = 0;
+	bool isdec;
+	int e;
+
+	if (!app->dec) {
+		put_xor(app, vbits);
+		return;
+	}
+	isdec = dec_of(vbits, app->e, &m);
+	if (isdec) {
+		dm = (int64_t)((uint64_t)m - (uint64_t)app->m);
+		dod = (int64_t)((uint64_t)dm - (uint64_t)app->dm);
+		dc = dod_cost(dod, &prefix);
+	}
+	xc = 2 + xor_cost(app, vbits);
+	if (isdec && dc <= xc) {
+		if (prefix == 0) {
+			put_bit(app, 0);
+		} else {
+			put_bits(app, (UINT64_C(1) << (prefix + 1)) - 2, prefix + 1);
+			put_bits(app, (uint64_t)dod, dod_bits[prefix]);
+		}
+		app->m = m;
+		app->dm = dm;
+		return;
+	}
+	if (!isdec && app->e < DEC_MAX_SCALE && (e = dec_scale(vbits, app->e + 1u, &m)) >= 0 &&
+	    7 + 4 + 8 * uvarint_len(zigzag(m)) < xc) {
+		put_bits(app, 0x7f, 7);
+		put_bits(app, (uint64_t)e, 4);
+		put_uvarint(app, zigzag(m));
+		app->e = (uint8_t)e;
+		app->m = m;
+		app->dm = 0;
+		return;
+	}
+	put_bits(app, 0x2, 2);
+	put_xor(app, vbits);
+	if (isdec) {
+		app->m = m;
+		app->dm = dm;
+	}
+}
+
+static int
+dense_append(struct chunk_app *app, int64_t t, uint64_t vbits)
+{
+	uint64_t tdelta = 0;
+
+	/* worst case: 4 + 64 bits of dod and 6 + 4 bits + a 10-byte varint */
+	app_reserve(app, app->n == 0 ? HEADER_BYTES + 26 : 26);
+	if (app->n == 0) {
+		int64_t m;
+		int e = dec_scale(vbits, 0, &m);
+
+		app->len = HEADER_BYTES;
+		app->b[0] = app->b[1] = 0;
+		app->bitsfree = 0;
+		put_uvarint(app, zigzag(t));
+		app->dec = e >= 0;
+		put_bit(app, app->dec ? 0 : 1);
+		if (app->dec) {
+			put_bits(app, (uint64_t)e, 4);
+			put_uvarint(app, zigzag(m));
+			app->e = (uint8_t)e;
+			app->m = m;
+			app->dm = 0;
+		} else {
+			put_bits(app, vbits, 64);
+		}
+		app->mint = t;
+	} else if (app->n == 1) {
+		tdelta = (uint64_t)t - (uint64_t)app->t;
+		put_uvarint(app, tdelta);
+		dense_put_value(app, vbits);
+	} else {
+		tdelta = (uint64_t)t - (uint64_t)app->t;
+		dense_put_dod(app, (int64_t)(tdelta - app->tdelta));
+		dense_put_value(app, vbits);
+	}
+	app->t = t;
+	app->v = vbits;
+	app->tdelta = tdelta;
+	app->n++;
+	app->b[0] = (uint8_t)(app->n >> 8);
+	app->b[1] = (uint8_t)app->n;
+	return CHUNK_OK;
+}
+
 int
 chunk_app_append(struct chunk_app *app, int64_t t, uint64_t vbits)
 {
@@ -196,6 +429,8 @@ chunk_app_append(struct chunk_app *app, int64_t t, uint64_t vbits)
 		return CHUNK_ERR_FULL;
 	if (app->n > 0 && t <= app->t)
 		return CHUNK_ERR_ORDER;
+	if (app->enc == CHUNK_ENC_DENSE)
+		return dense_append(app, t, vbits);
 	/* worst case: 4 + 64 bits of dod, 2 + 5 + 6 + 64 bits of value, or
 	 * 10 varint bytes + 8 value bytes */
 	app_reserve(app, app->n == 0 ? HEADER_BYTES + 20 : 24);
@@ -250,7 +485,7 @@ chunk_app_append_f(struct chunk_app *app, int64_t t, double v)
 }
 
 static struct chunk *
-chunk_alloc(const uint8_t *b, uint32_t len, int64_t mint, int64_t maxt)
+chunk_alloc(uint8_t enc, const uint8_t *b, uint32_t len, int64_t mint, int64_t maxt)
 {
 	struct chunk *c = mem_alloc(sizeof *c + len);
 
@@ -258,6 +493,7 @@ chunk_alloc(const uint8_t *b, uint32_t len, int64_t mint, int64_t maxt)
 	c->maxt = maxt;
 	c->refs = 1;
 	c->len = len;
+	c->enc = enc;
 	memcpy(c->b, b, len);
 	return c;
 }
@@ -267,7 +503,7 @@ chunk_app_snapshot(const struct chunk_app *app)
 {
 	if (app->n == 0)
 		return NULL;
-	return chunk_alloc(app->b, app->len, app->mint, app->t);
+	return chunk_alloc(app->enc, app->b, app->len, app->mint, app->t);
 }
 
 struct chunk *
@@ -282,12 +518,19 @@ chunk_app_seal(struct chunk_app *app)
 int
 chunk_app_resume(struct chunk_app *app, const uint8_t *b, size_t len)
 {
+	return chunk_app_resume_enc(app, CHUNK_ENC_XOR, b, len);
+}
+
+int
+chunk_app_resume_enc(struct chunk_app *app, uint8_t enc, const uint8_t *b, size_t len)
+{
 	struct chunk_iter it;
 
-	chunk_app_init(app);
-	if (len < HEADER_BYTES || len > UINT32_MAX)
+	chunk_app_init_enc(app, enc);
+	if (len < HEADER_BYTES || len > UINT32_MAX ||
+	    (enc != CHUNK_ENC_XOR && enc != CHUNK_ENC_DENSE))
 		return CHUNK_ERR_CORRUPT;
-	chunk_iter_init(&it, b, len, CHUNK_MAX_SAMPLES);
+	chunk_iter_init_enc(&it, enc, b, len, CHUNK_MAX_SAMPLES);
 	while (chunk_iter_next(&it)) {
 		if (it.read == 1)
 			app->mint = it.t;
@@ -306,6 +549,10 @@ chunk_app_resume(struct chunk_app *app, const uint8_t *b, size_t len)
 	 * reuses 0/0 here: both decode the same, this is smaller) */
 	app->leading = it.window ? it.leading : 0xff;
 	app->trailing = it.trailing;
+	app->dec = it.dec;
+	app->e = it.e;
+	app->m = it.m;
+	app->dm = it.dm;
 	return CHUNK_OK;
 }
 
@@ -318,6 +565,11 @@ chunk_app_save(const struct chunk_app *app, struct chunk_app_state *st)
 	st->bitsfree = app->bitsfree;
 	st->leading = app->leading;
 	st->trailing = app->trailing;
+	st->enc = app->enc;
+	st->dec = app->dec;
+	st->e = app->e;
+	st->m = app->m;
+	st->dm = app->dm;
 }
 
 int
@@ -326,9 +578,11 @@ chunk_app_restore(struct chunk_app *app, const uint8_t *b, size_t len, int64_t m
 {
 	uint16_t n;
 
-	chunk_app_init(app);
-	if (len < HEADER_BYTES + 9 || len > UINT32_MAX || st->bitsfree > 7 ||
-	    (st->leading != 0xff && st->leading > 31) || st->trailing > 64 || st->t < mint)
+	chunk_app_init_enc(app, st->enc == CHUNK_ENC_DENSE ? CHUNK_ENC_DENSE : CHUNK_ENC_XOR);
+	if (len < HEADER_BYTES + 2 || len > UINT32_MAX || st->bitsfree > 7 ||
+	    (st->leading != 0xff && st->leading > 31) || st->trailing > 64 || st->t < mint ||
+	    (st->enc != 0 && st->enc != CHUNK_ENC_XOR && st->enc != CHUNK_ENC_DENSE) ||
+	    st->e > DEC_MAX_SCALE || st->dec > 1 || (app->enc == CHUNK_ENC_XOR && len < HEADER_BYTES + 9))
 		return CHUNK_ERR_CORRUPT;
 	n = (uint16_t)((b[0] << 8) | b[1]);
 	if (n == 0 || (n == 1 && st->t != mint))
@@ -344,6 +598,12 @@ chunk_app_restore(struct chunk_app *app, const uint8_t *b, size_t len, int64_t m
 	app->tdelta = st->tdelta;
 	app->leading = st->leading;
 	app->trailing = st->trailing;
+	if (app->enc == CHUNK_ENC_DENSE) {
+		app->dec = st->dec;
+		app->e = st->e;
+		app->m = st->m;
+		app->dm = st->dm;
+	}
 	return CHUNK_OK;
 }
 
@@ -364,13 +624,19 @@ chunk_from_bytes(const uint8_t *b, size_t len)
 	}
 	if (it.err || it.read == 0)
 		return NULL;
-	return chunk_alloc(b, (uint32_t)len, mint, it.t);
+	return chunk_alloc(CHUNK_ENC_XOR, b, (uint32_t)len, mint, it.t);
 }
 
 struct chunk *
 chunk_new(const uint8_t *b, size_t len, int64_t mint, int64_t maxt)
 {
-	return chunk_alloc(b, (uint32_t)len, mint, maxt);
+	return chunk_alloc(CHUNK_ENC_XOR, b, (uint32_t)len, mint, maxt);
+}
+
+struct chunk *
+chunk_new_enc(uint8_t enc, const uint8_t *b, size_t len, int64_t mint, int64_t maxt)
+{
+	return chunk_alloc(enc, b, (uint32_t)len, mint, maxt);
 }
 
 struct chunk *
@@ -400,11 +666,21 @@ chunk_samples(const struct chunk *c)
 void
 chunk_iter_init(struct chunk_iter *it, const uint8_t *b, size_t len, uint16_t limit)
 {
+	chunk_iter_init_enc(it, CHUNK_ENC_XOR, b, len, limit);
+}
+
+void
+chunk_iter_init_enc(struct chunk_iter *it, uint8_t enc, const uint8_t *b, size_t len,
+    uint16_t limit)
+{
 	uint16_t total = 0;
 
 	memset(it, 0, sizeof *it);
 	it->b = b;
-	if (len >= HEADER_BYTES) {
+	it->enc = enc;
+	if (enc != CHUNK_ENC_XOR && enc != CHUNK_ENC_DENSE) {
+		it->err = CHUNK_ERR_CORRUPT;
+	} else if (len >= HEADER_BYTES) {
 		total = (uint16_t)((b[0] << 8) | b[1]);
 		it->nbits = len * 8;
 		it->pos = HEADER_BYTES * 8;
@@ -517,6 +793,123 @@ corrupt(struct chunk_iter *it)
 	return false;
 }
 
+/* get_sext reads an n-bit delta in Prometheus' biased two's complement. */
+static bool
+get_sext(struct chunk_iter *it, unsigned n, int64_t *out)
+{
+	uint64_t bits;
+
+	if (!get_bits(it, n, &bits))
+		return false;
+	if (n < 64 && bits > (UINT64_C(1) << (n - 1)))
+		bits -= UINT64_C(1) << n;	/* negative */
+	*out = (int64_t)bits;
+	return true;
+}
+
+/* dense_get_value reads a value after the first (CHUNK_ENC_DENSE). */
+static bool
+dense_get_value(struct chunk_iter *it)
+{
+	unsigned ones = 0;
+	uint64_t bit, x;
+	int64_t dod = 0, m;
+
+	if (!it->dec)
+		return get_xor(it);
+	while (ones < 7) {
+		if (!get_bits(it, 1, &bit))
+			return false;
+		if (!bit)
+			break;
+		ones++;
+	}
+	if (ones == 1) {	/* an XOR escape; m follows a decimal value */
+		if (!get_xor(it))
+			return false;
+		if (dec_of(it->v, it->e, &m)) {
+			it->dm = (int64_t)((uint64_t)m - (uint64_t)it->m);
+			it->m = m;
+		}
+		return true;
+	}
+	if (ones == 7) {	/* a new scale */
+		if (!get_bits(it, 4, &x) || x > DEC_MAX_SCALE)
+			return false;
+		it->e = (uint8_t)x;
+		if (!get_uvarint(it, &x))
+			return false;
+		it->m = (int64_t)(x >> 1) ^ -(int64_t)(x & 1);
+		it->dm = 0;
+	} else {
+		if (ones > 0 && !get_sext(it, dod_bits[ones], &dod))
+			return false;
+		it->dm = (int64_t)((uint64_t)it->dm + (uint64_t)dod);
+		it->m = (int64_t)((uint64_t)it->m + (uint64_t)it->dm);
+	}
+	it->v = chunk_f64_bits(it->e == 0 ? (double)it->m : (double)it->m / p10[it->e]);
+	return true;
+}
+
+/* dense_next decodes the next sample of a CHUNK_ENC_DENSE chunk. */
+static bool
+dense_next(struct chunk_iter *it)
+{
+	uint64_t x;
+
+	if (it->read == 0) {
+		if (!get_uvarint(it, &x))
+			return corrupt(it);
+		it->t = (int64_t)(x >> 1) ^ -(int64_t)(x & 1);
+		if (!get_bits(it, 1, &x))
+			return corrupt(it);
+		it->dec = x == 0;
+		if (it->dec) {
+			if (!get_bits(it, 4, &x) || x > DEC_MAX_SCALE)
+				return corrupt(it);
+			it->e = (uint8_t)x;
+			if (!get_uvarint(it, &x))
+				return corrupt(it);
+			it->m = (int64_t)(x >> 1) ^ -(int64_t)(x & 1);
+			it->dm = 0;
+			it->v = chunk_f64_bits(it->e == 0 ? (double)it->m :
+			    (double)it->m / p10[it->e]);
+		} else if (!get_bits(it, 64, &it->v)) {
+			return corrupt(it);
+		}
+		it->read++;
+		return true;
+	}
+	if (it->read == 1) {
+		if (!get_uvarint(it, &x))
+			return corrupt(it);
+		it->tdelta = x;
+	} else {
+		static const unsigned tsz[4] = { 7, 14, 20, 64 };
+		unsigned ones = 0;
+		int64_t dod = 0;
+
+		while (ones < 4) {
+			if (!get_bits(it, 1, &x))
+				return corrupt(it);
+			if (!x)
+				break;
+			ones++;
+		}
+		if (ones > 0 && !get_sext(it, tsz[ones - 1], &dod))
+			return corrupt(it);
+		it->tdelta += (uint64_t)dod;
+	}
+	x = (uint64_t)it->t + it->tdelta;
+	if ((int64_t)x <= it->t)
+		return corrupt(it);	/* not strictly increasing */
+	it->t = (int64_t)x;
+	if (!dense_get_value(it))
+		return corrupt(it);
+	it->read++;
+	return true;
+}
+
 bool
 chunk_iter_next(struct chunk_iter *it)
 {
@@ -524,6 +917,8 @@ chunk_iter_next(struct chunk_iter *it)
 
 	if (it->err || it->read >= it->total)
 		return false;
+	if (it->enc == CHUNK_ENC_DENSE)
+		return dense_next(it);
 	if (it->read == 0) {
 		if (!get_uvarint(it, &x))
 			return corrupt(it);

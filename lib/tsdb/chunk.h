@@ -28,11 +28,39 @@
 #define CHUNK_MAX_SAMPLES 65535		/* what the 2-byte header counts */
 #define CHUNK_STALE_NAN_BITS UINT64_C(0x7ff0000000000002)
 
-/* Chunk encodings, as block chunk files name them. */
+/* Chunk encodings, as block and head chunk files name them. */
 enum chunk_enc {
-	CHUNK_ENC_XOR = 1,		/* this file's format */
-	CHUNK_ENC_PACK = 2,		/* lib/tsdb/pack.h */
+	CHUNK_ENC_XOR = 1,		/* Prometheus' XOR chunks */
+	CHUNK_ENC_PACK = 2,		/* lib/tsdb/pack.h (blocks) */
+	CHUNK_ENC_DENSE = 3,		/* the head's chunks (below) */
 };
+
+/* CHUNK_ENC_DENSE is what the head appends to: XOR's layout with buckets
+ * for what scrapes produce. The same 2-byte sample count, then a bit stream:
+ *   sample 0: zigzag uvarint t; 1 bit mode (0: decimal values, 1: XOR
+ *     values, chosen by whether the first value is a short decimal); the
+ *     value: decimal: 4 bits e, zigzag uvarint m (value = m / 10^e); XOR:
+ *     64 bits
+ *   sample 1: uvarint t1 - t0; a value
+ *   sample i >= 2: the timestamp's delta of delta: '0' 0, '10' + 7 bits,
+ *     '110' + 14, '1110' + 20, '1111' + 64 (n bits hold -(2^(n-1)-1) ..
+ *     2^(n-1)): scrape jitter of a few ms costs 9 bits where XOR pays 16;
+ *     then a value
+ *   a value, XOR mode: Gorilla's ('0' same, '10' reuse the window, '11' 5
+ *     bits leading zeros, 6 bits length, the bits)
+ *   a value, decimal mode: the delta of delta of m: '0' 0, '110' + 6 bits,
+ *     '1110' + 13, '11110' + 20, '111110' + 32, '1111110' + 64; '10' + a
+ *     Gorilla XOR value
+ *     against the previous value's bits (a value that is no short decimal:
+ *     NaN, the stale marker, +-Inf, -0, long binary fractions; or a decimal
+ *     that costs less so); '1111111' + 4 bits e + zigzag uvarint m: a value
+ *     with more decimals than e (a new scale; m's delta restarts at 0).
+ *     Decimal means value == m / 10^e exactly, |m| < 2^53, e <= 15. After
+ *     an XOR escape whose value is a decimal at e, m and its delta follow
+ *     it; after any other escape they stay.
+ * Counters and decimal gauges cost a few bits a value where XOR pays 12 to
+ * 25; every value keeps its exact bits. The uvarints are 8-bit groups in
+ * the bit stream. */
 
 /* A sample as stored: timestamp and the bits of the value. */
 struct tsdb_sample {
@@ -52,6 +80,7 @@ struct chunk {
 	int64_t maxt;		/* last sample's timestamp */
 	uint32_t refs;		/* atomic */
 	uint32_t len;		/* bytes in b (header included) */
+	uint8_t enc;		/* CHUNK_ENC_XOR or CHUNK_ENC_DENSE */
 	uint8_t b[];
 };
 
@@ -63,10 +92,15 @@ struct chunk_app {
 	uint8_t bitsfree;	/* unused low bits of b[len-1] */
 	uint8_t leading;	/* XOR state; 0xff before the first XOR */
 	uint8_t trailing;
+	uint8_t enc;		/* CHUNK_ENC_XOR or CHUNK_ENC_DENSE */
+	uint8_t dec;		/* DENSE: values are decimals (1) or XOR (0) */
+	uint8_t e;		/* DENSE decimal: the scale */
 	int64_t mint;		/* first timestamp (valid when n > 0) */
 	int64_t t;		/* last timestamp (valid when n > 0) */
 	uint64_t v;		/* last value's bits (valid when n > 0) */
 	uint64_t tdelta;	/* last timestamp delta */
+	int64_t m;		/* DENSE decimal: the last decimal value's integer */
+	int64_t dm;		/* and its delta */
 };
 
 struct chunk_iter {
@@ -77,15 +111,22 @@ struct chunk_iter {
 	uint16_t read;		/* samples decoded */
 	uint8_t leading, trailing;
 	uint8_t window;		/* a leading/trailing window was read */
+	uint8_t enc;		/* CHUNK_ENC_XOR or CHUNK_ENC_DENSE */
+	uint8_t dec, e;		/* DENSE: as in struct chunk_app */
 	int err;		/* 0 or CHUNK_ERR_CORRUPT */
 	int64_t t;		/* current sample */
 	uint64_t v;
 	uint64_t tdelta;
+	int64_t m, dm;		/* DENSE decimal state */
 };
 
-/* chunk_app_init makes app an empty open chunk (no allocation yet). */
+/* chunk_app_init makes app an empty open XOR chunk (no allocation yet). */
 void chunk_app_init(struct chunk_app *app);
-/* chunk_app_reset releases app's bytes and makes it empty again. */
+/* chunk_app_init_enc makes app an empty open chunk of encoding enc
+ * (CHUNK_ENC_XOR or CHUNK_ENC_DENSE). */
+void chunk_app_init_enc(struct chunk_app *app, uint8_t enc);
+/* chunk_app_reset releases app's bytes and makes it empty again (same
+ * encoding). */
 void chunk_app_reset(struct chunk_app *app);
 /* chunk_app_append adds a sample whose value is given as its bits. Returns 0,
  * CHUNK_ERR_ORDER when t is not greater than the last timestamp, or
@@ -100,9 +141,12 @@ struct chunk *chunk_app_snapshot(const struct chunk_app *app);
 /* chunk_app_seal returns app's samples as an exactly-sized immutable chunk
  * (one reference) and empties app; NULL when app is empty. */
 struct chunk *chunk_app_seal(struct chunk_app *app);
-/* chunk_app_resume makes app an open chunk continuing the bytes of c (for
- * reopening a chunk read back from disk). Returns 0 or CHUNK_ERR_CORRUPT. */
+/* chunk_app_resume makes app an open XOR chunk continuing the bytes of c
+ * (for reopening a chunk read back from disk). Returns 0 or
+ * CHUNK_ERR_CORRUPT. */
 int chunk_app_resume(struct chunk_app *app, const uint8_t *b, size_t len);
+/* chunk_app_resume_enc is chunk_app_resume for a chunk of encoding enc. */
+int chunk_app_resume_enc(struct chunk_app *app, uint8_t enc, const uint8_t *b, size_t len);
 
 /* The state an open chunk needs beyond its bytes to take more samples
  * (kept in checkpoints so a restart need not decode every open chunk). */
@@ -111,6 +155,9 @@ struct chunk_app_state {
 	uint64_t v;		/* last value's bits */
 	uint64_t tdelta;
 	uint8_t bitsfree, leading, trailing;
+	uint8_t enc;		/* CHUNK_ENC_XOR (0 reads as XOR) or CHUNK_ENC_DENSE */
+	uint8_t dec, e;		/* DENSE */
+	int64_t m, dm;		/* DENSE */
 };
 
 /* chunk_app_save fills st from a non-empty app. */
@@ -126,9 +173,12 @@ int chunk_app_restore(struct chunk_app *app, const uint8_t *b, size_t len, int64
  * a chunk holding a copy with one reference, or NULL when the bytes are
  * not a well-formed chunk of at least one sample. */
 struct chunk *chunk_from_bytes(const uint8_t *b, size_t len);
-/* chunk_new returns a chunk holding a copy of len trusted bytes (already
- * checksummed) with the given time range, without decoding them. */
+/* chunk_new returns an XOR chunk holding a copy of len trusted bytes
+ * (already checksummed) with the given time range, without decoding them. */
 struct chunk *chunk_new(const uint8_t *b, size_t len, int64_t mint, int64_t maxt);
+/* chunk_new_enc is chunk_new for bytes of encoding enc. */
+struct chunk *chunk_new_enc(uint8_t enc, const uint8_t *b, size_t len, int64_t mint,
+    int64_t maxt);
 /* chunk_ref adds a reference to c and returns it. */
 struct chunk *chunk_ref(struct chunk *c);
 /* chunk_put drops a reference; c is freed at zero. NULL is a no-op. */
@@ -136,9 +186,14 @@ void chunk_put(struct chunk *c);
 /* chunk_samples returns the sample count written in c's header. */
 uint16_t chunk_samples(const struct chunk *c);
 
-/* chunk_iter_init prepares it to decode len bytes at b (borrowed for the
- * iterator's life), at most limit samples (use CHUNK_MAX_SAMPLES for all). */
+/* chunk_iter_init prepares it to decode len bytes of an XOR chunk at b
+ * (borrowed for the iterator's life), at most limit samples (use
+ * CHUNK_MAX_SAMPLES for all). */
 void chunk_iter_init(struct chunk_iter *it, const uint8_t *b, size_t len, uint16_t limit);
+/* chunk_iter_init_enc is chunk_iter_init for CHUNK_ENC_XOR or
+ * CHUNK_ENC_DENSE bytes (any other encoding reads as corrupt). */
+void chunk_iter_init_enc(struct chunk_iter *it, uint8_t enc, const uint8_t *b, size_t len,
+    uint16_t limit);
 /* chunk_iter_next decodes the next sample into it->t / it->v. Returns false
  * at the end or on corrupt bytes (then it->err is set). */
 bool chunk_iter_next(struct chunk_iter *it);

@@ -19,10 +19,10 @@
  *
  * Visibility: each commit gets a sequence number; h->seq is the last one
  * fully applied. A series remembers the commit that last touched it
- * (pend_seq), how many in-order samples that commit added (pend_n) and its
- * newest sample before that commit (vis_t/vis_v). A reader loads h->seq once
- * and hides the pend_n newest samples of any series whose pend_seq is newer,
- * so it never sees part of a commit's in-order samples. Readers copy the
+ * (pend_seq) and how many in-order samples that commit added (pend_n). A
+ * reader loads h->seq once and hides the pend_n newest samples of any series
+ * whose pend_seq is newer, so it never sees part of a commit's in-order
+ * samples (its newest visible sample is then decoded, pend_n back). Readers copy the
  * open chunk's bytes under the stripe lock, so they never see a
  * half-written chunk. Out-of-order samples are visible once applied.
  *
@@ -66,23 +66,24 @@ struct ooo {
 	struct tsdb_ooo_sample s[];
 };
 
+/* A series: 128 bytes (a jemalloc size class), its open chunk included. */
 struct series {
 	struct labels *ls;
+	uint8_t *cl;		/* closed chunks, oldest first (closed chunk lists) */
+	struct ooo *ooo;	/* NULL when none */
+	uint64_t pend_seq;
 	uint32_t id;
 	uint32_t pending;	/* samples staged by appenders; GC skips */
-	uint8_t *cl;		/* closed chunks, oldest first (closed chunk lists) */
 	uint32_t cllen;		/* bytes in cl */
-	uint32_t ncl;		/* chunks in cl */
 	uint32_t pend_n;	/* in-order samples added by commit pend_seq */
-	uint8_t vis_has;	/* a sample existed before commit pend_seq */
+	uint32_t next_off;	/* cut the open chunk at app.mint + next_off */
 	uint8_t logged;		/* its series record is in the log */
-	uint64_t pend_seq;
-	int64_t vis_t;
-	uint64_t vis_v;
-	int64_t next_at;	/* cut the open chunk at this timestamp */
-	struct ooo *ooo;	/* NULL when none */
 	struct chunk_app app;
 };
+
+#if UINTPTR_MAX == UINT64_MAX
+_Static_assert(sizeof(struct series) <= 128, "struct series outgrew its size class");
+#endif
 
 struct stripe {
 	pthread_mutex_t mu;
@@ -289,6 +290,17 @@ cent_put(uint8_t *p, const struct cent *prev, const struct cent *e)
 	return n;
 }
 
+/* cl_count returns how many chunks s lists: three varints each. */
+static uint32_t
+cl_count(const struct series *s)
+{
+	uint32_t i, ends = 0;
+
+	for (i = 0; i < s->cllen; i++)
+		ends += s->cl[i] < 0x80;
+	return ends / 3;
+}
+
 /* cl_load decodes s's list into c (release with cl_done). */
 static void
 cl_load(const struct series *s, struct clv *c)
@@ -296,7 +308,7 @@ cl_load(const struct series *s, struct clv *c)
 	const uint8_t *p = s->cl;
 	uint32_t i;
 
-	c->n = s->ncl;
+	c->n = cl_count(s);
 	c->v = c->n <= CL_STACK ? c->st : mem_alloc(c->n * sizeof *c->v);
 	for (i = 0; i < c->n; i++) {
 		struct cent *e = &c->v[i];
@@ -331,7 +343,7 @@ cl_store(struct series *s, const struct cent *v, uint32_t n)
 
 	if (n == 0) {
 		MEM_FREE(s->cl);
-		s->cllen = s->ncl = 0;
+		s->cllen = 0;
 		return;
 	}
 	if (n > CL_STACK)
@@ -341,7 +353,6 @@ cl_store(struct series *s, const struct cent *v, uint32_t n)
 	s->cl = mem_realloc(s->cl, len);
 	memcpy(s->cl, b, len);
 	s->cllen = (uint32_t)len;
-	s->ncl = n;
 	if (b != st)
 		mem_free(b);
 }
@@ -354,14 +365,14 @@ cl_append(struct series *s, int64_t mint, int64_t maxt, uint64_t ref)
 	uint8_t b[CENT_MAX_BYTES];
 	size_t n;
 
-	if (s->ncl == 0) {
+	if (s->cllen == 0) {
 		n = cent_put(b, NULL, &e);
 	} else {
 		const uint8_t *p = s->cl;
 		uint32_t i;
 
 		/* walk to the last entry */
-		for (i = 0; i < s->ncl; i++) {
+		for (i = 0; p < s->cl + s->cllen; i++) {
 			if (i == 0) {
 				last.mint = dec_unzigzag(get_uv(&p));
 				last.maxt = (int64_t)((uint64_t)last.mint + get_uv(&p));
@@ -377,10 +388,9 @@ cl_append(struct series *s, int64_t mint, int64_t maxt, uint64_t ref)
 	s->cl = mem_realloc(s->cl, s->cllen + n);
 	memcpy(s->cl + s->cllen, b, n);
 	s->cllen += (uint32_t)n;
-	s->ncl++;
 }
 
-/* cl_first_mint returns the first closed chunk's mint (ncl > 0). */
+/* cl_first_mint returns the first closed chunk's mint (cllen > 0). */
 static int64_t
 cl_first_mint(const struct series *s)
 {
@@ -411,25 +421,25 @@ cl_swap(struct series *s, uint64_t from, uint64_t to)
 	return found;
 }
 
-/* cent_bytes returns the XOR bytes of closed chunk e of series id (*len set;
- * *f a file reference to drop with hchunks_put, NULL for a chunk in
+/* cent_bytes returns the bytes of closed chunk e of series id (*enc, *len
+ * set; *f a file reference to drop with hchunks_put, NULL for a chunk in
  * memory), or NULL when its file chunk is unreadable. */
 static const uint8_t *
-cent_bytes(struct tsdb_head *h, uint32_t id, const struct cent *e, size_t *len,
+cent_bytes(struct tsdb_head *h, uint32_t id, const struct cent *e, uint8_t *enc, size_t *len,
     struct hchunks_file **f)
 {
 	const uint8_t *b;
-	uint8_t enc;
 
 	*f = NULL;
 	if (cref_is_mem(e->ref)) {
+		*enc = cref_chunk(e->ref)->enc;
 		*len = cref_chunk(e->ref)->len;
 		return cref_chunk(e->ref)->b;
 	}
 	if (h->hc == NULL || (*f = hchunks_ref(h->hc, cref_pos(e->ref))) == NULL)
 		return NULL;
-	b = hchunks_read(*f, cref_pos(e->ref), id, &enc, len);
-	if (b == NULL || enc != CHUNK_ENC_XOR || *len < 2) {
+	b = hchunks_read(*f, cref_pos(e->ref), id, enc, len);
+	if (b == NULL || (*enc != CHUNK_ENC_XOR && *enc != CHUNK_ENC_DENSE) || *len < 2) {
 		hchunks_put(*f);
 		*f = NULL;
 		return NULL;
@@ -444,7 +454,8 @@ cent_samples(struct tsdb_head *h, uint32_t id, const struct cent *e)
 {
 	struct hchunks_file *f;
 	size_t len;
-	const uint8_t *b = cent_bytes(h, id, e, &len, &f);
+	uint8_t enc;
+	const uint8_t *b = cent_bytes(h, id, e, &enc, &len, &f);
 	uint32_t n = b != NULL ? (uint32_t)(b[0] << 8 | b[1]) : 0;
 
 	hchunks_put(f);
@@ -487,7 +498,7 @@ flush_sealed(struct tsdb_head *h)
 		return;
 	for (i = 0; i < n; i++) {
 		h->recs[i].id = h->sealed[i].id;
-		h->recs[i].enc = CHUNK_ENC_XOR;
+		h->recs[i].enc = h->sealed[i].c->enc;
 		h->recs[i].b = h->sealed[i].c->b;
 		h->recs[i].len = h->sealed[i].c->len;
 	}
@@ -857,8 +868,7 @@ insert_series(struct tsdb_head *h, struct shard *sh, struct labels *ls, uint32_t
 
 	s->ls = labels_ref(ls);
 	s->id = id;
-	s->next_at = INT64_MIN;
-	chunk_app_init(&s->app);
+	chunk_app_init_enc(&s->app, CHUNK_ENC_DENSE);
 	pthread_mutex_lock(&st->mu);
 	stripe_put(st, s);
 	shard_put(sh, ls->hash, id);
@@ -959,14 +969,15 @@ inorder_find(struct tsdb_head *h, const struct series *s, int64_t t, uint64_t *b
 	for (i = 0; i < cv.n && !done; i++) {
 		struct hchunks_file *f;
 		const uint8_t *b;
+		uint8_t enc;
 		size_t len;
 
 		if (t < cv.v[i].mint || t > cv.v[i].maxt)
 			continue;
 		done = true;
-		if ((b = cent_bytes(h, s->id, &cv.v[i], &len, &f)) == NULL)
+		if ((b = cent_bytes(h, s->id, &cv.v[i], &enc, &len, &f)) == NULL)
 			break;
-		chunk_iter_init(&ci, b, len, CHUNK_MAX_SAMPLES);
+		chunk_iter_init_enc(&ci, enc, b, len, CHUNK_MAX_SAMPLES);
 		if (chunk_iter_seek(&ci, t) && ci.t == t) {
 			*bits = ci.v;
 			found = true;
@@ -977,7 +988,7 @@ inorder_find(struct tsdb_head *h, const struct series *s, int64_t t, uint64_t *b
 	if (done)
 		return found;
 	if (s->app.n > 0 && t >= s->app.mint && t <= s->app.t) {
-		chunk_iter_init(&ci, s->app.b, s->app.len, s->app.n);
+		chunk_iter_init_enc(&ci, s->app.enc, s->app.b, s->app.len, s->app.n);
 		if (chunk_iter_seek(&ci, t) && ci.t == t) {
 			*bits = ci.v;
 			return true;
@@ -1080,30 +1091,48 @@ atomic_max(int64_t *p, int64_t v)
 		;
 }
 
+/* next_at returns the time the open chunk is cut at (app.n > 0). */
+static int64_t
+next_at(const struct series *s)
+{
+	return (int64_t)((uint64_t)s->app.mint + s->next_off);
+}
+
+/* set_next_at cuts the open chunk at t from now on (app.n > 0); a cut more
+ * than 2^32 ms after the chunk's start comes earlier. */
+static void
+set_next_at(struct series *s, int64_t t)
+{
+	uint64_t off = t > s->app.mint ? (uint64_t)t - (uint64_t)s->app.mint : 0;
+
+	s->next_off = off > UINT32_MAX ? UINT32_MAX : (uint32_t)off;
+}
+
 /* append_inorder appends one sample to s's open chunk as part of commit seq
  * (stripe lock held; classify said C_APPEND). */
 static void
 append_inorder(struct tsdb_head *h, struct series *s, int64_t t, uint64_t vbits, uint64_t seq)
 {
+	bool fresh;
+
 	if (s->pend_seq != seq) {
 		s->pend_seq = seq;
 		s->pend_n = 0;
-		s->vis_has = s->app.n > 0;
-		s->vis_t = s->app.t;
-		s->vis_v = s->app.v;
 	}
 	if (s->app.n > 0) {
 		if (s->app.n == TSDB_SAMPLES_PER_CHUNK / 4)
-			s->next_at = chunk_end_estimate(s->app.mint, s->app.t, s->next_at);
-		if (t >= s->next_at || s->app.n >= TSDB_SAMPLES_PER_CHUNK * 2)
+			set_next_at(s, chunk_end_estimate(s->app.mint, s->app.t, next_at(s)));
+		if (t >= next_at(s) || s->app.n >= TSDB_SAMPLES_PER_CHUNK * 2)
 			seal(h, s);
 	}
-	if (s->app.n == 0) {
-		s->next_at = range_end(t, h->chunk_range);
+	fresh = s->app.n == 0;
+	if (fresh) {
 		ADD(&h->chunks, 1);
 		ADD(&h->chunks_created, 1);
 	}
 	chunk_app_append(&s->app, t, vbits);
+	if (fresh)
+		set_next_at(s, range_end(t, h->chunk_range));
 	s->pend_n++;
 	ADD(&h->samples, 1);
 	atomic_min(&h->mint, t);
@@ -1422,14 +1451,62 @@ tsdb_head_append(struct tsdb_head *h, uint64_t *ref, struct labels *ls, int64_t 
 
 /* --- reading ---------------------------------------------------------------- */
 
-/* visible_newest gives the newest sample a reader at commit w may see. */
+/* nth_newest gives s's in-order sample k back from its newest (stripe lock
+ * held); false when it has no more than k, or a chunk is unreadable. */
 static bool
-visible_newest(const struct series *s, uint64_t w, int64_t *t, uint64_t *v)
+nth_newest(struct tsdb_head *h, const struct series *s, uint32_t k, int64_t *t, uint64_t *v)
+{
+	struct chunk_iter ci;
+	struct clv cv;
+	uint32_t i;
+	bool found = false;
+
+	if (k < s->app.n) {
+		chunk_iter_init_enc(&ci, s->app.enc, s->app.b, s->app.len, (uint16_t)(s->app.n - k));
+		while (chunk_iter_next(&ci))
+			;
+		*t = ci.t;
+		*v = ci.v;
+		return ci.err == 0 && ci.read == s->app.n - k;
+	}
+	k -= s->app.n;
+	cl_load(s, &cv);
+	for (i = cv.n; i-- > 0 && !found;) {
+		struct hchunks_file *f;
+		const uint8_t *b;
+		uint8_t enc;
+		size_t len;
+		uint32_t cnt;
+
+		if ((b = cent_bytes(h, s->id, &cv.v[i], &enc, &len, &f)) == NULL)
+			break;
+		cnt = (uint32_t)(b[0] << 8 | b[1]);
+		if (k < cnt) {
+			chunk_iter_init_enc(&ci, enc, b, len, (uint16_t)(cnt - k));
+			while (chunk_iter_next(&ci))
+				;
+			*t = ci.t;
+			*v = ci.v;
+			found = ci.err == 0 && ci.read == cnt - k;
+			hchunks_put(f);
+			break;
+		}
+		k -= cnt;
+		hchunks_put(f);
+	}
+	cl_done(&cv);
+	return found;
+}
+
+/* visible_newest gives the newest sample a reader at commit w may see
+ * (stripe lock held). */
+static bool
+visible_newest(struct tsdb_head *h, const struct series *s, uint64_t w, int64_t *t,
+    uint64_t *v)
 {
 	if (s->pend_seq > w && s->pend_n > 0) {
-		*t = s->vis_t;
-		*v = s->vis_v;
-		if (s->vis_has)
+		/* a commit is being applied to s: its newest sample before */
+		if (nth_newest(h, s, s->pend_n, t, v))
 			return true;
 	} else if (s->app.n > 0) {
 		*t = s->app.t;
@@ -1447,7 +1524,7 @@ visible_newest(const struct series *s, uint64_t w, int64_t *t, uint64_t *v)
 static int64_t
 series_mint(const struct series *s)
 {
-	int64_t m = s->ncl > 0 ? cl_first_mint(s) : s->app.n > 0 ? s->app.mint : INT64_MAX;
+	int64_t m = s->cllen > 0 ? cl_first_mint(s) : s->app.n > 0 ? s->app.mint : INT64_MAX;
 
 	if (s->ooo != NULL && s->ooo->n > 0 && s->ooo->s[0].t < m)
 		m = s->ooo->s[0].t;
@@ -1473,7 +1550,7 @@ tsdb_head_series_sources(struct tsdb_head *h, uint32_t id, uint64_t w,
 	cv.n = 0;
 	cv.v = cv.st;
 	/* a range inside the open chunk needs no closed chunk */
-	if (s->ncl > 0 && (hidden >= s->app.n || s->app.n == 0 || it->mint < s->app.mint))
+	if (s->cllen > 0 && (hidden >= s->app.n || s->app.n == 0 || it->mint < s->app.mint))
 		cl_load(s, &cv);
 	/* walk from the newest chunk, hiding the in-flight commit's samples */
 	for (k = cv.n + 1; k-- > 0;) {
@@ -1501,9 +1578,9 @@ tsdb_head_series_sources(struct tsdb_head *h, uint32_t id, uint64_t w,
 		if (cmint > it->maxt)
 			continue;
 		if (k == cv.n) {
-			iter_add_xor(it, chunk_app_snapshot(&s->app), (uint16_t)cnt, prio);
+			iter_add_chunk(it, chunk_app_snapshot(&s->app), (uint16_t)cnt, prio);
 		} else if (cref_is_mem(cv.v[k].ref)) {
-			iter_add_xor(it, chunk_ref(cref_chunk(cv.v[k].ref)), (uint16_t)cnt, prio);
+			iter_add_chunk(it, chunk_ref(cref_chunk(cv.v[k].ref)), (uint16_t)cnt, prio);
 		} else {
 			struct hchunks_file *f = h->hc != NULL ?
 			    hchunks_ref(h->hc, cref_pos(cv.v[k].ref)) : NULL;
@@ -1554,7 +1631,7 @@ tsdb_head_select_into(struct tsdb_head *h, struct matcher *const *ms, size_t n,
 
 		pthread_mutex_lock(&st->mu);
 		s = stripe_find(st, ids.v[i]);
-		if (s != NULL && visible_newest(s, w, &t, &v) && t >= mint &&
+		if (s != NULL && visible_newest(h, s, w, &t, &v) && t >= mint &&
 		    series_mint(s) <= maxt)
 			sset_add(ss, labels_ref(s->ls), true, s->id, 0, 0);
 		pthread_mutex_unlock(&st->mu);
@@ -1599,7 +1676,7 @@ tsdb_head_latest(struct tsdb_head *h, struct matcher *const *ms, size_t n,
 
 		pthread_mutex_lock(&st->mu);
 		s = stripe_find(st, ids.v[i]);
-		if (s != NULL && visible_newest(s, w, &t, &bits) && t >= mint) {
+		if (s != NULL && visible_newest(h, s, w, &t, &bits) && t >= mint) {
 			v[k].ls = labels_ref(s->ls);
 			v[k].ref = s->id;
 			v[k].t = t;
@@ -1879,7 +1956,7 @@ cmp_victim(const void *a, const void *b)
 static bool
 is_empty_below(const struct series *s, int64_t maxt)
 {
-	return (s->app.n == 0 || s->app.t < maxt) && s->ncl == 0 &&
+	return (s->app.n == 0 || s->app.t < maxt) && s->cllen == 0 &&
 	    (s->ooo == NULL || s->ooo->n == 0) && s->pending == 0;
 }
 
@@ -1892,7 +1969,7 @@ trim_series(struct tsdb_head *h, struct series *s, int64_t maxt, int64_t ooo_max
 {
 	uint32_t drop = 0, k, j;
 
-	if (s->ncl > 0 && cl_first_mint(s) < maxt) {
+	if (s->cllen > 0 && cl_first_mint(s) < maxt) {
 		struct clv cv;
 
 		cl_load(s, &cv);
@@ -1917,11 +1994,10 @@ trim_series(struct tsdb_head *h, struct series *s, int64_t maxt, int64_t ooo_max
 		if (k == 0)
 			MEM_FREE(s->ooo);
 	}
-	if (s->ooo != NULL && s->ncl == 0 && s->app.n > 0 && s->app.t < maxt &&
+	if (s->ooo != NULL && s->cllen == 0 && s->app.n > 0 && s->app.t < maxt &&
 	    s->pending == 0) {
 		chunk_app_reset(&s->app);
 		s->pend_n = 0;
-		s->vis_has = 0;
 		SUB(&h->chunks, 1);
 		ADD(&h->chunks_removed, 1);
 	}
@@ -1960,9 +2036,9 @@ tsdb_head_truncate(struct tsdb_head *h, int64_t maxt, int64_t ooo_maxt, uint32_t
 			}
 			if (series_mint(s) < newmint)
 				newmint = series_mint(s);
-			if (s->ncl > 0 && cl_first_mint(s) < newmint_in)
+			if (s->cllen > 0 && cl_first_mint(s) < newmint_in)
 				newmint_in = cl_first_mint(s);
-			else if (s->ncl == 0 && s->app.n > 0 && s->app.mint < newmint_in)
+			else if (s->cllen == 0 && s->app.n > 0 && s->app.mint < newmint_in)
 				newmint_in = s->app.mint;
 		}
 		pthread_mutex_unlock(&st->mu);
@@ -1987,9 +2063,9 @@ tsdb_head_truncate(struct tsdb_head *h, int64_t maxt, int64_t ooo_maxt, uint32_t
 			if (s != NULL) {
 				if (series_mint(s) < newmint)
 					newmint = series_mint(s);
-				if (s->ncl > 0 && cl_first_mint(s) < newmint_in)
+				if (s->cllen > 0 && cl_first_mint(s) < newmint_in)
 					newmint_in = cl_first_mint(s);
-				else if (s->ncl == 0 && s->app.n > 0 && s->app.mint < newmint_in)
+				else if (s->cllen == 0 && s->app.n > 0 && s->app.mint < newmint_in)
 					newmint_in = s->app.mint;
 			}
 			s = NULL;
@@ -2212,7 +2288,7 @@ tsdb_head_replay_snap(struct tsdb_head_replay *r, uint32_t id, struct labels *ls
 	if (s == NULL)
 		return -1;
 	r->st.snap_series++;
-	if (s->ncl == 0 && s->app.n == 0 && s->ooo == NULL) {
+	if (s->cllen == 0 && s->app.n == 0 && s->ooo == NULL) {
 		/* fresh series: take the chunks as they are */
 		struct cent st[CL_STACK], *v = nclosed <= CL_STACK ? st : mem_alloc(nclosed * sizeof *v);
 		uint32_t nv = 0;
@@ -2221,7 +2297,8 @@ tsdb_head_replay_snap(struct tsdb_head_replay *r, uint32_t id, struct labels *ls
 			struct chunk *ch;
 
 			if (c[i].maxt < c[i].mint || (nv > 0 && c[i].mint <= v[nv - 1].maxt) ||
-			    (c[i].b != NULL && c[i].len < 2)) {
+			    (c[i].b != NULL && (c[i].len < 2 || (c[i].enc != CHUNK_ENC_XOR &&
+			    c[i].enc != CHUNK_ENC_DENSE)))) {
 				rc = -1;
 				continue;
 			}
@@ -2235,7 +2312,7 @@ tsdb_head_replay_snap(struct tsdb_head_replay *r, uint32_t id, struct labels *ls
 				v[nv++].ref = cref_file(c[i].pos);
 				continue;
 			}
-			ch = chunk_new(c[i].b, c[i].len, c[i].mint, c[i].maxt);
+			ch = chunk_new_enc(c[i].enc, c[i].b, c[i].len, c[i].mint, c[i].maxt);
 			v[nv++].ref = cref_mem(ch);
 			if (h->hc != NULL) {	/* an older checkpoint's bytes: to the files */
 				if (h->nsealed == h->capsealed) {
@@ -2252,15 +2329,17 @@ tsdb_head_replay_snap(struct tsdb_head_replay *r, uint32_t id, struct labels *ls
 		if (open && n > 0) {
 			int crc = c[n - 1].b == NULL ? CHUNK_ERR_CORRUPT : state != NULL ?
 			    chunk_app_restore(&s->app, c[n - 1].b, c[n - 1].len, c[n - 1].mint, state) :
-			    chunk_app_resume(&s->app, c[n - 1].b, c[n - 1].len);
+			    chunk_app_resume_enc(&s->app, c[n - 1].enc, c[n - 1].b, c[n - 1].len);
 
 			if (crc != CHUNK_OK || (nv > 0 && s->app.mint <= v[nv - 1].maxt)) {
 				chunk_app_reset(&s->app);
+				chunk_app_init_enc(&s->app, CHUNK_ENC_DENSE);
 				rc = -1;
 			} else {
-				s->next_at = range_end(s->app.mint, h->chunk_range);
+				set_next_at(s, range_end(s->app.mint, h->chunk_range));
 				if (s->app.n >= TSDB_SAMPLES_PER_CHUNK / 4)
-					s->next_at = chunk_end_estimate(s->app.mint, s->app.t, s->next_at);
+					set_next_at(s, chunk_end_estimate(s->app.mint, s->app.t,
+					    next_at(s)));
 			}
 		}
 		ADD(&h->chunks, nv + (s->app.n > 0));
@@ -2292,17 +2371,15 @@ tsdb_head_replay_snap(struct tsdb_head_replay *r, uint32_t id, struct labels *ls
 		struct chunk_iter ci;
 		uint8_t enc;
 
-		if (b == NULL && h->hc != NULL && (f = hchunks_ref(h->hc, c[i].pos)) != NULL) {
+		enc = c[i].enc;
+		if (b == NULL && h->hc != NULL && (f = hchunks_ref(h->hc, c[i].pos)) != NULL)
 			b = hchunks_read(f, c[i].pos, id, &enc, &len);
-			if (b != NULL && enc != CHUNK_ENC_XOR)
-				b = NULL;
-		}
 		if (b == NULL) {
 			hchunks_put(f);
 			rc = -1;
 			continue;
 		}
-		chunk_iter_init(&ci, b, len, CHUNK_MAX_SAMPLES);
+		chunk_iter_init_enc(&ci, enc, b, len, CHUNK_MAX_SAMPLES);
 		while (chunk_iter_next(&ci))
 			replay_apply(r, s, ci.t, ci.v, 0);
 		if (ci.err)

@@ -280,8 +280,8 @@ struct hchunks_file;
  * replay and before any appender exists; hc must outlive the head. */
 void tsdb_head_set_chunk_store(struct tsdb_head *h, struct hchunks *hc);
 
-/* A chunk handed out by tsdb_head_dump: XOR bytes in memory (c) or in the
- * head chunk files (pos, with a reference on its file). */
+/* A chunk handed out by tsdb_head_dump: in memory (c, with its encoding)
+ * or in the head chunk files (pos, with a reference on its file). */
 struct tsdb_dump_chunk {
 	int64_t mint, maxt;
 	struct chunk *c;		/* a reference, or NULL */
@@ -341,6 +341,7 @@ struct tsdb_snap_chunk {
 	int64_t mint, maxt;
 	const uint8_t *b;	/* NULL when pos is set */
 	size_t len;
+	uint8_t enc;		/* of b: CHUNK_ENC_XOR or CHUNK_ENC_DENSE */
 	uint64_t pos;
 };
 /* tsdb_head_replay_snap restores a checkpointed series (takes over ls):

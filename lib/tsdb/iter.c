@@ -4,8 +4,9 @@
  * public tsdb_iter_* and tsdb_series_set_* functions of head.h are here.
  * An iterator keeps its sources sorted by first timestamp and opens them
  * one "run" at a time: a run is a maximal group of sources whose time
- * ranges overlap. A run of one XOR chunk is streamed with a chunk_iter; any
- * other run is decoded into a buffer, sorted and deduplicated.
+ * ranges overlap. A run of one head chunk (XOR or dense, in memory or in a
+ * chunk file) is streamed with a chunk_iter; any other run is decoded into
+ * a buffer, sorted and deduplicated.
  *
  * A series set is filled by the head (tsdb_head_select) or the store
  * (tsdb_db_select) with one entry per (series, place), then sorted by
@@ -36,7 +37,7 @@ iter_init(struct tsdb_iter *it, int64_t mint, int64_t maxt)
 static void
 src_release(struct isrc *s)
 {
-	if (s->kind == ISRC_XOR)
+	if (s->kind == ISRC_CHUNK)
 		chunk_put(s->u.c);
 	else if (s->kind == ISRC_ARRAY)
 		mem_free(s->u.arr.v);
@@ -91,11 +92,11 @@ src_push(struct tsdb_iter *it, int64_t mint, int64_t maxt, uint32_t prio)
 }
 
 void
-iter_add_xor(struct tsdb_iter *it, struct chunk *c, uint16_t lim, uint32_t prio)
+iter_add_chunk(struct tsdb_iter *it, struct chunk *c, uint16_t lim, uint32_t prio)
 {
 	struct isrc *s = src_push(it, c->mint, c->maxt, prio);
 
-	s->kind = ISRC_XOR;
+	s->kind = ISRC_CHUNK;
 	s->lim = lim;
 	s->u.c = c;
 }
@@ -144,7 +145,7 @@ void
 iter_add_dump(struct tsdb_iter *it, uint32_t id, const struct tsdb_dump_chunk *dc, uint32_t prio)
 {
 	if (dc->c != NULL)
-		iter_add_xor(it, chunk_ref(dc->c), CHUNK_MAX_SAMPLES, prio);
+		iter_add_chunk(it, chunk_ref(dc->c), CHUNK_MAX_SAMPLES, prio);
 	else
 		iter_add_hfile(it, hchunks_file_ref(dc->f), dc->pos, id, dc->mint, dc->maxt,
 		    CHUNK_MAX_SAMPLES, prio);
@@ -165,7 +166,8 @@ chunk_decode(uint8_t enc, const uint8_t *b, size_t len, struct tsdb_sample **v,
 
 	switch (enc) {
 	case CHUNK_ENC_XOR:
-		chunk_iter_init(&ci, b, len, CHUNK_MAX_SAMPLES);
+	case CHUNK_ENC_DENSE:
+		chunk_iter_init_enc(&ci, enc, b, len, CHUNK_MAX_SAMPLES);
 		while (chunk_iter_next(&ci)) {
 			if (*n == *cap) {
 				*cap = *cap ? *cap * 2 : 256;
@@ -187,10 +189,10 @@ static int
 src_decode(struct tsdb_iter *it, const struct isrc *s)
 {
 	switch (s->kind) {
-	case ISRC_XOR: {
+	case ISRC_CHUNK: {
 		struct chunk_iter ci;
 
-		chunk_iter_init(&ci, s->u.c->b, s->u.c->len, s->lim);
+		chunk_iter_init_enc(&ci, s->u.c->enc, s->u.c->b, s->u.c->len, s->lim);
 		while (chunk_iter_next(&ci)) {
 			if (it->bn == it->bcap) {
 				it->bcap = it->bcap ? it->bcap * 2 : 256;
@@ -211,9 +213,9 @@ src_decode(struct tsdb_iter *it, const struct isrc *s)
 
 		if ((b = hfile_bytes(s, &enc, &len)) == NULL)
 			return CHUNK_ERR_CORRUPT;
-		if (enc != CHUNK_ENC_XOR)
+		if (enc != CHUNK_ENC_XOR && enc != CHUNK_ENC_DENSE)
 			return chunk_decode(enc, b, len, &it->buf, &it->bn, &it->bcap);
-		chunk_iter_init(&ci, b, len, s->lim);
+		chunk_iter_init_enc(&ci, enc, b, len, s->lim);
 		while (chunk_iter_next(&ci)) {
 			if (it->bn == it->bcap) {
 				it->bcap = it->bcap ? it->bcap * 2 : 256;
@@ -317,9 +319,9 @@ open_run(struct tsdb_iter *it)
 	for (j = it->i + 1; j < it->n && it->src[j].mint <= end; j++)
 		if (it->src[j].maxt > end)
 			end = it->src[j].maxt;
-	if (j == it->i + 1 && it->src[it->i].kind == ISRC_XOR) {
-		chunk_iter_init(&it->ci, it->src[it->i].u.c->b, it->src[it->i].u.c->len,
-		    it->src[it->i].lim);
+	if (j == it->i + 1 && it->src[it->i].kind == ISRC_CHUNK) {
+		chunk_iter_init_enc(&it->ci, it->src[it->i].u.c->enc, it->src[it->i].u.c->b,
+		    it->src[it->i].u.c->len, it->src[it->i].lim);
 		it->mode = 1;
 	} else if (j == it->i + 1 && it->src[it->i].kind == ISRC_HFILE) {
 		const uint8_t *b;
@@ -330,8 +332,8 @@ open_run(struct tsdb_iter *it)
 		if ((b = hfile_bytes(&it->src[it->i], &enc, &len)) == NULL) {
 			it->err = CHUNK_ERR_CORRUPT;
 			it->mode = 0;
-		} else if (enc == CHUNK_ENC_XOR) {
-			chunk_iter_init(&it->ci, b, len, it->src[it->i].lim);
+		} else if (enc == CHUNK_ENC_XOR || enc == CHUNK_ENC_DENSE) {
+			chunk_iter_init_enc(&it->ci, enc, b, len, it->src[it->i].lim);
 			it->mode = 1;
 		} else {
 			it->bn = it->bpos = 0;

@@ -1,9 +1,10 @@
 /* lib/tsdb/iter.h - sample iterators and series sets over the head and blocks.
  *
  * A struct tsdb_iter walks one series' samples in [mint, maxt] from any
- * number of sources: XOR chunks of the head (referenced), encoded chunks of
- * blocks (bytes inside a block's mapping, kept alive by the series set) and
- * sample arrays (the head's out-of-order samples, copied). Sources are
+ * number of sources: chunks of the head in memory (referenced) or in its
+ * chunk files (a file reference), encoded chunks of blocks (bytes inside a
+ * block's mapping, kept alive by the series set) and sample arrays (the
+ * head's out-of-order samples, copied). Sources are
  * ordered by their first timestamp; a source that overlaps no other is
  * streamed as it is, overlapping ones are decoded together, sorted and
  * deduplicated (on equal timestamps the source with the higher priority
@@ -32,7 +33,7 @@ struct block;
 struct hchunks_file;
 
 enum isrc_kind {
-	ISRC_XOR,	/* struct chunk, a reference */
+	ISRC_CHUNK,	/* struct chunk, a reference */
 	ISRC_RAW,	/* encoded bytes owned by someone else */
 	ISRC_ARRAY,	/* sorted samples, owned */
 	ISRC_HFILE,	/* a chunk in the head chunk files, a file reference */
@@ -43,7 +44,7 @@ struct isrc {
 	uint32_t prio;
 	uint8_t kind;
 	uint8_t enc;		/* ISRC_RAW: enum chunk_enc */
-	uint16_t lim;		/* ISRC_XOR, ISRC_HFILE: samples to read */
+	uint16_t lim;		/* ISRC_CHUNK, ISRC_HFILE: samples to read */
 	union {
 		struct chunk *c;
 		struct {
@@ -85,9 +86,9 @@ void iter_init(struct tsdb_iter *it, int64_t mint, int64_t maxt);
 void iter_clear(struct tsdb_iter *it);
 /* iter_release frees everything iter_init and the adds allocated. */
 void iter_release(struct tsdb_iter *it);
-/* iter_add_xor adds a head chunk (takes over one reference), reading its
+/* iter_add_chunk adds a head chunk (takes over one reference), reading its
  * first lim samples. */
-void iter_add_xor(struct tsdb_iter *it, struct chunk *c, uint16_t lim, uint32_t prio);
+void iter_add_chunk(struct tsdb_iter *it, struct chunk *c, uint16_t lim, uint32_t prio);
 /* iter_add_raw adds len encoded bytes (borrowed; must outlive the iterator). */
 void iter_add_raw(struct tsdb_iter *it, uint8_t enc, const uint8_t *b, size_t len,
     int64_t mint, int64_t maxt, uint32_t prio);

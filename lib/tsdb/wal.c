@@ -994,15 +994,19 @@ wal_ckpt_series(struct wal_ckpt *ck, const struct tsdb_series_dump *d)
 
 		enc_varint(e, c->mint);
 		enc_uvarint(e, (uint64_t)(c->maxt - c->mint));
-		if (c->c != NULL) {
+		if (c->c != NULL && c->c->enc == CHUNK_ENC_XOR) {
 			enc_u8(e, 0);
+			enc_str(e, (const char *)c->c->b, c->c->len);
+		} else if (c->c != NULL) {
+			enc_u8(e, 2);
+			enc_u8(e, c->c->enc);
 			enc_str(e, (const char *)c->c->b, c->c->len);
 		} else {
 			enc_u8(e, 1);
 			enc_uvarint(e, c->pos);
 		}
 	}
-	enc_u8(e, d->open ? 2 : 0);
+	enc_u8(e, !d->open ? 0 : d->state.enc == CHUNK_ENC_DENSE ? 3 : 2);
 	if (d->open) {
 		enc_varint(e, d->state.t);
 		enc_u64(e, d->state.v);
@@ -1010,6 +1014,12 @@ wal_ckpt_series(struct wal_ckpt *ck, const struct tsdb_series_dump *d)
 		enc_u8(e, d->state.bitsfree);
 		enc_u8(e, d->state.leading);
 		enc_u8(e, d->state.trailing);
+		if (d->state.enc == CHUNK_ENC_DENSE) {
+			enc_u8(e, d->state.dec);
+			enc_u8(e, d->state.e);
+			enc_varint(e, d->state.m);
+			enc_varint(e, d->state.dm);
+		}
 	}
 	enc_uvarint(e, d->nooo);
 	for (i = 0; i < d->nooo; i++) {
@@ -1255,10 +1265,11 @@ wal_dec_snap(uint8_t type, const uint8_t *p, size_t len, struct wal_snap *s)
 		c->b = NULL;
 		c->len = 0;
 		c->pos = 0;
+		c->enc = CHUNK_ENC_XOR;
 		if (type == WAL_SNAP_SERIES2) {
 			uint8_t where = dec_u8(&d);
 
-			if (where > 1)
+			if (where > 2)
 				goto bad;
 			if (where == 1) {
 				c->pos = dec_uvarint(&d);
@@ -1266,6 +1277,8 @@ wal_dec_snap(uint8_t type, const uint8_t *p, size_t len, struct wal_snap *s)
 					goto bad;
 				continue;
 			}
+			if (where == 2)
+				c->enc = dec_u8(&d);
 		}
 		c->b = dec_str(&d, &c->len);
 		if (c->b == NULL || c->len < 2)
@@ -1276,15 +1289,24 @@ wal_dec_snap(uint8_t type, const uint8_t *p, size_t len, struct wal_snap *s)
 		uint8_t open = dec_u8(&d);
 
 		s->open = open != 0;
-		s->has_state = open == 2;
-		if (open == 2) {
+		s->has_state = open >= 2;
+		memset(&s->state, 0, sizeof s->state);
+		if (open == 2 || (open == 3 && type == WAL_SNAP_SERIES2)) {
 			s->state.t = dec_varint(&d);
 			s->state.v = dec_u64(&d);
 			s->state.tdelta = dec_uvarint(&d);
 			s->state.bitsfree = dec_u8(&d);
 			s->state.leading = dec_u8(&d);
 			s->state.trailing = dec_u8(&d);
-		} else if (open > 2) {
+			s->state.enc = CHUNK_ENC_XOR;
+			if (open == 3) {
+				s->state.enc = CHUNK_ENC_DENSE;
+				s->state.dec = dec_u8(&d);
+				s->state.e = dec_u8(&d);
+				s->state.m = dec_varint(&d);
+				s->state.dm = dec_varint(&d);
+			}
+		} else if (open > 1) {
 			goto bad;
 		}
 	}

@@ -26,7 +26,10 @@
  *                lib/tsdb/hchunks.h files) as WAL_SNAP_SERIES, but each
  *                chunk is { varint mint, uvarint maxt - mint, u8 where, 0:
  *                str XOR chunk bytes, 1: uvarint its position in the head
- *                chunk files } (the open chunk always as bytes)
+ *                chunk files, 2: u8 encoding (enum chunk_enc), str bytes }
+ *                (the open chunk always as bytes), and u8 open may be 3: the
+ *                state of a CHUNK_ENC_DENSE open chunk, open 2's fields then
+ *                u8 dec, u8 e, varint m, varint dm
  * Checkpoints holding WAL_SNAP_SERIES2 records start with the magic
  * "STRWAL\0\2" (a strata that cannot read them refuses the directory
  * instead of losing their series); both magics are read.

@@ -15,8 +15,10 @@
  *       for the replay benchmark; --maintain K runs the store's maintenance
  *       (checkpoints) every K scrapes, as a running leaf would;
  *   bench_tsdb replay --strata DIR
- *       opens the store (WAL replay), prints the time and resident memory,
- *       closes it (a checkpoint) and opens it again.
+ *       opens the store (WAL replay), prints the time, resident memory and
+ *       the allocator's live bytes per series (BENCH_JESTATS=1: jemalloc's
+ *       table by size class too), closes it (a checkpoint) and opens it
+ *       again.
  *
  * The load imitates tests/bench/synth-targets (the load the README's other
  * figures use): targets of 1000 series, 20% gauges (multiples of 1024 moving
@@ -644,6 +646,10 @@ replay(const char *sdir)
 	c1 = cpu_secs() - c0;
 	tsdb_db_stats(db, &st);
 	heap_mib(&ha, &hr);
+#ifdef HAVE_JEMALLOC
+	if (getenv("BENCH_JESTATS") != NULL)	/* live bytes by size class: what the head holds */
+		malloc_stats_print(NULL, NULL, "gdalxe");
+#endif
 	printf("strata replay from the WAL: %.2fs (%.2f CPU s) for %" PRIu64 " series, %" PRIu64
 	    " samples (%.1f M samples/s); RSS %.0f MiB, %.0f bytes/series above the empty process "
 	    "(heap: %.0f bytes/series allocated, %.0f resident)\n",

@@ -21,13 +21,16 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "labels/labels.h"
 #include "labels/matcher.h"
 #include "tsdb/chunk.h"
+#include "tsdb/hchunks.h"
 #include "tsdb/head.h"
 #include "util/mem.h"
 #include "util/time.h"
@@ -50,47 +53,69 @@ rnd(void)
 /* check_roundtrip appends n samples, decodes them and compares bits; also
  * checks chunk_from_bytes and that a resumed appender writes the same bytes. */
 static size_t
-check_roundtrip(const int64_t *ts, const uint64_t *vs, size_t n)
+check_roundtrip_enc(uint8_t enc, const int64_t *ts, const uint64_t *vs, size_t n)
 {
 	struct chunk_app app, res;
 	struct chunk_iter it;
 	struct chunk *c;
 	size_t i, half = n / 2;
 
-	chunk_app_init(&app);
+	chunk_app_init_enc(&app, enc);
 	for (i = 0; i < n; i++)
 		assert_int_equal(chunk_app_append(&app, ts[i], vs[i]), CHUNK_OK);
-	chunk_iter_init(&it, app.b, app.len, CHUNK_MAX_SAMPLES);
+	chunk_iter_init_enc(&it, enc, app.b, app.len, CHUNK_MAX_SAMPLES);
 	for (i = 0; i < n; i++) {
 		assert_true(chunk_iter_next(&it));
 		assert_int_equal(it.t, ts[i]);
-		assert_true(it.v == vs[i]);
+		if (it.v != vs[i])
+			fail_msg("enc %u sample %zu: %016llx, want %016llx", enc, i,
+			    (unsigned long long)it.v, (unsigned long long)vs[i]);
 	}
 	assert_false(chunk_iter_next(&it));
 	assert_int_equal(it.err, 0);
-	c = chunk_from_bytes(app.b, app.len);
-	assert_non_null(c);
+	if (enc == CHUNK_ENC_XOR) {
+		c = chunk_from_bytes(app.b, app.len);
+		assert_non_null(c);
+		assert_int_equal(chunk_samples(c), n);
+		assert_int_equal(c->mint, ts[0]);
+		assert_int_equal(c->maxt, ts[n - 1]);
+		chunk_put(c);
+	}
+	c = chunk_app_snapshot(&app);
+	assert_int_equal(c->enc, enc);
 	assert_int_equal(chunk_samples(c), n);
-	assert_int_equal(c->mint, ts[0]);
-	assert_int_equal(c->maxt, ts[n - 1]);
 	chunk_put(c);
-	if (half > 0) {	/* resume after half the samples: same bytes */
+	if (half > 0) {	/* resume (decoding, or from the saved state) after half: same bytes */
 		struct chunk_app first;
+		struct chunk_app_state st;
+		int k;
 
-		chunk_app_init(&first);
+		chunk_app_init_enc(&first, enc);
 		for (i = 0; i < half; i++)
 			chunk_app_append(&first, ts[i], vs[i]);
-		assert_int_equal(chunk_app_resume(&res, first.b, first.len), CHUNK_OK);
-		for (i = half; i < n; i++)
-			assert_int_equal(chunk_app_append(&res, ts[i], vs[i]), CHUNK_OK);
-		assert_int_equal(res.len, app.len);
-		assert_memory_equal(res.b, app.b, app.len);
+		chunk_app_save(&first, &st);
+		for (k = 0; k < 2; k++) {
+			assert_int_equal(k == 0 ? chunk_app_resume_enc(&res, enc, first.b, first.len) :
+			    chunk_app_restore(&res, first.b, first.len, ts[0], &st), CHUNK_OK);
+			for (i = half; i < n; i++)
+				assert_int_equal(chunk_app_append(&res, ts[i], vs[i]), CHUNK_OK);
+			assert_int_equal(res.len, app.len);
+			assert_memory_equal(res.b, app.b, app.len);
+			chunk_app_reset(&res);
+		}
 		chunk_app_reset(&first);
-		chunk_app_reset(&res);
 	}
 	i = app.len;
 	chunk_app_reset(&app);
 	return i;
+}
+
+/* check_roundtrip checks both appendable encodings; returns XOR's size. */
+static size_t
+check_roundtrip(const int64_t *ts, const uint64_t *vs, size_t n)
+{
+	check_roundtrip_enc(CHUNK_ENC_DENSE, ts, vs, n);
+	return check_roundtrip_enc(CHUNK_ENC_XOR, ts, vs, n);
 }
 
 static void
@@ -345,6 +370,100 @@ test_chunk_bytes_per_sample(void **state)
 		    "timestamps, %.2f with 0-4 ms jitter\n", kinds[k], bps[0][k], bps[1][k]);
 	assert_true(bps[0][0] < 2.5);	/* dod 0 costs 1 bit: the value dominates */
 	assert_true(bps[1][0] < bps[0][0] + 2.5);	/* jitter costs 16 bits */
+}
+
+/* CHUNK_ENC_DENSE's decimal values: scale changes, delta-of-delta bucket
+ * edges, the 2^53 limit, non-decimals between decimals; and its size beside
+ * XOR on scrape-like series. */
+static void
+test_chunk_dense(void **state)
+{
+	static const int64_t dods[] = {
+		0, 1, -1, 31, 32, 33, -31, -32, 4095, 4096, 4097, -4095, -4096, 524287,
+		524288, 524289, -524287, -524288, 2147483647LL, 2147483648LL, 2147483649LL,
+		-2147483647LL, -2147483648LL, 1LL << 40, -(1LL << 40),
+	};
+	static const double scaled[] = {
+		12, 12.5, 12.25, 0.001, -7.125, 1e-15, 123456789.123456, 0.1, 0.30000000000000004,
+		9007199254740991.0, 9007199254740992.0, -9007199254740991.0, 1e300, 5e-324, 0,
+	};
+	int64_t ts[256];
+	uint64_t vs[256];
+	size_t i, j, n, cases = 0;
+	double bps[3][2];
+	static const char *kinds[] = { "counter", "integer gauge", "float gauge" };
+
+	(void)state;
+	/* delta-of-delta bucket edges of the values' integers */
+	for (i = 0; i < sizeof dods / sizeof dods[0]; i++) {
+		int64_t m = 1000, dm = 5;
+
+		for (n = 0; n < 6; n++) {
+			ts[n] = 1000 + (int64_t)n * 15000;
+			vs[n] = chunk_f64_bits((double)m);
+			if (n == 2)
+				dm += dods[i];
+			m += dm;
+			if (m > (1LL << 52) || m < -(1LL << 52))
+				m = 7;
+		}
+		check_roundtrip(ts, vs, n);
+		cases++;
+	}
+	/* values changing scale, long fractions, the 2^53 edge, subnormals */
+	for (i = 0; i < sizeof scaled / sizeof scaled[0]; i++) {
+		for (j = 0; j < sizeof scaled / sizeof scaled[0]; j++) {
+			ts[0] = -30000;
+			ts[1] = 0;
+			ts[2] = 15000;
+			ts[3] = 30001;
+			vs[0] = chunk_f64_bits(scaled[i]);
+			vs[1] = chunk_f64_bits(scaled[j]);
+			vs[2] = chunk_f64_bits(scaled[i] + scaled[j]);
+			vs[3] = j % 3 ? CHUNK_STALE_NAN_BITS : chunk_f64_bits(-0.0);
+			check_roundtrip(ts, vs, 4);
+			cases++;
+		}
+	}
+	/* a counter interrupted by stale markers and NaNs, then a larger scale */
+	for (n = 0; n < 200; n++) {
+		ts[n] = 1700000000000LL + (int64_t)n * 1000 + (int64_t)(rnd() % 7);
+		vs[n] = n % 17 == 5 ? CHUNK_STALE_NAN_BITS : n % 23 == 4 ?
+		    UINT64_C(0x7ff8000000000001) : chunk_f64_bits(n < 150 ? (double)(n * 37) :
+		    (double)(n * 37) + 0.25);
+	}
+	check_roundtrip(ts, vs, n);
+	cases++;
+	/* sizes: 120 samples a chunk at 15s, 0-4 ms of jitter */
+	for (i = 0; i < 3; i++) {
+		size_t xb = 0, db = 0, c;
+		double v = 1000;
+
+		for (c = 0; c < 200; c++) {
+			for (n = 0; n < 120; n++) {
+				ts[n] = 1700000000000LL + ((int64_t)c * 120 + (int64_t)n) * 15000 +
+				    (int64_t)(rnd() % 5);
+				if (i == 0)
+					v += (double)(20 + rnd() % 20);
+				else if (i == 1)
+					v = 1.5e9 + (double)(rnd() % 256) * 4096;
+				else
+					v = 40.0 + (double)(rnd() % 1000) / 100.0;	/* 2 decimals */
+				vs[n] = chunk_f64_bits(v);
+			}
+			xb += check_roundtrip_enc(CHUNK_ENC_XOR, ts, vs, n);
+			db += check_roundtrip_enc(CHUNK_ENC_DENSE, ts, vs, n);
+		}
+		bps[i][0] = (double)xb / (200 * 120);
+		bps[i][1] = (double)db / (200 * 120);
+		printf("chunk bytes/sample, %s (15s, 0-4 ms jitter): XOR %.2f, dense %.2f\n",
+		    kinds[i], bps[i][0], bps[i][1]);
+	}
+	assert_true(bps[0][1] < bps[0][0] * 0.7);	/* jitter 9 bits, increments 9 */
+	assert_true(bps[1][1] < bps[1][0]);		/* XOR escapes at 2 bits */
+	assert_true(bps[2][1] < bps[2][0] * 0.6);	/* two decimals */
+	printf("chunk dense round trips: %zu cases (value dod bucket edges, scales, 2^53, "
+	    "stale markers between decimals)\n", cases);
 }
 
 /* --- head helpers ------------------------------------------------------------ */
@@ -860,18 +979,27 @@ conc_reader(void *arg)
 	return NULL;
 }
 
+/* run_concurrent runs one writer and three readers on a head; with files,
+ * the head writes the chunks it closes to a chunk store in a temporary
+ * directory (readers then read them through its mappings). */
 static void
-test_head_concurrent(void **state)
+run_concurrent(bool files)
 {
 	static struct conc c;
 	pthread_t w, r[3];
 	struct tsdb_head_stats st;
-	char name[32];
+	struct hchunks *hc = NULL;
+	char name[32], dir[64] = "/tmp/strata-hc-XXXXXX", err[256];
 	size_t i;
 
-	(void)state;
 	memset(&c, 0, sizeof c);
 	c.h = new_head();
+	if (files) {
+		assert_non_null(mkdtemp(dir));
+		hc = hchunks_open(dir, err, sizeof err);
+		assert_non_null(hc);
+		tsdb_head_set_chunk_store(c.h, hc);
+	}
 	for (i = 0; i < CSERIES; i++) {
 		snprintf(name, sizeof name, "s%zu", i);
 		c.ls[i] = mk("__name__", name, "job", "conc", NULL);
@@ -883,14 +1011,40 @@ test_head_concurrent(void **state)
 	for (i = 0; i < 3; i++)
 		pthread_join(r[i], NULL);
 	tsdb_head_stats(c.h, &st);
-	printf("head concurrency: 1 writer (%llu samples, %d series/commit) + 3 readers "
-	    "(%zu selects+latest), %zu inconsistencies\n",
+	printf("head concurrency%s: 1 writer (%llu samples, %d series/commit) + 3 readers "
+	    "(%zu selects+latest), %zu inconsistencies\n", files ? " (chunk files)" : "",
 	    (unsigned long long)st.samples_appended, CSERIES, c.reads, c.bad);
 	assert_int_equal(c.bad, 0);
 	assert_true(c.reads > 0);
 	for (i = 0; i < CSERIES; i++)
 		labels_free(c.ls[i]);
 	tsdb_head_free(c.h);
+	if (files) {
+		struct hchunks_stats hs;
+
+		hchunks_stats(hc, &hs);
+		assert_true(hs.chunks_written > 0);
+		assert_int_equal(hs.bad_reads, 0);
+		hchunks_collect(hc);	/* the head let go of every chunk */
+		hchunks_stats(hc, &hs);
+		assert_true(hs.files <= 1);
+		hchunks_close(hc);
+		for (i = 1; i < 1000; i++) {
+			char p[96];
+
+			snprintf(p, sizeof p, "%s/%06zu", dir, i);
+			(void)unlink(p);
+		}
+		assert_int_equal(rmdir(dir), 0);
+	}
+}
+
+static void
+test_head_concurrent(void **state)
+{
+	(void)state;
+	run_concurrent(false);
+	run_concurrent(true);
 }
 
 /* --- commit observer ------------------------------------------------------------ */
@@ -1308,6 +1462,7 @@ main(void)
 		cmocka_unit_test(test_chunk_order_and_full),
 		cmocka_unit_test(test_chunk_seek_and_corrupt),
 		cmocka_unit_test(test_chunk_bytes_per_sample),
+		cmocka_unit_test(test_chunk_dense),
 		cmocka_unit_test(test_head_append_select),
 		cmocka_unit_test(test_head_matchers),
 		cmocka_unit_test(test_head_duplicates_ooo),
