@@ -13,8 +13,10 @@
 # prints what to open and what to try (kill a replica, watch it repair), and
 # runs until Ctrl-C, when it stops everything it started by PID. Set
 # STRATA_DEMO_SECONDS=N to stop by itself N seconds after the demo is up (the
-# tests do), and STRATA_DEMO_BUILDDIR=DIR to run the programs of an existing
-# build directory instead of installing and building into build/.
+# tests do), STRATA_DEMO_BUILDDIR=DIR to run the programs of an existing
+# build directory instead of installing and building into build/, and
+# STRATA_DEMO_FIRST_PORT=P to take every port from P on (16 at most) instead
+# of the usual ones (the tests give it ports reserved for them).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -63,12 +65,13 @@ PY
 }
 
 targets=10
-free_port $targets 19100; first=$FREE
-free_port 1 9101; leaf0=$FREE
-free_port 1 9102; leaf1=$FREE
-free_port 1 9201; ca=$FREE
-free_port 1 9202; cb=$FREE
-free_port 1 9090; front=$FREE
+p0=${STRATA_DEMO_FIRST_PORT:-}
+free_port $targets "${p0:-19100}"; first=$FREE
+free_port 1 "${p0:-9101}"; leaf0=$FREE
+free_port 1 "${p0:-9102}"; leaf1=$FREE
+free_port 1 "${p0:-9201}"; ca=$FREE
+free_port 1 "${p0:-9202}"; cb=$FREE
+free_port 1 "${p0:-9090}"; front=$FREE
 demo=$(mktemp -d "${TMPDIR:-/tmp}/strata-demo.XXXXXX")
 pids=""
 stop() {

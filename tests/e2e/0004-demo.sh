@@ -8,7 +8,11 @@
 . "$(dirname "$0")/lib.sh"
 src=${STRATA_SRCDIR:?run through make e2e}
 
+# Its ports from this scenario's block, its directory under ours (so the
+# check for processes left running sees this demo's only).
+ports=$(e2e_ports 16)
 STRATA_DEMO_SECONDS=1 STRATA_DEMO_BUILDDIR="$STRATA_BUILDDIR" \
+	STRATA_DEMO_FIRST_PORT=$ports TMPDIR="$E2E_DIR" \
 	timeout 180 sh "$src/examples/quickstart.sh" >"$E2E_DIR/demo.out" 2>&1 ||
 	e2e_fail "quickstart failed: $(tail -30 "$E2E_DIR/demo.out")"
 out=$(cat "$E2E_DIR/demo.out")
@@ -26,5 +30,5 @@ n=$(grep -c '^up{.*job="synthetic".*replica="[ab]".*} 1 ' "$E2E_DIR/demo.out" ||
 grep -q '"__name__":"job:up:sum","job":"synthetic"},"value":\[[0-9.]*,"10"\]' "$E2E_DIR/demo.out" ||
 	e2e_fail "job:up:sum is not 10 through the pair: $out"
 sleep 1
-! pgrep -f "strata-demo" >/dev/null || e2e_fail "demo processes left running"
+! pgrep -f "$E2E_DIR/strata-demo" >/dev/null || e2e_fail "demo processes left running"
 e2e_log "ok"
