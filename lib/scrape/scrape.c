@@ -90,6 +90,7 @@
 #define RING 1024			/* interval observations kept for quantiles */
 #define MAX_WORKERS 8
 #define GZIP_SLACK 1024			/* gzip framing allowed over body_size_limit */
+#define RECV_BUF (64 * 1024)		/* libcurl's receive buffer (its default: 16 KiB) */
 #define ZBUF_KEEP (16u << 20)		/* a worker keeps its inflate buffer up to this */
 #define PULL_LOOKBACK_MS (5 * 60 * 1000)	/* default cursor start: the lookback delta */
 #define CURSOR_WRITE_GAP_MS 1000		/* workers write the cursor file at most this often */
@@ -1544,6 +1545,8 @@ configure(struct scrape_manager *m, struct target *t, const struct cfg_scrape *s
 	curl_easy_setopt(e, CURLOPT_SHARE, t->share);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, t);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	/* fewer recv and poll calls per body; measured to lower RSS too */
+	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)RECV_BUF);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
