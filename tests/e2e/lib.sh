@@ -12,7 +12,8 @@
 # what it starts inherits: the block stays reserved while any of its
 # processes lives, and a crashed run leaves no stale reservation). The
 # blocks lie below the kernel's ephemeral port range (or above it when that
-# starts low), so no outgoing connection takes one of their ports.
+# starts low), so no outgoing connection takes one of their ports; a block
+# where some other program listens (a benchmark on fixed ports) is skipped.
 # e2e_port and e2e_ports hand out the block's ports in order, each checked
 # free first (skipping one a program outside the scheme holds).
 
@@ -54,6 +55,24 @@ e2e_fail() {
 # e2e_reserve_ports reserves this scenario's block of ports (see the top);
 # run once, below. Sets E2E_PORT_FIRST and E2E_PORT_END (exclusive).
 : "${E2E_PORT_BLOCK:=400}"
+# e2e_block_free FIRST: true when nothing listens on 127.0.0.1 on any of
+# the E2E_PORT_BLOCK ports from FIRST on (connections in TIME_WAIT, left
+# by a scenario that used the block before, do not count).
+e2e_block_free() {
+	python3 - "$1" "$E2E_PORT_BLOCK" <<'PY'
+import socket, sys
+first, n = int(sys.argv[1]), int(sys.argv[2])
+for p in range(first, first + n):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        sys.exit(1)
+    finally:
+        s.close()
+PY
+}
 e2e_reserve_ports() {
 	set -- $(cat /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768 60999)
 	if [ "$1" -ge $((10000 + 4 * E2E_PORT_BLOCK)) ]; then
@@ -76,7 +95,8 @@ e2e_reserve_ports() {
 		fi
 		if [ -r "$f" ]; then
 			exec 9<"$f"
-			flock -n 9 && break
+			# ours, and nothing else listens in it (a benchmark's fixed ports)
+			flock -n 9 && e2e_block_free $((lo + b * E2E_PORT_BLOCK)) && break
 			exec 9<&-
 		fi
 		b=$(((b + 1) % nblocks))
