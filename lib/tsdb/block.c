@@ -34,7 +34,8 @@
 #include "util/mem.h"
 #include "util/time.h"
 
-#define IDX_MAGIC "STRIDX01"
+#define IDX_MAGIC "STRIDX02"	/* written: chunks may be CHUNK_ENC_PACK2 */
+#define IDX_MAGIC1 "STRIDX01"	/* read too: the same index, older chunk encodings */
 #define MAGIC_LEN 8
 #define CHUNK_MAGIC "STRCHK01"
 #define CHUNK_FILE_MAX (512u << 20)
@@ -416,8 +417,8 @@ put_chunk(struct block_writer *w, uint8_t enc, const uint8_t *b, size_t len,
 	return 0;
 }
 
-/* encode_chunks writes v as packed chunks of at most CHUNK_SAMPLES samples,
- * evenly split. */
+/* encode_chunks writes v as packed chunks (version 2) of at most
+ * CHUNK_SAMPLES samples, evenly split. */
 static int
 encode_chunks(struct block_writer *w, const struct tsdb_sample *v, size_t n,
     char *err, size_t errlen)
@@ -428,8 +429,8 @@ encode_chunks(struct block_writer *w, const struct tsdb_sample *v, size_t n,
 		size_t k = (n - i) / (parts - p);
 
 		w->scratch.len = 0;
-		pack_encode(v + i, k, &w->scratch);
-		if (put_chunk(w, CHUNK_ENC_PACK, w->scratch.b, w->scratch.len, v[i].t,
+		pack2_encode(v + i, k, &w->scratch);
+		if (put_chunk(w, CHUNK_ENC_PACK2, w->scratch.b, w->scratch.len, v[i].t,
 		    v[i + k - 1].t, err, errlen) < 0)
 			return -1;
 		i += k;
@@ -548,7 +549,7 @@ write_json_meta(struct block_writer *w, uint64_t bytes)
 	    w->nsamples, w->nseries, w->nchunks, bytes, w->level);
 	for (i = 0; i < w->nparents; i++)
 		fprintf(f, "%s\"%s\"", i ? ", " : "", w->parents[i]);
-	fprintf(f, "]\n\t},\n\t\"format\": \"strata block 1 (index STRIDX01)\"\n}\n");
+	fprintf(f, "]\n\t},\n\t\"format\": \"strata block 2 (index STRIDX02)\"\n}\n");
 	fflush(f);
 	(void)fdatasync(fileno(f));
 	fclose(f);
@@ -911,8 +912,9 @@ parse_index(struct block *b, const char *path, char *err, size_t errlen)
 	struct dec d;
 	uint32_t i, nparents, nfiles;
 
-	if (len < MAGIC_LEN + TOC_LEN + 12 + MAGIC_LEN || memcmp(p, IDX_MAGIC, MAGIC_LEN) != 0 ||
-	    memcmp(p + len - MAGIC_LEN, IDX_MAGIC, MAGIC_LEN) != 0) {
+	if (len < MAGIC_LEN + TOC_LEN + 12 + MAGIC_LEN ||
+	    (memcmp(p, IDX_MAGIC, MAGIC_LEN) != 0 && memcmp(p, IDX_MAGIC1, MAGIC_LEN) != 0) ||
+	    memcmp(p + len - MAGIC_LEN, p, MAGIC_LEN) != 0) {
 		snprintf(err, errlen, "%s is not a strata block index (bad magic)", path);
 		return -1;
 	}

@@ -7,7 +7,9 @@
  *   <data>/<ULID>/chunks/000001  chunk records, files of at most 512 MiB
  *   <data>/<ULID>/meta.json      the meta in JSON, for people (not read)
  * index (all integers little-endian, varints LEB128):
- *   "STRIDX01"
+ *   "STRIDX02" (blocks whose chunks may be CHUNK_ENC_PACK2; "STRIDX01",
+ *   the same index with older encodings only, is read too; a strata that
+ *   predates PACK2 refuses a STRIDX02 block instead of misreading it)
  *   symbols   every distinct label string, sorted: { uvarint len, bytes, NUL }
  *   symtab    u32 offset of each symbol in symbols
  *   series    per series, sorted by labels: uvarint nlabels, { uvarint name
@@ -23,7 +25,7 @@
  *             ULID }, 26-byte ULID of the block
  *   toc       per section { u64 offset, u64 length, u32 CRC-32C }, then
  *             u32 nsymbols, u32 nseries, u32 npairs
- *   footer    u64 toc offset, u32 CRC-32C of the toc, "STRIDX01"
+ *   footer    u64 toc offset, u32 CRC-32C of the toc, the magic again
  * chunk record: uvarint length, u8 encoding (enum chunk_enc), data, u32
  * CRC-32C of encoding and data. A chunk ref is file << 32 | offset.
  *

@@ -31,8 +31,9 @@
 /* Chunk encodings, as block and head chunk files name them. */
 enum chunk_enc {
 	CHUNK_ENC_XOR = 1,		/* Prometheus' XOR chunks */
-	CHUNK_ENC_PACK = 2,		/* lib/tsdb/pack.h (blocks) */
+	CHUNK_ENC_PACK = 2,		/* lib/tsdb/pack.h (blocks before PACK2) */
 	CHUNK_ENC_DENSE = 3,		/* the head's chunks (below) */
+	CHUNK_ENC_PACK2 = 4,		/* lib/tsdb/pack.h version 2 (blocks) */
 };
 
 /* CHUNK_ENC_DENSE is what the head appends to: XOR's layout with buckets

@@ -32,6 +32,14 @@ iter_init(struct tsdb_iter *it, int64_t mint, int64_t maxt)
 	memset(it, 0, sizeof *it);
 	it->mint = mint;
 	it->maxt = maxt;
+	it->seek = INT64_MIN;
+}
+
+/* iter_lo is the oldest timestamp the iterator still wants. */
+static int64_t
+iter_lo(const struct tsdb_iter *it)
+{
+	return it->seek > it->mint ? it->seek : it->mint;
 }
 
 static void
@@ -59,6 +67,7 @@ iter_clear(struct tsdb_iter *it)
 	it->sorted = true;
 	it->err = 0;
 	it->bn = it->bpos = 0;
+	it->seek = INT64_MIN;
 }
 
 void
@@ -179,6 +188,8 @@ chunk_decode(uint8_t enc, const uint8_t *b, size_t len, struct tsdb_sample **v,
 		return ci.err ? CHUNK_ERR_CORRUPT : 0;
 	case CHUNK_ENC_PACK:
 		return pack_decode(b, len, v, n, cap);
+	case CHUNK_ENC_PACK2:
+		return pack2_decode_range(b, len, INT64_MIN, INT64_MAX, v, n, cap);
 	}
 	return CHUNK_ERR_CORRUPT;
 }
@@ -204,6 +215,10 @@ src_decode(struct tsdb_iter *it, const struct isrc *s)
 		return ci.err;
 	}
 	case ISRC_RAW:
+		/* a block chunk: only its groups that can hold samples in range */
+		if (s->enc == CHUNK_ENC_PACK2)
+			return pack2_decode_range(s->u.raw.b, s->u.raw.len, iter_lo(it), it->maxt,
+			    &it->buf, &it->bn, &it->bcap);
 		return chunk_decode(s->enc, s->u.raw.b, s->u.raw.len, &it->buf, &it->bn, &it->bcap);
 	case ISRC_HFILE: {
 		struct chunk_iter ci;
@@ -408,6 +423,8 @@ bool
 tsdb_iter_seek(struct tsdb_iter *it, int64_t t, int64_t *tout, double *vout)
 {
 	if (!(it->have && it->t >= t)) {
+		if (t > it->seek)
+			it->seek = t;
 		if (it->mode == 0 && !it->done) {
 			/* skip whole sources that end before t */
 			if (!it->sorted) {
@@ -453,6 +470,7 @@ struct tsdb_series_set {
 	size_t n, cap, pos;	/* pos: 1 + index of the current entry */
 	struct ss_place *pl;
 	size_t npl, cappl;
+	bool unsorted;		/* an entry was added before the one added last */
 	struct tsdb_iter it;
 };
 
@@ -500,6 +518,9 @@ sset_add(struct tsdb_series_set *ss, struct labels *ls, bool head, uint32_t id,
 	}
 	ss->pl[ss->npl].blk = head ? UINT32_MAX : blk;
 	ss->pl[ss->npl].ref = head ? id : ref;
+	/* a block's series come in labels order: then no sort is needed */
+	if (!ss->unsorted && ss->n > 0 && labels_compare(ss->e[ss->n - 1].ls, ls) > 0)
+		ss->unsorted = true;
 	ss->e[ss->n].ls = ls;
 	ss->e[ss->n].first = (uint32_t)ss->npl++;
 	ss->e[ss->n++].nplaces = 1;
@@ -522,7 +543,7 @@ sset_finish(struct tsdb_series_set *ss)
 	struct ss_place *pl;
 	size_t i, k, np = 0;
 
-	if (ss->n > 1)
+	if (ss->n > 1 && ss->unsorted)
 		qsort(ss->e, ss->n, sizeof *ss->e, cmp_entry);
 	/* regroup places so each series' are contiguous */
 	pl = mem_alloc((ss->npl + 1) * sizeof *pl);

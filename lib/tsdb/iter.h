@@ -76,6 +76,7 @@ struct tsdb_iter {
 	struct tsdb_sample *buf;
 	size_t bn, bpos, bcap;
 	int64_t mint, maxt;
+	int64_t seek;		/* the last seek's target: nothing older is wanted */
 	int64_t t;
 	uint64_t v;
 };

@@ -135,6 +135,52 @@ static const uint64_t special[] = {
 	UINT64_C(0x7fefffffffffffff),
 };
 
+/* pack2_roundtrip checks version 2 on v: every sample back, and ranges
+ * decoding whole groups from the one holding the range's start, all of the
+ * range included. Returns the size. */
+static size_t
+pack2_roundtrip(const struct tsdb_sample *v, size_t n)
+{
+	struct enc e = { NULL, 0, 0 };
+	struct tsdb_sample *out = NULL;
+	size_t nout = 0, cap = 0, i, len, r;
+
+	pack2_encode(v, n, &e);
+	assert_int_equal(pack2_decode_range(e.b, e.len, INT64_MIN, INT64_MAX, &out, &nout, &cap), 0);
+	assert_int_equal(nout, n);
+	for (i = 0; i < n; i++) {
+		if (out[i].t != v[i].t || out[i].v != v[i].v)
+			fail_msg("pack2 sample %zu of %zu: (%lld, %016llx), want (%lld, %016llx)", i, n,
+			    (long long)out[i].t, (unsigned long long)out[i].v, (long long)v[i].t,
+			    (unsigned long long)v[i].v);
+	}
+	for (r = 0; r < 8; r++) {
+		size_t a = rnd() % n, b = a + rnd() % (n - a), first, k;
+		int64_t lo = v[a].t - (int64_t)(rnd() % 2), hi = v[b].t + (int64_t)(rnd() % 2);
+
+		nout = 0;
+		assert_int_equal(pack2_decode_range(e.b, e.len, lo, hi, &out, &nout, &cap), 0);
+		assert_true(nout > 0);
+		for (first = 0; first < n && v[first].t != out[0].t; first++)
+			;
+		assert_true(first < n && first % 128 == 0);
+		assert_true(first <= a);
+		assert_true(first + nout > b);
+		for (k = 0; k < nout; k++)
+			assert_true(out[k].t == v[first + k].t && out[k].v == v[first + k].v);
+	}
+	/* a range before the chunk or after it */
+	nout = 0;
+	assert_int_equal(pack2_decode_range(e.b, e.len, INT64_MIN, v[0].t - 1, &out, &nout, &cap), 0);
+	assert_int_equal(nout, 0);
+	assert_int_equal(pack2_decode_range(e.b, e.len, v[n - 1].t + 1, INT64_MAX, &out, &nout, &cap), 0);
+	assert_true(nout == (n % 128 ? n % 128 : 128));	/* the last group */
+	len = e.len;
+	mem_free(out);
+	enc_free(&e);
+	return len;
+}
+
 /* pack_roundtrip encodes and decodes v, checking bits; returns the size. */
 static size_t
 pack_roundtrip(const struct tsdb_sample *v, size_t n)
@@ -158,6 +204,7 @@ pack_roundtrip(const struct tsdb_sample *v, size_t n)
 	len = e.len;
 	mem_free(out);
 	enc_free(&e);
+	pack2_roundtrip(v, n);
 	return len;
 }
 
@@ -211,7 +258,7 @@ test_pack_size(void **state)
 {
 	struct tsdb_sample v[480];
 	struct chunk_app app;
-	size_t i, sz_pack, sz_xor = 0, k;
+	size_t i, sz_pack, sz_pack2, sz_xor = 0, k;
 	double g = 20;
 	uint64_t cnt = 1000000;
 	const char *what[] = { "counter", "gauge 2 decimals", "constant" };
@@ -232,6 +279,7 @@ test_pack_size(void **state)
 			}
 		}
 		sz_pack = pack_roundtrip(v, 480);
+		sz_pack2 = pack2_roundtrip(v, 480);
 		sz_xor = 0;
 		for (i = 0; i < 480; i += 120) {
 			size_t j;
@@ -242,9 +290,11 @@ test_pack_size(void **state)
 			sz_xor += app.len;
 			chunk_app_reset(&app);
 		}
-		print_message("pack vs XOR, 2h at 15s with 0-4 ms jitter, %s: %.2f vs %.2f bytes/sample\n",
-		    what[k], sz_pack / 480.0, sz_xor / 480.0);
+		print_message("pack (version 2) vs XOR, 2h at 15s with 0-4 ms jitter, %s: %.2f (%.2f) "
+		    "vs %.2f bytes/sample\n", what[k], sz_pack / 480.0, sz_pack2 / 480.0, sz_xor / 480.0);
 		assert_true(sz_pack < sz_xor);
+		assert_true(sz_pack2 < sz_xor);
+		assert_true(sz_pack2 < sz_pack + 40);	/* the anchors of three more groups */
 	}
 }
 
@@ -280,6 +330,31 @@ test_pack_corrupt(void **state)
 	}
 	print_message("pack: 3000 damaged inputs decoded safely, %zu refused\n", errors);
 	assert_true(errors > 1500);
+	enc_free(&e);
+	/* the same for version 2, whole and in ranges */
+	pack2_encode(v, 300, &e);
+	for (round = 0, errors = 0; round < 3000; round++) {
+		uint8_t *b = mem_alloc(e.len);
+		size_t len = e.len, nout = 0, cap = 0;
+		struct tsdb_sample *out = NULL;
+		int64_t lo = round % 3 ? INT64_MIN : (int64_t)(rnd() % 4500000);
+
+		memcpy(b, e.b, e.len);
+		if (round % 2)
+			len = rnd() % e.len;
+		else
+			b[rnd() % e.len] ^= (uint8_t)(1u << (rnd() % 8));
+		if (pack2_decode_range(b, len, lo, INT64_MAX, &out, &nout, &cap) != 0) {
+			errors++;
+			assert_int_equal(nout, 0);
+		}
+		for (i = 1; i < nout; i++)
+			assert_true(out[i].t > out[i - 1].t);
+		mem_free(out);
+		mem_free(b);
+	}
+	print_message("pack version 2: 3000 damaged inputs decoded safely, %zu refused\n", errors);
+	assert_true(errors > 1000);
 	enc_free(&e);
 }
 
