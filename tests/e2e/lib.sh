@@ -22,6 +22,7 @@ set -eu
 E2E_NAME=$(basename "$0" .sh)
 E2E_DIR=$(mktemp -d "${TMPDIR:-/tmp}/strata-e2e-$E2E_NAME.XXXXXX")
 E2E_PIDS=""
+E2E_PORT_LOCK=""
 
 e2e_cleanup() {
 	for pid in $E2E_PIDS; do
@@ -34,6 +35,8 @@ e2e_cleanup() {
 		done
 		kill -9 "$pid" 2>/dev/null || true
 	done
+	# the block's ports may linger in TIME_WAIT: the next scenario prefers another
+	[ -z "${E2E_PORT_LOCK:-}" ] || touch "$E2E_PORT_LOCK" 2>/dev/null || true
 	[ -n "${E2E_KEEP:-}" ] || rm -rf "$E2E_DIR"
 }
 trap e2e_cleanup EXIT
@@ -76,34 +79,47 @@ PY
 e2e_reserve_ports() {
 	set -- $(cat /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768 60999)
 	if [ "$1" -ge $((10000 + 4 * E2E_PORT_BLOCK)) ]; then
-		lo=10000 hi=$1
+		_r_lo=10000 _r_hi=$1
 	else
-		lo=$(($2 + 1)) hi=65536
+		_r_lo=$(($2 + 1)) _r_hi=65536
 	fi
-	nblocks=$(((hi - lo) / E2E_PORT_BLOCK))
-	[ "$nblocks" -gt 0 ] || e2e_fail "no room for a block of $E2E_PORT_BLOCK ports outside the ephemeral range $*"
-	locks=${TMPDIR:-/tmp}/strata-e2e-ports
-	mkdir -p "$locks" 2>/dev/null || true
-	chmod 1777 "$locks" 2>/dev/null || true
-	b=$(($(od -An -N2 -tu2 /dev/urandom) % nblocks))
-	i=0
-	while [ "$i" -lt "$nblocks" ]; do
-		f="$locks/$b.lock"
-		[ -e "$f" ] || { : >"$f" && chmod 666 "$f"; } 2>/dev/null || true
-		if ! command -v flock >/dev/null; then
-			break	# no flock(1): an unreserved random block
-		fi
-		if [ -r "$f" ]; then
-			exec 9<"$f"
-			# ours, and nothing else listens in it (a benchmark's fixed ports)
-			flock -n 9 && e2e_block_free $((lo + b * E2E_PORT_BLOCK)) && break
-			exec 9<&-
-		fi
-		b=$(((b + 1) % nblocks))
-		i=$((i + 1))
+	_r_nblocks=$(((_r_hi - _r_lo) / E2E_PORT_BLOCK))
+	[ "$_r_nblocks" -gt 0 ] || e2e_fail "no room for a block of $E2E_PORT_BLOCK ports outside the ephemeral range $*"
+	_r_locks=${TMPDIR:-/tmp}/strata-e2e-ports
+	mkdir -p "$_r_locks" 2>/dev/null || true
+	chmod 1777 "$_r_locks" 2>/dev/null || true
+	_r_now=$(date +%s)
+	_r_b=$(($(od -An -N2 -tu2 /dev/urandom) % _r_nblocks))
+	_r_found=""
+	# First a block nobody used for 2 minutes (a lock file is touched when
+	# its scenario ends: what it served may linger in TIME_WAIT for 60 s),
+	# then any block that is not reserved.
+	for _r_pass in fresh any; do
+		_r_i=0
+		while [ "$_r_i" -lt "$_r_nblocks" ] && [ -z "$_r_found" ]; do
+			_r_f="$_r_locks/$_r_b.lock"
+			[ -e "$_r_f" ] || { : >"$_r_f" && chmod 666 "$_r_f" && touch -d @0 "$_r_f"; } 2>/dev/null || true
+			if ! command -v flock >/dev/null; then
+				_r_found=$_r_b	# no flock(1): an unreserved random block
+			elif [ -r "$_r_f" ] && { [ "$_r_pass" = any ] ||
+			    [ $((_r_now - $(stat -c %Y "$_r_f" 2>/dev/null || echo 0))) -ge 120 ]; }; then
+				exec 9<"$_r_f"
+				# ours, and nothing else listens in it (a benchmark's fixed ports)
+				if flock -n 9 && e2e_block_free $((_r_lo + _r_b * E2E_PORT_BLOCK)); then
+					_r_found=$_r_b
+					E2E_PORT_LOCK=$_r_f
+					touch "$_r_f" 2>/dev/null || true
+				else
+					exec 9<&-
+				fi
+			fi
+			[ -n "$_r_found" ] || _r_b=$(((_r_b + 1) % _r_nblocks))
+			_r_i=$((_r_i + 1))
+		done
+		[ -z "$_r_found" ] || break
 	done
-	[ "$i" -lt "$nblocks" ] || e2e_fail "every block of ports in $lo-$hi is reserved by another scenario"
-	E2E_PORT_FIRST=$((lo + b * E2E_PORT_BLOCK))
+	[ -n "$_r_found" ] || e2e_fail "every block of ports in $_r_lo-$_r_hi is reserved by another scenario or in use"
+	E2E_PORT_FIRST=$((_r_lo + _r_b * E2E_PORT_BLOCK))
 	E2E_PORT_END=$((E2E_PORT_FIRST + E2E_PORT_BLOCK))
 	echo "$E2E_PORT_FIRST" >"$E2E_DIR/ports.next"
 }
