@@ -443,6 +443,20 @@ expfmt_fparse(const unsigned char *s, size_t n, double *out)
 		neg = *q == '-';
 		q++;
 	}
+	/* Most values are plain integers: up to 15 digits a double holds
+	 * them exactly, so they need neither the general scan nor rounding. */
+	if (q < e && e - q <= 15) {
+		const unsigned char *d = q;
+
+		for (; d < e && (unsigned)*d - '0' < 10; d++)
+			mant = mant * 10 + ((unsigned)*d - '0');
+		if (d == e) {
+			v = (double)mant;
+			*out = neg ? -v : v;
+			return F_OK;
+		}
+		mant = 0;
+	}
 	for (; q < e; q++) {
 		unsigned d = (unsigned)*q - '0';
 
