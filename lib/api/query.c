@@ -238,19 +238,6 @@ write_ts(struct json_writer *w, int64_t t)
 	strbuf_free(&sb);
 }
 
-static void
-write_metric(struct json_writer *w, const struct labels *ls)
-{
-	size_t i;
-
-	json_object_begin(w);
-	for (i = 0; ls != NULL && i < ls->n; i++) {
-		json_key(w, ls->v[i].name);
-		json_string(w, ls->v[i].value);
-	}
-	json_object_end(w);
-}
-
 /* write_value writes a vector or matrix sample value as Prometheus'
  * marshalPointJSON does: 'f' form, but 'e' form ("1e-07", "1e+21") for
  * values of magnitude below 1e-6 or from 1e21 on. */
@@ -324,7 +311,7 @@ respond_result(struct http_request *req, const struct promql_result *res)
 		for (i = 0; i < res->nvec; i++) {
 			json_object_begin(&r.w);
 			json_key(&r.w, "metric");
-			write_metric(&r.w, res->vec[i].ls);
+			json_labels(&r.w, res->vec[i].ls);
 			json_key(&r.w, "value");
 			write_point(&r.w, res->vec[i].t, res->vec[i].v);
 			json_object_end(&r.w);
@@ -336,7 +323,7 @@ respond_result(struct http_request *req, const struct promql_result *res)
 		for (i = 0; i < res->nmat; i++) {
 			json_object_begin(&r.w);
 			json_key(&r.w, "metric");
-			write_metric(&r.w, res->mat[i].ls);
+			json_labels(&r.w, res->mat[i].ls);
 			json_key(&r.w, "values");
 			json_array_begin(&r.w);
 			for (j = 0; j < res->mat[i].n; j++)
@@ -589,7 +576,7 @@ h_series(struct http_request *req, void *arg)
 			labels_free(all[i]);
 			continue;
 		}
-		write_metric(&r.w, all[i]);
+		json_labels(&r.w, all[i]);
 		all[k++] = all[i];
 	}
 	json_array_end(&r.w);

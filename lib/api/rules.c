@@ -87,19 +87,6 @@ write_kv(struct json_writer *w, const struct rulefmt_kv *kv, size_t n)
 	json_object_end(w);
 }
 
-static void
-write_labels(struct json_writer *w, const struct labels *ls)
-{
-	size_t i;
-
-	json_object_begin(w);
-	for (i = 0; ls != NULL && i < ls->n; i++) {
-		json_key(w, ls->v[i].name);
-		json_string(w, ls->v[i].value);
-	}
-	json_object_end(w);
-}
-
 /* write_alert writes one alert as Prometheus' API Alert. */
 static void
 write_alert(struct json_writer *w, const struct rules_alert_info *a)
@@ -108,7 +95,7 @@ write_alert(struct json_writer *w, const struct rules_alert_info *a)
 
 	json_object_begin(w);
 	json_key(w, "labels");
-	write_labels(w, a->labels);
+	json_labels(w, a->labels);
 	json_key(w, "annotations");
 	write_kv(w, a->annotations, a->n_annotations);
 	json_key(w, "state");

@@ -12,19 +12,6 @@
 #include "util/mem.h"
 #include "util/time.h"
 
-static void
-write_labels(struct json_writer *w, const struct labels *ls)
-{
-	size_t i;
-
-	json_object_begin(w);
-	for (i = 0; ls != NULL && i < ls->n; i++) {
-		json_key(w, ls->v[i].name);
-		json_string(w, ls->v[i].value);
-	}
-	json_object_end(w);
-}
-
 static const char *
 health_name(enum scrape_health h)
 {
@@ -60,9 +47,9 @@ write_active(struct json_writer *w, const struct scrape_target_info *t)
 
 	json_object_begin(w);
 	json_key(w, "discoveredLabels");
-	write_labels(w, t->discovered);
+	json_labels(w, t->discovered);
 	json_key(w, "labels");
-	write_labels(w, t->labels);
+	json_labels(w, t->labels);
 	json_key(w, "scrapePool");
 	json_string(w, t->pool);
 	json_key(w, "scrapeUrl");
@@ -125,7 +112,7 @@ api_targets_write(const struct scrape_target_info *v, size_t n,
 			continue;
 		json_object_begin(&w);
 		json_key(&w, "discoveredLabels");
-		write_labels(&w, order[i]->discovered);
+		json_labels(&w, order[i]->discovered);
 		json_object_end(&w);
 	}
 	json_array_end(&w);

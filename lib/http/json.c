@@ -282,3 +282,16 @@ json_ok(const struct json_writer *w)
 {
 	return w->depth == 0 && !w->overflow && !w->after_key;
 }
+
+void
+json_labels(struct json_writer *w, const struct labels *ls)
+{
+	size_t i;
+
+	json_object_begin(w);
+	for (i = 0; ls != NULL && i < ls->n; i++) {
+		json_key(w, ls->v[i].name);
+		json_string(w, ls->v[i].value);
+	}
+	json_object_end(w);
+}

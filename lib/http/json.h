@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "labels/labels.h"
 #include "util/strbuf.h"
 
 #define JSON_MAX_DEPTH 64
@@ -51,6 +52,9 @@ void json_double(struct json_writer *w, double v);
 void json_float_string(struct json_writer *w, double v);
 void json_bool(struct json_writer *w, bool v);
 void json_null(struct json_writer *w);
+/* json_labels writes ls as an object of its labels, in their (sorted)
+ * order, as Prometheus marshals a label set; NULL writes {}. */
+void json_labels(struct json_writer *w, const struct labels *ls);
 /* json_raw writes len bytes of already-encoded JSON as one value. */
 void json_raw(struct json_writer *w, const char *s, size_t len);
 /* json_ok tells whether the document is complete and nesting never

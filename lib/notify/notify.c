@@ -871,17 +871,6 @@ json_time(struct json_writer *w, int64_t t, bool nano)
 }
 
 static void
-json_labels(struct json_writer *w, const struct labels *ls)
-{
-	json_object_begin(w);
-	for (uint32_t i = 0; ls != NULL && i < ls->n; i++) {
-		json_key(w, ls->v[i].name);
-		json_string(w, ls->v[i].value);
-	}
-	json_object_end(w);
-}
-
-static void
 json_kvs(struct json_writer *w, const struct rulefmt_kv *kv, size_t n)
 {
 	json_object_begin(w);
