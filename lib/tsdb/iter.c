@@ -365,6 +365,21 @@ open_run(struct tsdb_iter *it)
 		merge_run(it, it->i, j);
 		it->mode = 2;
 	}
+	if (it->mode == 2 && it->bn > 0 && it->buf[0].t < iter_lo(it)) {
+		/* decoded whole groups: start at the first sample wanted */
+		size_t lo = 0, hi = it->bn;
+		int64_t want = iter_lo(it);
+
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (it->buf[mid].t < want)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		it->bpos = lo;
+	}
 	it->i = j;
 	return true;
 }
