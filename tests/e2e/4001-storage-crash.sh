@@ -5,7 +5,9 @@
 # so no scrape is still in flight) are counted; after the restart the same
 # count at T must come back exactly: nothing written before the kill is
 # lost, nothing is doubled. Then a clean stop: it leaves a WAL checkpoint,
-# and the restart loads it with the same count.
+# and the restart loads it with the same count. Scrapes run every 250 ms so
+# the head closes chunks (about every 30 s) into head_chunks/ during the
+# run: restarts replay into them and the checkpoint names them.
 . "$(dirname "$0")/lib.sh"
 
 first=$(e2e_ports 3)
@@ -15,8 +17,8 @@ data="$E2E_DIR/data"
 e2e_synth targets "$first" 3 300
 cat >"$E2E_DIR/leaf.yml" <<CFG
 global:
-  scrape_interval: 1s
-  scrape_timeout: 900ms
+  scrape_interval: 250ms
+  scrape_timeout: 200ms
 scrape_configs:
   - job_name: synth
     static_configs:
@@ -77,6 +79,7 @@ before=$(count "$t")
 kill "$LEAF"
 wait "$LEAF" 2>/dev/null || true
 ls "$data/wal" | grep -q '^checkpoint\.' || e2e_fail "no checkpoint after a clean stop: $(ls "$data/wal")"
+[ -n "$(ls "$data/head_chunks")" ] || e2e_fail "no head chunk file after the run"
 start_leaf 21
 after=$(count "$t")
 [ "$before" = "$after" ] || e2e_fail "clean restart: $before samples before, $after after"
