@@ -11,11 +11,15 @@ its own port and data dir on 127.0.0.1. After a warm-up it measures, for each:
   - resident memory per active series (VmRSS / series),
   - /federate of every series: median latency and bytes (uncompressed).
 
-Each configuration runs RUNS times; the figures printed are medians. Nothing
-is asserted: this prints figures for tests/bench/README.md.
+Each configuration runs RUNS times; the figures printed are medians, with
+the machine (CPU model, cores, load average before and after) for the
+record. Nothing is asserted: this prints figures for tests/bench/README.md.
+A large run (1M series) wants a longer --warmup: Prometheus and
+VictoriaMetrics create their series during the first scrapes.
 
-usage: leaf_bench.py [--series N] [--targets T] [--interval S] [--window S]
-                     [--runs R] [--builddir DIR] [--only strata,prometheus,vm]
+usage: leaf_bench.py [--series N] [--targets T] [--interval S] [--warmup S]
+                     [--window S] [--runs R] [--federate-runs N]
+                     [--builddir DIR] [--only strata,prometheus,vm]
 """
 import argparse
 import os
@@ -50,6 +54,33 @@ def free_ports(n):
             s.close()
         return base
     raise RuntimeError('no free ports')
+
+
+def machine():
+    """CPU model, online cores and load averages, for the record."""
+    model = '?'
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    model = line.split(':', 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return '%s, %d cores, load average %s' % (model, os.cpu_count() or 0,
+                                              ' '.join('%.2f' % x for x in os.getloadavg()))
+
+
+def stop_proc(proc, grace=30):
+    """SIGTERM, then SIGKILL after grace seconds."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def get(url, timeout=120):
@@ -103,12 +134,7 @@ class System:
         return metric(self.base, self.samples_metric)
 
     def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_proc(self.proc)
 
 
 def scrape_config(targets, interval, first):
@@ -180,8 +206,7 @@ def run_once(a, tmp):
     finally:
         for s in systems:
             s.stop()
-        synth.send_signal(signal.SIGTERM)
-        synth.wait()
+        stop_proc(synth, grace=10)
 
 
 def main():
@@ -199,6 +224,7 @@ def main():
     a.only = a.only.split(',')
     runs = []
     tmp = tempfile.mkdtemp(prefix='strata-bench-')
+    print('machine: %s' % machine(), flush=True)
     try:
         for i in range(a.runs):
             r = run_once(a, tmp)
@@ -207,9 +233,10 @@ def main():
                   flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    print('machine after: %s' % machine())
     print()
-    print('%d series (%d targets x %d), scrape every %ds, window %ds, median of %d runs'
-          % (a.series, a.targets, a.series // a.targets, a.interval, a.window, a.runs))
+    print('%d series (%d targets x %d), scrape every %ds, warm-up %ds, window %ds, median of %d runs'
+          % (a.series, a.targets, a.series // a.targets, a.interval, a.warmup, a.window, a.runs))
     print('| system | CPU-s per 1M samples | samples/s | RSS bytes/series | /federate all (s) | /federate bytes |')
     print('|---|---|---|---|---|---|')
     for name in a.only:

@@ -9,7 +9,9 @@
 #   storage_bench.sh replay [SERIES] [HOURS]   restart to ready after a crash:
 #       the same commits written as a strata WAL and a Prometheus WAL
 #       (bench_tsdb wal), then strata-leaf and prometheus started on them;
-#       time to /-/ready, CPU seconds, resident memory per series. strata is
+#       time to /-/ready, CPU seconds, resident memory per series (at ready
+#       and SETTLE seconds later, default 60: the replay's garbage gone, the
+#       head at rest with 2h of samples). strata is
 #       also timed after a clean stop (a checkpoint of the whole head) and,
 #       with BENCH_PRODUCTION=1, after a crash with the checkpoints its
 #       maintenance takes while ingesting (bench_tsdb --maintain).
@@ -133,6 +135,8 @@ bench_replay() {
 	leaf strata-wal "$p" "$W/s"
 	n=$(metric "$p" prometheus_tsdb_head_series)
 	echo "strata, WAL only: ready in ${READY}s, CPU $(cpu "$PID")s, RSS $(rss_mib "$PID") MiB ($(( ($(rss_mib "$PID") - base_s) * 1048576 / n )) bytes/series above an empty leaf), $n series"
+	sleep "${SETTLE:-60}"
+	echo "  ${SETTLE:-60} s later: RSS $(rss_mib "$PID") MiB ($(( $(rss_mib "$PID") * 1048576 / n )) bytes/series, $(( ($(rss_mib "$PID") - base_s) * 1048576 / n )) above an empty leaf)"
 	stop "$PID"
 	p=$(port)
 	leaf strata-ckpt "$p" "$W/s"
@@ -143,6 +147,8 @@ bench_replay() {
 	n=$(metric "$p" prometheus_tsdb_head_series)
 	echo "prometheus, WAL: ready in ${READY}s, CPU $(cpu "$PID")s, RSS $(rss_mib "$PID") MiB ($(( ($(rss_mib "$PID") - base_p) * 1048576 / n )) bytes/series above an empty prometheus), $n series"
 	grep -h 'WAL replay completed' "$W/prometheus.log" | sed 's/^/  /'
+	sleep "${SETTLE:-60}"
+	echo "  ${SETTLE:-60} s later: RSS $(rss_mib "$PID") MiB ($(( $(rss_mib "$PID") * 1048576 / n )) bytes/series, $(( ($(rss_mib "$PID") - base_p) * 1048576 / n )) above an empty prometheus)"
 	stop "$PID"
 	rm -rf "$W/s" "$W/p"
 	[ -n "${BENCH_PRODUCTION:-}" ] || return 0
