@@ -47,6 +47,7 @@ struct wal {
 	struct wal_opts o;
 	pthread_mutex_t mu;
 	pthread_cond_t wake;		/* the sync thread waits here */
+	bool syncer_idle;		/* it waits for a first dirty byte */
 	pthread_cond_t synced_cv;	/* committers wait here */
 	pthread_t syncer;
 	bool syncer_started;
@@ -587,7 +588,9 @@ syncer_main(void *arg)
 		int fd;
 
 		if (w->written == w->synced || w->fd < 0) {
+			w->syncer_idle = true;
 			pthread_cond_wait(&w->wake, &w->mu);
+			w->syncer_idle = false;
 			continue;
 		}
 		due = w->dirty_since_ns + w->o.sync_interval_ms * 1000000;
@@ -825,7 +828,9 @@ wal_log(struct wal *w, const struct tsdb_log_series *s, size_t ns,
 	}
 	if (pos != NULL)
 		*pos = w->written;
-	if (w->o.sync != WAL_SYNC_NONE)
+	/* a syncer already counting down to its due time needs no wakeup:
+	 * one per commit cost a context switch each */
+	if (w->o.sync == WAL_SYNC_COMMIT || (w->o.sync != WAL_SYNC_NONE && w->syncer_idle))
 		pthread_cond_signal(&w->wake);
 	pthread_mutex_unlock(&w->mu);
 	return 0;
