@@ -175,7 +175,9 @@ def run_once(a, tmp):
                 systems.append(System(name, cmd, base, 'prometheus_tsdb_head_samples_appended_total', logs[name]))
             else:
                 cmd = ['victoria-metrics', '-promscrape.config=' + cfg, '-storageDataPath=' + data,
-                       '-httpListenAddr=127.0.0.1:%d' % ports[name], '-retentionPeriod=1d']
+                       '-httpListenAddr=127.0.0.1:%d' % ports[name], '-retentionPeriod=1d',
+                       # its default refuses /federate of more than 1M series
+                       '-search.maxFederateSeries=%d' % (2 * a.series + 10 * a.targets)]
                 systems.append(System(name, cmd, base, 'vm_rows_added_to_storage_total', logs[name]))
         for s in systems:
             wait_ready(s.base + ('/health' if s.name == 'vm' else '/-/ready'))
