@@ -72,6 +72,16 @@ matcher_matches_empty(const struct matcher *m)
 	return matcher_matches(m, "");
 }
 
+const char *
+matcher_literal(const struct matcher *m)
+{
+	if (m->op == MATCH_EQUAL)
+		return m->value;
+	if (m->op == MATCH_REGEX && m->re != NULL)
+		return regex_literal(m->re);
+	return NULL;
+}
+
 bool
 matcher_matches_labels(const struct matcher *m, const struct labels *ls)
 {

@@ -37,6 +37,11 @@ void matcher_free(struct matcher *m);
 bool matcher_matches(const struct matcher *m, const char *value);
 /* matcher_matches_empty tells whether the matcher accepts a missing label. */
 bool matcher_matches_empty(const struct matcher *m);
+/* matcher_literal returns the one value m accepts (m's value for =, the
+ * pattern's literal for a =~ without metacharacters), else NULL: index
+ * lookups use it to fetch one list instead of scanning every value.
+ * The string is owned by m. */
+const char *matcher_literal(const struct matcher *m);
 /* matcher_matches_labels tests the matcher's label in ls. */
 bool matcher_matches_labels(const struct matcher *m, const struct labels *ls);
 /* matcher_op_string returns "=", "!=", "=~" or "!~". */

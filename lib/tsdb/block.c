@@ -1183,8 +1183,9 @@ cmp_u32(const void *a, const void *b)
 
 /* values_ids: the ids of name's values matching m (want) or not (!want). */
 static void
-values_ids(const struct block *b, const struct matcher *m, bool want, struct postings_ids *out)
+values_ids(void *src, const struct matcher *m, bool want, struct postings_ids *out)
 {
+	const struct block *b = src;
 	uint32_t name = find_sym(b, m->name), i, lists = 0;
 	const char *lit = NULL;
 	size_t cap = 0;
@@ -1193,10 +1194,8 @@ values_ids(const struct block *b, const struct matcher *m, bool want, struct pos
 	out->n = 0;
 	if (name == UINT32_MAX)
 		return;
-	if (want && m->op == MATCH_EQUAL)
-		lit = m->value;
-	else if (want && m->op == MATCH_REGEX && m->re != NULL)
-		lit = regex_literal(m->re);
+	if (want)
+		lit = matcher_literal(m);
 	if (lit != NULL) {
 		uint32_t v = find_sym(b, lit);
 
@@ -1220,42 +1219,6 @@ values_ids(const struct block *b, const struct matcher *m, bool want, struct pos
 		qsort(out->v, out->n, sizeof *out->v, cmp_u32);
 }
 
-static void
-intersect(struct postings_ids *a, const struct postings_ids *b)
-{
-	size_t i = 0, j = 0, k = 0;
-
-	while (i < a->n && j < b->n) {
-		if (a->v[i] < b->v[j])
-			i++;
-		else if (a->v[i] > b->v[j])
-			j++;
-		else {
-			a->v[k++] = a->v[i];
-			i++;
-			j++;
-		}
-	}
-	a->n = k;
-}
-
-static void
-subtract(struct postings_ids *a, const struct postings_ids *b)
-{
-	size_t i = 0, j = 0, k = 0;
-
-	while (i < a->n) {
-		while (j < b->n && b->v[j] < a->v[i])
-			j++;
-		if (j < b->n && b->v[j] == a->v[i]) {
-			i++;
-			continue;
-		}
-		a->v[k++] = a->v[i++];
-	}
-	a->n = k;
-}
-
 void
 block_all(struct block *b, struct postings_ids *out)
 {
@@ -1267,38 +1230,17 @@ block_all(struct block *b, struct postings_ids *out)
 		out->v[i] = i;
 }
 
+/* all_ids is block_all as a postings_all_fn. */
+static void
+all_ids(void *src, struct postings_ids *out)
+{
+	block_all(src, out);
+}
+
 void
 block_select(struct block *b, struct matcher *const *ms, size_t n, struct postings_ids *out)
 {
-	struct postings_ids cur = { NULL, 0 }, tmp;
-	bool have = false;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		if (matcher_matches_empty(ms[i]))
-			continue;
-		values_ids(b, ms[i], true, &tmp);
-		if (!have) {
-			cur = tmp;
-			have = true;
-		} else {
-			intersect(&cur, &tmp);
-			postings_ids_free(&tmp);
-		}
-		if (cur.n == 0)
-			goto done;
-	}
-	if (!have)
-		block_all(b, &cur);
-	for (i = 0; i < n && cur.n > 0; i++) {
-		if (!matcher_matches_empty(ms[i]))
-			continue;
-		values_ids(b, ms[i], false, &tmp);
-		subtract(&cur, &tmp);
-		postings_ids_free(&tmp);
-	}
-done:
-	*out = cur;
+	postings_ids_for_matchers(ms, n, values_ids, all_ids, b, out);
 }
 
 /* series_at opens a decoder on series ref. */

@@ -448,8 +448,9 @@ ids_push(struct postings_ids *o, size_t *cap, const uint32_t *v, size_t n)
  * that do not (want false), sorted. The lists of one name are disjoint (a
  * series has one value per name), so concatenating and sorting is a merge. */
 static void
-values_ids(struct postings *p, const struct matcher *m, bool want, struct postings_ids *out)
+values_ids(void *src, const struct matcher *m, bool want, struct postings_ids *out)
 {
+	struct postings *p = src;
 	struct pname *pn = find_name(p, m->name);
 	const char *lit = NULL;
 	size_t cap = 0;
@@ -459,10 +460,8 @@ values_ids(struct postings *p, const struct matcher *m, bool want, struct postin
 	out->n = 0;
 	if (pn == NULL)
 		return;
-	if (want && m->op == MATCH_EQUAL)
-		lit = m->value;
-	else if (want && m->op == MATCH_REGEX && m->re != NULL)
-		lit = regex_literal(m->re);
+	if (want)
+		lit = matcher_literal(m);
 	if (lit != NULL) {
 		struct plist *pl = find_value(pn, lit);
 
@@ -521,20 +520,20 @@ subtract(struct postings_ids *a, const struct postings_ids *b)
 }
 
 void
-postings_select(struct postings *p, struct matcher *const *ms, size_t n,
+postings_ids_for_matchers(struct matcher *const *ms, size_t n,
+    postings_values_fn values, postings_all_fn all, void *src,
     struct postings_ids *out)
 {
 	struct postings_ids cur = { NULL, 0 }, tmp;
 	bool have = false;
-	size_t i, cap;
+	size_t i;
 
-	pthread_rwlock_rdlock(&p->mu);
 	/* Positive sets first (a matcher that rejects ""): they bound the
 	 * result, and one empty set ends the evaluation. */
 	for (i = 0; i < n; i++) {
 		if (matcher_matches_empty(ms[i]))
 			continue;
-		values_ids(p, ms[i], true, &tmp);
+		values(src, ms[i], true, &tmp);
 		if (!have) {
 			cur = tmp;
 			have = true;
@@ -545,23 +544,40 @@ postings_select(struct postings *p, struct matcher *const *ms, size_t n,
 		if (cur.n == 0)
 			goto done;
 	}
-	if (!have) {
-		cap = 0;
-		ids_push(&cur, &cap, p->all, p->nall);
-		have = true;
-	}
+	if (!have)
+		all(src, &cur);
 	/* A matcher accepting "" keeps series without the label; what it
 	 * removes is the series whose value it rejects. */
 	for (i = 0; i < n && cur.n > 0; i++) {
 		if (!matcher_matches_empty(ms[i]))
 			continue;
-		values_ids(p, ms[i], false, &tmp);
+		values(src, ms[i], false, &tmp);
 		subtract(&cur, &tmp);
 		postings_ids_free(&tmp);
 	}
 done:
-	pthread_rwlock_unlock(&p->mu);
 	*out = cur;
+}
+
+/* all_ids fills out with a copy of the list of all ids (read lock held). */
+static void
+all_ids(void *src, struct postings_ids *out)
+{
+	struct postings *p = src;
+	size_t cap = 0;
+
+	out->v = NULL;
+	out->n = 0;
+	ids_push(out, &cap, p->all, p->nall);
+}
+
+void
+postings_select(struct postings *p, struct matcher *const *ms, size_t n,
+    struct postings_ids *out)
+{
+	pthread_rwlock_rdlock(&p->mu);
+	postings_ids_for_matchers(ms, n, values_ids, all_ids, p, out);
+	pthread_rwlock_unlock(&p->mu);
 }
 
 static int

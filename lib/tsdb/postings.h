@@ -14,6 +14,7 @@
 #ifndef STRATA_TSDB_POSTINGS_H
 #define STRATA_TSDB_POSTINGS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,6 +56,21 @@ void postings_del(struct postings *p, const uint32_t *ids,
  * (n >= 1; a set that matches only by empty-accepting matchers starts from
  * all ids). Caller frees out with postings_ids_free(). */
 void postings_select(struct postings *p, struct matcher *const *ms, size_t n,
+    struct postings_ids *out);
+/* A source of id lists for postings_ids_for_matchers: values fills out with
+ * the sorted ids of the series whose value of m->name matches m (want true)
+ * or is set and does not match it (want false); all fills out with every id.
+ * The caller of either frees out with postings_ids_free(). */
+typedef void (*postings_values_fn)(void *src, const struct matcher *m, bool want,
+    struct postings_ids *out);
+typedef void (*postings_all_fn)(void *src, struct postings_ids *out);
+/* postings_ids_for_matchers is the matcher-set evaluation shared by the head
+ * index and the blocks (Prometheus' PostingsForMatchers): intersect the sets
+ * of the matchers that reject "", starting from all ids if there are none,
+ * then subtract what each matcher accepting "" rejects. The caller holds
+ * whatever lock src needs. Caller frees out with postings_ids_free(). */
+void postings_ids_for_matchers(struct matcher *const *ms, size_t n,
+    postings_values_fn values, postings_all_fn all, void *src,
     struct postings_ids *out);
 /* postings_label_names fills out with every label name in use, sorted. */
 void postings_label_names(struct postings *p, struct postings_strings *out);
