@@ -32,6 +32,7 @@
 #include <xxhash.h>
 
 #include "util/mem.h"
+#include "util/utf8.h"
 
 /* ------------------------------------------------------------------------ */
 /* intern table                                                              */
@@ -386,43 +387,6 @@ print_init(void)
 		(void)pcre2_jit_compile(print_re, PCRE2_JIT_COMPLETE);
 }
 
-/* utf8_decode decodes one rune of s[0..len) the way Go's
- * utf8.DecodeRuneInString does: returns its width, with *r = -1 and width 1
- * for an invalid or truncated sequence, surrogate or overlong form. */
-static size_t
-utf8_decode(const unsigned char *s, size_t len, long *r)
-{
-	unsigned char c = s[0];
-	size_t n, i;
-	long v, min;
-
-	*r = -1;
-	if (c < 0x80) {
-		*r = c;
-		return 1;
-	}
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2; v = c & 0x1f; min = 0x80;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3; v = c & 0x0f; min = 0x800;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4; v = c & 0x07; min = 0x10000;
-	} else {
-		return 1;
-	}
-	if (len < n)
-		return 1;
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 1;
-		v = (v << 6) | (s[i] & 0x3f);
-	}
-	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-		return 1;
-	*r = v;
-	return n;
-}
-
 /* labels_quote appends s[0..len) as a Go double-quoted string literal
  * (strconv.Quote): printable runes as is, \a\b\f\n\r\t\v\\\" escaped, other
  * runes as \xXX, \uXXXX or \UXXXXXXXX, invalid UTF-8 bytes as \xXX. */
@@ -437,7 +401,7 @@ labels_quote(const char *str, size_t len, struct strbuf *out)
 
 	strbuf_putc(out, '"');
 	while (i < len) {
-		w = utf8_decode(s + i, len - i, &r);
+		w = utf8_decode_rune(s + i, len - i, &r);
 		if (r < 0) {
 			strbuf_putc(out, '\\');
 			strbuf_putc(out, 'x');

@@ -36,6 +36,7 @@
 #include <pcre2.h>
 
 #include "util/mem.h"
+#include "util/utf8.h"
 
 #define REGEX_MATCH_LIMIT	1000000
 #define REGEX_DEPTH_LIMIT	1000000
@@ -191,42 +192,6 @@ regex_limit_hits(void)
 /* ------------------------------------------------------------------------ */
 /* UTF-8                                                                     */
 
-/* utf8_next decodes one rune as Go's utf8.DecodeRune: returns the width and
- * sets *r, or -1 with width 1 for an invalid byte. len > 0. */
-static size_t
-utf8_next(const unsigned char *s, size_t len, long *r)
-{
-	unsigned char c = s[0];
-	size_t n, i;
-	long v, min;
-
-	*r = -1;
-	if (c < 0x80) {
-		*r = c;
-		return 1;
-	}
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2; v = c & 0x1f; min = 0x80;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3; v = c & 0x0f; min = 0x800;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4; v = c & 0x07; min = 0x10000;
-	} else {
-		return 1;
-	}
-	if (len < n)
-		return 1;
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 1;
-		v = (v << 6) | (s[i] & 0x3f);
-	}
-	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-		return 1;
-	*r = v;
-	return n;
-}
-
 /* utf8_valid tells whether s[0..len) is valid UTF-8. */
 static bool
 utf8_valid(const char *str, size_t len)
@@ -240,7 +205,7 @@ utf8_valid(const char *str, size_t len)
 			i++;
 			continue;
 		}
-		i += utf8_next(s + i, len - i, &r);
+		i += utf8_decode_rune(s + i, len - i, &r);
 		if (r < 0)
 			return false;
 	}
@@ -313,7 +278,7 @@ xl_rune(struct xlate *x, size_t *w)
 {
 	long r;
 
-	*w = utf8_next((const unsigned char *)x->p + x->i, x->len - x->i, &r);
+	*w = utf8_decode_rune((const unsigned char *)x->p + x->i, x->len - x->i, &r);
 	return r;
 }
 
@@ -1079,7 +1044,7 @@ regex_new(const char *pattern, size_t len, char *err, size_t errlen)
 
 		/* Go names the text from the first bad byte on. */
 		for (; i < len; i += w) {
-			w = utf8_next((const unsigned char *)pattern + i, len - i, &r);
+			w = utf8_decode_rune((const unsigned char *)pattern + i, len - i, &r);
 			if (r < 0)
 				break;
 		}
@@ -1220,7 +1185,7 @@ regex_run(const struct regex *re, const char *s, size_t len, struct regex_match 
 		long r;
 
 		for (i = 0; i < len; i += w) {
-			w = utf8_next((const unsigned char *)s + i, len - i, &r);
+			w = utf8_decode_rune((const unsigned char *)s + i, len - i, &r);
 			need += r < 0 ? 3 : w;
 		}
 		if (need + 1 > t->bufcap) {
@@ -1240,7 +1205,7 @@ regex_run(const struct regex *re, const char *s, size_t len, struct regex_match 
 			t->mapcap = need + 1;
 		}
 		for (i = 0, j = 0; i < len; i += w) {
-			w = utf8_next((const unsigned char *)s + i, len - i, &r);
+			w = utf8_decode_rune((const unsigned char *)s + i, len - i, &r);
 			if (m != NULL)
 				t->map[j] = (long)i;
 			if (r < 0) {
@@ -1333,7 +1298,7 @@ name_len(const char *s, size_t len)
 			i++;
 			continue;
 		}
-		w = utf8_next((const unsigned char *)s + i, len - i, &r);
+		w = utf8_decode_rune((const unsigned char *)s + i, len - i, &r);
 		if (r < 0 || regex_namechar == NULL)
 			break;
 		if (t == NULL && (t = regex_thread(1)) == NULL)

@@ -18,6 +18,7 @@
 #include "util/mem.h"
 #include "util/strbuf.h"
 #include "util/time.h"
+#include "util/utf8.h"
 
 static void
 test_mem_fail_injection(void **state)
@@ -307,6 +308,37 @@ test_float_format(void **state)
 	strbuf_free(&sb);
 }
 
+static void
+test_utf8_decode_rune(void **state)
+{
+	static const struct {
+		const char *s;
+		size_t len, w;
+		long r;
+	} cases[] = {
+		{ "a", 1, 1, 'a' },
+		{ "\xc3\xa9", 2, 2, 0xe9 },
+		{ "\xe2\x82\xac", 3, 3, 0x20ac },
+		{ "\xf0\x9f\x98\x80", 4, 4, 0x1f600 },
+		{ "\xc3", 1, 1, -1 },			/* truncated */
+		{ "\xc0\xaf", 2, 1, -1 },		/* overlong */
+		{ "\xe0\x80\xaf", 3, 1, -1 },		/* overlong */
+		{ "\xed\xa0\x80", 3, 1, -1 },		/* surrogate */
+		{ "\xf4\x90\x80\x80", 4, 1, -1 },	/* past U+10FFFF */
+		{ "\xe2\x28\xa1", 3, 1, -1 },		/* bad continuation */
+		{ "\x80", 1, 1, -1 },
+	};
+	size_t i;
+	long r;
+
+	(void)state;
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		assert_int_equal(utf8_decode_rune((const unsigned char *)cases[i].s,
+		    cases[i].len, &r), cases[i].w);
+		assert_int_equal(r, cases[i].r);
+	}
+}
+
 int
 main(void)
 {
@@ -317,6 +349,7 @@ main(void)
 		cmocka_unit_test(test_duration_format),
 		cmocka_unit_test(test_rfc3339),
 		cmocka_unit_test(test_float_format),
+		cmocka_unit_test(test_utf8_decode_rune),
 		cmocka_unit_test(test_flags),
 		cmocka_unit_test(test_bytes),
 		cmocka_unit_test(test_log_setup),
