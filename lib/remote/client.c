@@ -18,6 +18,7 @@
 
 #include <curl/curl.h>
 
+#include "http/client_opts.h"
 #include "remote/codec.h"
 #include "util/mem.h"
 #include "util/time.h"
@@ -33,9 +34,7 @@ struct remote_client {
 	char *username, *password, *password_file;
 	bool authorization;
 	char *auth_type, *credentials, *credentials_file;
-	char *ca_file, *cert_file, *key_file, *server_name;
-	bool insecure;
-	uint16_t tls_min, tls_max;
+	struct cfg_tls tls;		/* strings owned, "" when unset */
 	char *proxy_url;
 	char **proxy_headers;
 	size_t nproxy_headers;
@@ -92,13 +91,13 @@ remote_client_new(enum remote_kind kind, const char *url, int64_t timeout_ms,
 		c->auth_type = dup_or_empty(http->auth_type);
 		c->credentials = dup_or_empty(http->auth_credentials);
 		c->credentials_file = dup_or_empty(http->auth_credentials_file);
-		c->ca_file = dup_or_empty(http->tls.ca_file);
-		c->cert_file = dup_or_empty(http->tls.cert_file);
-		c->key_file = dup_or_empty(http->tls.key_file);
-		c->server_name = dup_or_empty(http->tls.server_name);
-		c->insecure = http->tls.insecure_skip_verify;
-		c->tls_min = http->tls.min_version;
-		c->tls_max = http->tls.max_version;
+		c->tls.ca_file = dup_or_empty(http->tls.ca_file);
+		c->tls.cert_file = dup_or_empty(http->tls.cert_file);
+		c->tls.key_file = dup_or_empty(http->tls.key_file);
+		c->tls.server_name = dup_or_empty(http->tls.server_name);
+		c->tls.insecure_skip_verify = http->tls.insecure_skip_verify;
+		c->tls.min_version = http->tls.min_version;
+		c->tls.max_version = http->tls.max_version;
 		c->proxy_url = dup_or_empty(http->proxy_url);
 		for (size_t i = 0; i < http->n_proxy_connect_header; i++)
 			c->nproxy_headers += http->proxy_connect_header[i].n_values;
@@ -121,10 +120,10 @@ remote_client_new(enum remote_kind kind, const char *url, int64_t timeout_ms,
 		c->auth_type = dup_or_empty(NULL);
 		c->credentials = dup_or_empty(NULL);
 		c->credentials_file = dup_or_empty(NULL);
-		c->ca_file = dup_or_empty(NULL);
-		c->cert_file = dup_or_empty(NULL);
-		c->key_file = dup_or_empty(NULL);
-		c->server_name = dup_or_empty(NULL);
+		c->tls.ca_file = dup_or_empty(NULL);
+		c->tls.cert_file = dup_or_empty(NULL);
+		c->tls.key_file = dup_or_empty(NULL);
+		c->tls.server_name = dup_or_empty(NULL);
 		c->proxy_url = dup_or_empty(NULL);
 		c->proxy_headers = mem_calloc(1, sizeof(*c->proxy_headers));
 	}
@@ -151,10 +150,10 @@ remote_client_free(struct remote_client *c)
 	mem_free(c->auth_type);
 	mem_free(c->credentials);
 	mem_free(c->credentials_file);
-	mem_free(c->ca_file);
-	mem_free(c->cert_file);
-	mem_free(c->key_file);
-	mem_free(c->server_name);
+	mem_free(c->tls.ca_file);
+	mem_free(c->tls.cert_file);
+	mem_free(c->tls.key_file);
+	mem_free(c->tls.server_name);
 	mem_free(c->proxy_url);
 	mem_free(c);
 }
@@ -184,10 +183,10 @@ remote_client_clone(const struct remote_client *c, const char *url)
 	d->auth_type = mem_strdup(c->auth_type);
 	d->credentials = mem_strdup(c->credentials);
 	d->credentials_file = mem_strdup(c->credentials_file);
-	d->ca_file = mem_strdup(c->ca_file);
-	d->cert_file = mem_strdup(c->cert_file);
-	d->key_file = mem_strdup(c->key_file);
-	d->server_name = mem_strdup(c->server_name);
+	d->tls.ca_file = mem_strdup(c->tls.ca_file);
+	d->tls.cert_file = mem_strdup(c->tls.cert_file);
+	d->tls.key_file = mem_strdup(c->tls.key_file);
+	d->tls.server_name = mem_strdup(c->tls.server_name);
 	d->proxy_url = mem_strdup(c->proxy_url);
 	d->proxy_headers = dup_lines(c->proxy_headers, c->nproxy_headers);
 	return d;
@@ -303,34 +302,6 @@ on_header(char *ptr, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-static void
-set_tls(const struct remote_client *c, CURL *e)
-{
-	long v;
-
-	if (c->ca_file[0] != '\0')
-		curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
-	if (c->cert_file[0] != '\0')
-		curl_easy_setopt(e, CURLOPT_SSLCERT, c->cert_file);
-	if (c->key_file[0] != '\0')
-		curl_easy_setopt(e, CURLOPT_SSLKEY, c->key_file);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, c->insecure ? 0L : 1L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, c->insecure ? 0L : 2L);
-	switch (c->tls_min) {
-	case 0x0301: v = CURL_SSLVERSION_TLSv1_0; break;
-	case 0x0302: v = CURL_SSLVERSION_TLSv1_1; break;
-	case 0x0304: v = CURL_SSLVERSION_TLSv1_3; break;
-	default: v = CURL_SSLVERSION_TLSv1_2; break;	/* Go's default minimum */
-	}
-	switch (c->tls_max) {
-	case 0x0301: v |= CURL_SSLVERSION_MAX_TLSv1_0; break;
-	case 0x0302: v |= CURL_SSLVERSION_MAX_TLSv1_1; break;
-	case 0x0303: v |= CURL_SSLVERSION_MAX_TLSv1_2; break;
-	case 0x0304: v |= CURL_SSLVERSION_MAX_TLSv1_3; break;
-	}
-	curl_easy_setopt(e, CURLOPT_SSLVERSION, v);
-}
-
 /* set_server_name makes the TLS name (SNI, certificate check) server_name
  * while connecting to the URL's own host, as Go's tls.Config.ServerName
  * does: the request goes to https://server_name:port/... and CONNECT_TO
@@ -346,13 +317,13 @@ set_server_name(const struct remote_client *c, CURL *e)
 	if (u == NULL || curl_url_set(u, CURLUPART_URL, c->url, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK ||
-	    curl_url_set(u, CURLUPART_HOST, c->server_name, 0) != CURLUE_OK ||
+	    curl_url_set(u, CURLUPART_HOST, c->tls.server_name, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_URL, &url, 0) != CURLUE_OK) {
 		curl_easy_setopt(e, CURLOPT_URL, c->url);
 		goto out;
 	}
 	curl_easy_setopt(e, CURLOPT_URL, url);
-	strbuf_printf(&sb, "%s:%s:%s:%s", c->server_name, port, host, port);
+	strbuf_printf(&sb, "%s:%s:%s:%s", c->tls.server_name, port, host, port);
 	ct = curl_slist_append(NULL, strbuf_cstr(&sb));
 	curl_easy_setopt(e, CURLOPT_CONNECT_TO, ct);
 out:
@@ -462,8 +433,8 @@ remote_client_post_cancel(const struct remote_client *c, void *easy, const void 
 		curl_easy_setopt(e, CURLOPT_USERNAME, c->username);
 		curl_easy_setopt(e, CURLOPT_PASSWORD, secret != NULL ? secret : c->password);
 	}
-	set_tls(c, e);
-	if (c->server_name[0] != '\0' && strncmp(c->url, "https://", 8) == 0)
+	http_client_set_tls(e, &c->tls);
+	if (c->tls.server_name[0] != '\0' && strncmp(c->url, "https://", 8) == 0)
 		ct = set_server_name(c, e);
 	else
 		curl_easy_setopt(e, CURLOPT_URL, c->url);

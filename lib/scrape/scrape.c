@@ -72,6 +72,7 @@
 #include <xxhash.h>
 
 #include "expfmt/pull.h"
+#include "http/client_opts.h"
 #include "scrape/cache.h"
 #include "scrape/scrape.h"
 #include "scrape/target.h"
@@ -1486,35 +1487,6 @@ on_header(char *ptr, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
-static void
-set_tls(CURL *e, const struct cfg_tls *tls)
-{
-	long v = CURL_SSLVERSION_DEFAULT;
-
-	if (tls->ca_file[0] != '\0')
-		curl_easy_setopt(e, CURLOPT_CAINFO, tls->ca_file);
-	if (tls->cert_file[0] != '\0')
-		curl_easy_setopt(e, CURLOPT_SSLCERT, tls->cert_file);
-	if (tls->key_file[0] != '\0')
-		curl_easy_setopt(e, CURLOPT_SSLKEY, tls->key_file);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, tls->insecure_skip_verify ? 0L : 1L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, tls->insecure_skip_verify ? 0L : 2L);
-	switch (tls->min_version) {
-	case 0x0301: v = CURL_SSLVERSION_TLSv1_0; break;
-	case 0x0302: v = CURL_SSLVERSION_TLSv1_1; break;
-	case 0x0303: v = CURL_SSLVERSION_TLSv1_2; break;
-	case 0x0304: v = CURL_SSLVERSION_TLSv1_3; break;
-	default: v = CURL_SSLVERSION_TLSv1_2; break;	/* Go's default minimum */
-	}
-	switch (tls->max_version) {
-	case 0x0301: v |= CURL_SSLVERSION_MAX_TLSv1_0; break;
-	case 0x0302: v |= CURL_SSLVERSION_MAX_TLSv1_1; break;
-	case 0x0303: v |= CURL_SSLVERSION_MAX_TLSv1_2; break;
-	case 0x0304: v |= CURL_SSLVERSION_MAX_TLSv1_3; break;
-	}
-	curl_easy_setopt(e, CURLOPT_SSLVERSION, v);
-}
-
 /* configure sets every option of t's easy handle for one scrape under sc.
  * Returns 0, or -1 with err (a credentials file could not be read). */
 static int
@@ -1608,7 +1580,7 @@ configure(struct scrape_manager *m, struct target *t, const struct cfg_scrape *s
 		curl_easy_setopt(e, CURLOPT_PASSWORD, pw != NULL ? pw : hc->basic_password);
 		mem_free(pw);
 	}
-	set_tls(e, &hc->tls);
+	http_client_set_tls(e, &hc->tls);
 	if (hc->tls.server_name[0] != '\0' && strncmp(t->url, "https://", 8) == 0) {
 		/* SNI and certificate name from server_name, connection and Host
 		 * header to the target's address (Go's tls.Config.ServerName). */
