@@ -25,8 +25,9 @@
  * the longest rule group interval) and where a new stretch of coverage
  * opens (the first rule instant evaluated here).
  *
- * Ownership: main() owns struct central and everything in it; the daemon
- * calls back into it from its own thread and the HTTP handlers borrow the
+ * Ownership: main() owns struct central and everything in it;
+ * daemon_main() builds and frees it through central_setup, central_halt
+ * and central_cleanup, and calls back into it from its own thread and the HTTP handlers borrow the
  * core's and the peer's parts until the server has stopped.
  */
 #include "config.h"
@@ -140,30 +141,15 @@ central_ready(void *arg, char *why, size_t whylen)
 	return false;
 }
 
-static const struct daemon_role_ops central_ops = {
-	.routes = central_routes,
-	.apply = central_apply,
-	.stop = central_stop,
-	.ready = central_ready,
-};
-
-int
-main(int argc, char **argv)
+/* central_setup builds dedup (when --dedup.replica-label is set), the core
+ * and the peer, and starts the peer's start-up repair. */
+static int
+central_setup(void *arg, struct flag *flags, size_t nflags, char *err, size_t errlen)
 {
-	struct central c = { 0 };
+	struct central *c = arg;
 	struct core_opts co = { 0 };
 	struct peer_opts po = { 0 };
-	struct daemon *d = NULL;
-	struct flag *flags;
-	size_t nflags;
-	char err[1024];
-	int status = 0;
 
-	flags = daemon_flags_new(DAEMON_CENTRAL, &nflags);
-	if (daemon_parse_args(DAEMON_CENTRAL, flags, nflags, argc, argv, &status) < 0) {
-		daemon_flags_free(flags, nflags);
-		return status;
-	}
 	co.flags = flags;
 	co.nflags = nflags;
 	co.rules_hold = true;		/* until central_open */
@@ -172,52 +158,71 @@ main(int argc, char **argv)
 		struct dedup_opts dopt = { .replica_label = flag_str(flags, nflags,
 		    "dedup.replica-label") };
 
-		c.dedup = dedup_new(&dopt, err, sizeof(err));
-		if (c.dedup == NULL)
-			goto fail;
+		c->dedup = dedup_new(&dopt, err, errlen);
+		if (c->dedup == NULL)
+			return -1;
 		co.sample_hook = dedup_hook;
-		co.sample_hook_arg = c.dedup;
+		co.sample_hook_arg = c->dedup;
 	}
 	/* --- end dedup --- */
-	c.core = core_new(&co, err, sizeof(err));
-	if (c.core == NULL)
-		goto fail;
-	if (c.dedup != NULL) {	/* dedup: before any target exists */
-		if (dedup_start(c.dedup, tsdb_db_head(core_db(c.core)), err, sizeof(err)) < 0)
-			goto fail;
-		api_metrics_add(core_metrics(c.core), dedup_collect, c.dedup);
+	c->core = core_new(&co, err, errlen);
+	if (c->core == NULL)
+		return -1;
+	if (c->dedup != NULL) {	/* dedup: before any target exists */
+		if (dedup_start(c->dedup, tsdb_db_head(core_db(c->core)), err, errlen) < 0)
+			return -1;
+		api_metrics_add(core_metrics(c->core), dedup_collect, c->dedup);
 	}
 	po.url = flag_str(flags, nflags, "peer.url");
 	po.data_dir = flag_str(flags, nflags, "storage.tsdb.path");
-	po.db = core_db(c.core);
+	po.db = core_db(c->core);
 	po.retention_ms = flag_duration_ms(flags, nflags, "storage.tsdb.retention.time");
 	po.on_open = central_open;
-	po.on_open_arg = &c;
-	c.peer = peer_new(&po, err, sizeof(err));
-	if (c.peer == NULL)
-		goto fail;
-	api_metrics_add(core_metrics(c.core), peer_collect, c.peer);
-	if (peer_start(c.peer, err, sizeof(err)) < 0)
-		goto fail;
-	d = daemon_new(DAEMON_CENTRAL, flags, nflags, &central_ops, &c, err, sizeof(err));
-	flags = NULL;	/* the daemon owns them now, even on failure */
-	if (d == NULL)
-		goto fail;
-	status = daemon_run(d);
-	goto out;
-fail:
-	fprintf(stderr, "strata-central: %s\n", err);
-	status = 1;
-out:
-	if (c.peer != NULL)
-		peer_stop(c.peer);
-	daemon_free(d);		/* stops the server: no handler runs after this */
-	if (flags != NULL)
-		daemon_flags_free(flags, nflags);
-	peer_free(c.peer);
-	if (c.dedup != NULL)	/* dedup: its committer appends to the core's store */
-		dedup_stop(c.dedup);
-	core_free(c.core);
-	dedup_free(c.dedup);
-	return status;
+	po.on_open_arg = c;
+	c->peer = peer_new(&po, err, errlen);
+	if (c->peer == NULL)
+		return -1;
+	api_metrics_add(core_metrics(c->core), peer_collect, c->peer);
+	if (peer_start(c->peer, err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
+static void
+central_halt(void *arg)
+{
+	struct central *c = arg;
+
+	if (c->peer != NULL)
+		peer_stop(c->peer);
+}
+
+static void
+central_cleanup(void *arg)
+{
+	struct central *c = arg;
+
+	peer_free(c->peer);
+	if (c->dedup != NULL)	/* dedup: its committer appends to the core's store */
+		dedup_stop(c->dedup);
+	core_free(c->core);
+	dedup_free(c->dedup);
+}
+
+static const struct daemon_role_ops central_ops = {
+	.routes = central_routes,
+	.apply = central_apply,
+	.stop = central_stop,
+	.ready = central_ready,
+	.setup = central_setup,
+	.halt = central_halt,
+	.cleanup = central_cleanup,
+};
+
+int
+main(int argc, char **argv)
+{
+	struct central c = { 0 };
+
+	return daemon_main(DAEMON_CENTRAL, argc, argv, &central_ops, &c);
 }

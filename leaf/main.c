@@ -8,7 +8,8 @@
  * --shard.* flags), serves /api/v1/shard, and in dynamic mode probes the
  * other leaves and asks for a resync when the live set changes.
  *
- * Ownership: main() owns struct leaf and everything in it; the daemon
+ * Ownership: main() owns struct leaf and everything in it; daemon_main()
+ * builds and frees it through leaf_setup, leaf_halt and leaf_cleanup, and
  * calls back into it (leaf_routes, leaf_apply, leaf_stop) from its own
  * thread, and the HTTP handlers borrow the core's parts until the server
  * has stopped.
@@ -76,63 +77,65 @@ leaf_shard_changed(void *arg)
 	scrape_manager_resync(core_scrape(l->core));
 }
 
+/* leaf_setup builds the shard (validating the --shard.* flags before
+ * anything starts) and the core that asks it which targets to scrape. */
+static int
+leaf_setup(void *arg, struct flag *flags, size_t nflags, char *err, size_t errlen)
+{
+	struct leaf *l = arg;
+	struct core_opts co = { 0 };
+	struct shard_opts sho;
+
+	shard_opts_from_flags(&sho, flags, nflags);
+	l->shard = shard_new(&sho, err, errlen);
+	if (l->shard == NULL)
+		return -1;
+	co.flags = flags;
+	co.nflags = nflags;
+	co.owns = shard_owns;
+	co.owns_arg = l->shard;
+	l->core = core_new(&co, err, errlen);
+	if (l->core == NULL)
+		return -1;
+	shard_set_targets(l->shard, shard_leaf_targets, core_scrape(l->core));
+	shard_on_change(l->shard, leaf_shard_changed, l);
+	api_metrics_add(core_metrics(l->core), shard_api_metrics, l->shard);
+	if (shard_start(l->shard, err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
+static void
+leaf_halt(void *arg)
+{
+	struct leaf *l = arg;
+
+	if (l->shard != NULL)
+		shard_stop(l->shard);
+}
+
+static void
+leaf_cleanup(void *arg)
+{
+	struct leaf *l = arg;
+
+	core_free(l->core);
+	shard_free(l->shard);
+}
+
 static const struct daemon_role_ops leaf_ops = {
 	.routes = leaf_routes,
 	.apply = leaf_apply,
 	.stop = leaf_stop,
+	.setup = leaf_setup,
+	.halt = leaf_halt,
+	.cleanup = leaf_cleanup,
 };
 
 int
 main(int argc, char **argv)
 {
 	struct leaf l = { 0 };
-	struct core_opts co = { 0 };
-	struct shard_opts sho;
-	struct daemon *d = NULL;
-	struct flag *flags;
-	size_t nflags;
-	char err[1024];
-	int status = 0;
 
-	flags = daemon_flags_new(DAEMON_LEAF, &nflags);
-	if (daemon_parse_args(DAEMON_LEAF, flags, nflags, argc, argv, &status) < 0) {
-		daemon_flags_free(flags, nflags);
-		return status;
-	}
-	/* Validate the --shard.* flags before anything starts. */
-	shard_opts_from_flags(&sho, flags, nflags);
-	l.shard = shard_new(&sho, err, sizeof(err));
-	if (l.shard == NULL)
-		goto fail;
-	co.flags = flags;
-	co.nflags = nflags;
-	co.owns = shard_owns;
-	co.owns_arg = l.shard;
-	l.core = core_new(&co, err, sizeof(err));
-	if (l.core == NULL)
-		goto fail;
-	shard_set_targets(l.shard, shard_leaf_targets, core_scrape(l.core));
-	shard_on_change(l.shard, leaf_shard_changed, &l);
-	api_metrics_add(core_metrics(l.core), shard_api_metrics, l.shard);
-	if (shard_start(l.shard, err, sizeof(err)) < 0)
-		goto fail;
-
-	d = daemon_new(DAEMON_LEAF, flags, nflags, &leaf_ops, &l, err, sizeof(err));
-	flags = NULL;	/* the daemon owns them now, even on failure */
-	if (d == NULL)
-		goto fail;
-	status = daemon_run(d);
-	goto out;
-fail:
-	fprintf(stderr, "strata-leaf: %s\n", err);
-	status = 1;
-out:
-	if (l.shard != NULL)
-		shard_stop(l.shard);
-	daemon_free(d);		/* stops the server: no handler runs after this */
-	if (flags != NULL)
-		daemon_flags_free(flags, nflags);
-	core_free(l.core);
-	shard_free(l.shard);
-	return status;
+	return daemon_main(DAEMON_LEAF, argc, argv, &leaf_ops, &l);
 }

@@ -39,9 +39,15 @@ struct daemon {
 };
 
 static const char *
+role_name(enum daemon_role role)
+{
+	return role == DAEMON_LEAF ? "strata-leaf" : "strata-central";
+}
+
+static const char *
 daemon_name(const struct daemon *d)
 {
-	return d->role == DAEMON_LEAF ? "strata-leaf" : "strata-central";
+	return role_name(d->role);
 }
 
 struct daemon *
@@ -342,5 +348,42 @@ out:
 	if (d->ops->stop != NULL)
 		d->ops->stop(d->role_arg);
 	log_kv(LOG_INFO, "main", "See you next time!", (char *)NULL);
+	return status;
+}
+
+int
+daemon_main(enum daemon_role role, int argc, char **argv,
+    const struct daemon_role_ops *ops, void *role_arg)
+{
+	struct daemon *d = NULL;
+	struct flag *flags;
+	size_t nflags;
+	char err[1024];
+	int status = 0;
+
+	flags = daemon_flags_new(role, &nflags);
+	if (daemon_parse_args(role, flags, nflags, argc, argv, &status) < 0) {
+		daemon_flags_free(flags, nflags);
+		return status;
+	}
+	if (ops->setup != NULL && ops->setup(role_arg, flags, nflags, err, sizeof(err)) < 0)
+		goto fail;
+	d = daemon_new(role, flags, nflags, ops, role_arg, err, sizeof(err));
+	flags = NULL;	/* the daemon owns them now, even on failure */
+	if (d == NULL)
+		goto fail;
+	status = daemon_run(d);
+	goto out;
+fail:
+	fprintf(stderr, "%s: %s\n", role_name(role), err);
+	status = 1;
+out:
+	if (ops->halt != NULL)
+		ops->halt(role_arg);
+	daemon_free(d);		/* stops the server: no handler runs after this */
+	if (flags != NULL)
+		daemon_flags_free(flags, nflags);
+	if (ops->cleanup != NULL)
+		ops->cleanup(role_arg);
 	return status;
 }

@@ -41,6 +41,16 @@ struct daemon_role_ops {
 	 * repairing its gaps is not); /-/ready answers 503 while it returns
 	 * false, with the reason written to why. May be NULL: always ready. */
 	bool (*ready)(void *role, char *why, size_t whylen);
+	/* For daemon_main(): setup builds the role's parts from the parsed
+	 * flags before the daemon exists (the daemon then owns them: they
+	 * stay valid until halt has run); returns 0, or -1 with err. halt stops the role's
+	 * own threads before the daemon is freed, cleanup frees the role after
+	 * it. Both run also after a failed setup, on what it built; either may
+	 * be NULL. */
+	int (*setup)(void *role, struct flag *flags, size_t nflags, char *err,
+	    size_t errlen);
+	void (*halt)(void *role);
+	void (*cleanup)(void *role);
 };
 
 /* daemon_new takes ownership of flags (freed by daemon_free). Returns NULL
@@ -52,6 +62,13 @@ void daemon_free(struct daemon *d);
 /* daemon_run loads the configuration, starts serving, and returns the
  * process exit status when asked to stop. */
 int daemon_run(struct daemon *d);
+
+/* daemon_main is a daemon's whole main(): parse argv into role's flags,
+ * ops->setup, daemon_new, daemon_run, then ops->halt, daemon_free and
+ * ops->cleanup. Errors before serving go to stderr as "strata-<role>: err".
+ * Returns the process exit status. */
+int daemon_main(enum daemon_role role, int argc, char **argv,
+    const struct daemon_role_ops *ops, void *role_arg);
 
 /* daemon_reload loads the configuration file again and applies it. Returns
  * 0, or -1 with the reason in err. Thread-safe. */
