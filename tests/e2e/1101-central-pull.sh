@@ -53,59 +53,7 @@ EOF
 
 # A TCP proxy between central and leaf: while $E2E_DIR/cut exists it
 # closes every connection, open or new.
-cat >"$E2E_DIR/proxy.py" <<'PY'
-import os, socket, sys, threading, time
-listen, target, flag = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-conns, lock = set(), threading.Lock()
-def cut():
-    return os.path.exists(flag)
-def pump(a, b):
-    try:
-        while True:
-            d = a.recv(65536)
-            if not d or cut():
-                break
-            b.sendall(d)
-    except OSError:
-        pass
-    for s in (a, b):
-        try:
-            s.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        s.close()
-def reaper():
-    while True:
-        time.sleep(0.1)
-        if cut():
-            with lock:
-                for s in list(conns):
-                    try:
-                        s.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
-                conns.clear()
-threading.Thread(target=reaper, daemon=True).start()
-ls = socket.socket()
-ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-ls.bind(("127.0.0.1", listen))
-ls.listen(64)
-while True:
-    c, _ = ls.accept()
-    if cut():
-        c.close()
-        continue
-    try:
-        u = socket.create_connection(("127.0.0.1", target), timeout=5)
-    except OSError:
-        c.close()
-        continue
-    with lock:
-        conns.update((c, u))
-    threading.Thread(target=pump, args=(c, u), daemon=True).start()
-    threading.Thread(target=pump, args=(u, c), daemon=True).start()
-PY
-e2e_start proxy python3 "$E2E_DIR/proxy.py" "$proxy_port" "$leaf_port" "$E2E_DIR/cut"
+e2e_start_cut_proxy proxy "$proxy_port" "$leaf_port"
 e2e_start leaf "$STRATA_BUILDDIR/strata-leaf" --config.file="$E2E_DIR/leaf.yml" \
 	--web.listen-address="127.0.0.1:$leaf_port"
 leaf_pid=$E2E_LAST_PID

@@ -20,6 +20,7 @@
 set -eu
 : "${STRATA_BUILDDIR:?run through make e2e}"
 E2E_NAME=$(basename "$0" .sh)
+E2E_SRC=$(cd "$(dirname "$0")" && pwd)	# tests/e2e: its helper scripts
 E2E_DIR=$(mktemp -d "${TMPDIR:-/tmp}/strata-e2e-$E2E_NAME.XXXXXX")
 E2E_PIDS=""
 E2E_PORT_LOCK=""
@@ -167,6 +168,13 @@ e2e_start() {
 	(cd "$E2E_DIR/run-$name" && exec "$@") >"$E2E_DIR/$name.log" 2>&1 &
 	E2E_LAST_PID=$!
 	E2E_PIDS="$E2E_PIDS $E2E_LAST_PID"
+}
+
+# e2e_start_cut_proxy NAME LISTEN TARGET: starts a TCP proxy (cutproxy.py)
+# from port LISTEN to TARGET on 127.0.0.1; while $E2E_DIR/cut exists it
+# refuses new connections and closes open ones.
+e2e_start_cut_proxy() {
+	e2e_start "$1" python3 "$E2E_SRC/cutproxy.py" "$2" "$3" "$E2E_DIR/cut"
 }
 
 # e2e_wait_http URL [SECONDS]: waits until URL answers 200.
