@@ -18,6 +18,7 @@
 #include "util/mem.h"
 
 #define HEADER_BYTES 2
+#define PUT_SLACK 8	/* put_bits stores 8 bytes from the current one */
 #define NEG_ZERO UINT64_C(0x8000000000000000)
 #define DEC_MAX_SCALE 15
 
@@ -68,12 +69,12 @@ chunk_app_reset(struct chunk_app *app)
 	chunk_app_init_enc(app, enc);
 }
 
-/* app_reserve makes room for extra more bytes, growing by about 1.5x so an
- * open chunk of ~120 samples wastes little. */
+/* app_reserve makes room for extra more bytes (and PUT_SLACK past them),
+ * growing by about 1.5x so an open chunk of ~120 samples wastes little. */
 static void
 app_reserve(struct chunk_app *app, uint32_t extra)
 {
-	uint32_t need = app->len + extra, cap;
+	uint32_t need = app->len + extra + PUT_SLACK, cap;
 
 	if (need <= app->cap)
 		return;
@@ -107,38 +108,43 @@ put_bit(struct chunk_app *app, unsigned bit)
 	app->bitsfree--;
 }
 
-/* put_bits writes the low nbits of v, most significant first: the rest of
- * the last byte, then whole bytes, then the remainder. Positions stay in
- * locals (stores through b may alias app). The caller reserved
- * (nbits + 7) / 8 + 1 bytes. */
-static void
+/* put_bits56 writes the low nbits (1 to 56) of v, most significant first,
+ * with one big-endian 8-byte store from the last partial byte (or the next
+ * byte): the partial byte's written bits, v, zeros. The zeros land past the
+ * end, inside the PUT_SLACK bytes app_reserve keeps. */
+static inline void
+put_bits56(struct chunk_app *app, uint64_t v, unsigned nbits)
+{
+	unsigned used = (8u - app->bitsfree) & 7u, total;
+	uint32_t at = app->bitsfree != 0 ? app->len - 1 : app->len;
+	uint8_t *p = app->b + at;
+	uint64_t w;
+
+	v &= (UINT64_C(1) << nbits) - 1;
+	w = (uint64_t)(used != 0 ? p[0] & (0xffu << (8 - used)) : 0) << 56;
+	w |= v << (64 - used - nbits);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	w = __builtin_bswap64(w);
+#endif
+	memcpy(p, &w, sizeof w);
+	total = used + nbits;
+	app->len = at + (total + 7) / 8;
+	app->bitsfree = (uint8_t)((8 - (total & 7)) & 7);
+}
+
+/* put_bits writes the low nbits (0 to 64) of v, most significant first.
+ * The caller reserved (nbits + 7) / 8 + 1 bytes. */
+static inline void
 put_bits(struct chunk_app *app, uint64_t v, unsigned nbits)
 {
-	uint8_t *b = app->b;
-	uint32_t len = app->len;
-	unsigned left = app->bitsfree;
-
 	if (nbits == 0)
 		return;
-	if (nbits < 64)
-		v &= (UINT64_C(1) << nbits) - 1;
-	if (left > 0) {
-		unsigned take = nbits < left ? nbits : left;
-
-		b[len - 1] |= (uint8_t)((v >> (nbits - take)) << (left - take));
-		left -= take;
-		nbits -= take;
+	if (nbits > 56) {
+		put_bits56(app, v >> 32, nbits - 32);
+		put_bits56(app, v, 32);
+		return;
 	}
-	while (nbits >= 8) {
-		nbits -= 8;
-		b[len++] = (uint8_t)(v >> nbits);
-	}
-	if (nbits > 0) {
-		b[len++] = (uint8_t)(v << (8 - nbits));
-		left = 8 - nbits;
-	}
-	app->len = len;
-	app->bitsfree = (uint8_t)left;
+	put_bits56(app, v, nbits);
 }
 
 static void
@@ -343,6 +349,11 @@ dense_put_value(struct chunk_app *app, uint64_t vbits)
 	if (isdec) {
 		dm = (int64_t)((uint64_t)m - (uint64_t)app->m);
 		dod = (int64_t)((uint64_t)dm - (uint64_t)app->dm);
+		if (dod == 0) {	/* 1 bit: no XOR escape is shorter */
+			put_bit(app, 0);
+			app->m = m;
+			return;
+		}
 		dc = dod_cost(dod, &prefix);
 	}
 	xc = 2 + xor_cost(app, vbits);
