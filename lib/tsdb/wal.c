@@ -63,7 +63,6 @@ struct wal {
 	bool has_ckpt;
 	uint32_t first_seg;
 	struct enc buf;			/* framing buffer, under mu */
-	struct enc rec;			/* payload scratch, under mu */
 	char lasterr[160];
 	struct wal_stats st;
 };
@@ -158,6 +157,33 @@ file_size(const char *path)
 }
 
 /* --- framing ---------------------------------------------------------------- */
+
+/* frame_open reserves a record header at the end of out, for the payload
+ * the caller appends next; returns where the header is. */
+static size_t
+frame_open(struct enc *out)
+{
+	size_t at = out->len;
+
+	enc_grow(out, HDR);
+	out->len += HDR;
+	return at;
+}
+
+/* frame_close fills the header at `at` for the payload after it. */
+static void
+frame_close(struct enc *out, size_t at, uint8_t type)
+{
+	const uint8_t *p = out->b + at + HDR;
+	size_t len = out->len - at - HDR;
+	uint32_t crc;
+
+	crc = crc32c_update(0, &type, 1);
+	crc = crc32c_update(crc, p, len);
+	put_u32le(out->b + at, (uint32_t)len);
+	put_u32le(out->b + at + 4, crc);
+	out->b[at + 8] = type;
+}
 
 /* frame appends a record (header + payload) to out. */
 static void
@@ -702,7 +728,6 @@ wal_close(struct wal *w)
 		close(w->fd);
 	}
 	enc_free(&w->buf);
-	enc_free(&w->rec);
 	pthread_mutex_destroy(&w->mu);
 	pthread_cond_destroy(&w->wake);
 	pthread_cond_destroy(&w->synced_cv);
@@ -724,61 +749,85 @@ enc_labels(struct enc *e, const struct labels *ls)
 	}
 }
 
-/* enc_value writes a value: small integers as a varint, the rest raw. */
-static void
-enc_value(struct enc *e, uint64_t bits)
+/* put_uvarint writes x at p; returns the byte after it. */
+static inline uint8_t *
+put_uvarint(uint8_t *p, uint64_t x)
 {
-	double v;
-	int64_t i;
-
-	memcpy(&v, &bits, sizeof v);
-	if (v >= -4503599627370496.0 && v <= 4503599627370496.0) {	/* 2^52 */
-		i = (int64_t)v;
-		if ((double)i == v && chunk_f64_bits((double)i) == bits) {
-			enc_uvarint(e, enc_zigzag(i) << 1);
-			return;
-		}
+	while (x >= 0x80) {
+		*p++ = (uint8_t)(x | 0x80);
+		x >>= 7;
 	}
-	enc_u8(e, 1);
-	enc_u64(e, bits);
+	*p++ = (uint8_t)x;
+	return p;
 }
+
+/* The most a sample takes: two 10-byte varints and a 9-byte value. */
+#define SAMPLE_MAX_BYTES 29
 
 void
 wal_encode_samples(struct enc *out, const struct tsdb_log_sample *v, size_t n)
 {
 	int64_t pid = 0, pt = 0;
+	uint8_t *p;
 	size_t i;
 
+	/* room for the worst case once, then plain stores: two varints,
+	 * then the value: a small integer as a varint (shifted left, low bit
+	 * 0), the rest as 1 and the 8 bytes */
+	enc_grow(out, n * SAMPLE_MAX_BYTES);
+	p = out->b + out->len;
 	for (i = 0; i < n; i++) {
-		enc_varint(out, (int64_t)v[i].id - pid);
-		enc_varint(out, (int64_t)((uint64_t)v[i].t - (uint64_t)pt));
-		enc_value(out, v[i].v);
+		uint64_t bits = v[i].v;
+		double d;
+		int k;
+
+		p = put_uvarint(p, enc_zigzag((int64_t)v[i].id - pid));
+		p = put_uvarint(p, enc_zigzag((int64_t)((uint64_t)v[i].t - (uint64_t)pt)));
 		pid = v[i].id;
 		pt = v[i].t;
+		memcpy(&d, &bits, sizeof d);
+		if (d >= -4503599627370496.0 && d <= 4503599627370496.0) {	/* 2^52 */
+			int64_t x = (int64_t)d;
+			double dx = (double)x;
+			uint64_t xbits;
+
+			memcpy(&xbits, &dx, sizeof xbits);
+			if (dx == d && xbits == bits) {	/* not -0 */
+				p = put_uvarint(p, enc_zigzag(x) << 1);
+				continue;
+			}
+		}
+		*p++ = 1;
+		for (k = 0; k < 8; k++)	/* little-endian, as enc_u64 */
+			p[k] = (uint8_t)(bits >> (8 * k));
+		p += 8;
 	}
+	out->len = (size_t)(p - out->b);
 }
 
+/* encode_commit writes the records of a commit to out (payloads in place,
+ * after their headers). */
 static void
-encode_commit(struct enc *out, struct enc *rec, const struct tsdb_log_series *s,
-    size_t ns, const struct tsdb_log_sample *v, size_t nv)
+encode_commit(struct enc *out, const struct tsdb_log_series *s, size_t ns,
+    const struct tsdb_log_sample *v, size_t nv)
 {
-	size_t i, k;
+	size_t i, k, at;
 
 	out->len = 0;
 	for (i = 0; i < ns;) {
-		rec->len = 0;
-		for (k = 0; i < ns && (k < 10000 || rec->len == 0); i++, k++) {
-			enc_uvarint(rec, s[i].id);
-			enc_labels(rec, s[i].ls);
+		at = frame_open(out);
+		for (k = 0; i < ns && (k < 10000 || out->len == at + HDR); i++, k++) {
+			enc_uvarint(out, s[i].id);
+			enc_labels(out, s[i].ls);
 		}
-		frame(out, WAL_SERIES, rec->b, rec->len);
+		frame_close(out, at, WAL_SERIES);
 	}
 	for (i = 0; i < nv; i += SAMPLES_PER_RECORD) {
 		size_t m = nv - i < SAMPLES_PER_RECORD ? nv - i : SAMPLES_PER_RECORD;
 
-		rec->len = 0;
-		wal_encode_samples(rec, v + i, m);
-		frame(out, WAL_SAMPLES, rec->b, rec->len);
+		at = frame_open(out);
+		wal_encode_samples(out, v + i, m);
+		frame_close(out, at, WAL_SAMPLES);
 	}
 }
 
@@ -792,7 +841,7 @@ wal_log(struct wal *w, const struct tsdb_log_series *s, size_t ns,
 	if (ns == 0 && nv == 0)
 		return 0;
 	pthread_mutex_lock(&w->mu);
-	encode_commit(&w->buf, &w->rec, s, ns, v, nv);
+	encode_commit(&w->buf, s, ns, v, nv);
 	if (w->fd >= 0 && w->off > MAGIC_LEN && w->off + w->buf.len > w->o.segment_size)
 		roll_locked(w);
 	if (w->fd < 0 && (e = -open_segment(w, w->seg)) != 0)
