@@ -1003,22 +1003,69 @@ expfmt_hint_matches(struct expfmt_parser *p, const unsigned char *s, const unsig
 	return true;
 }
 
+/* expfmt_hint_name sets *t to where the metric name of the sample line at
+ * s ends and returns 1 when the line starts with the hinted series and the
+ * name's end shows in the hint itself (a bare name, or a name right before
+ * its '{'), so the name needs no scan: the hint is a series this parser
+ * returned, its name a maximal run of name bytes. Returns 0 when the line
+ * does not start with the hint, -1 when it does but the name must be
+ * scanned to tell (expfmt_hint_matches). */
+static int
+expfmt_hint_name(struct expfmt_parser *p, const unsigned char *s, const unsigned char **t)
+{
+	const unsigned char *end = p->end, *brace, *u;
+	size_t n = p->hint_len;
+
+	if ((size_t)(end - s) < n || memcmp(s, p->hint, n) != 0)
+		return 0;
+	if (p->hint[n - 1] != '}') {	/* a bare name: it ends here, no labels follow */
+		if (s + n < end && (expfmt_cls[s[n]] & C_MCONT))
+			return -1;
+		u = expfmt_skip_blanks(s + n, end);
+		if (u < end && *u == '{')
+			return -1;
+		*t = s + n;
+		return 1;
+	}
+	brace = memchr(s, '{', n);
+	if (brace == NULL || brace == s || !(expfmt_cls[brace[-1]] & C_MCONT))
+		return -1;
+	if ((u = memchr(brace, '\n', (size_t)(s + n - brace))) != NULL) {
+		const unsigned char *last = u;
+
+		for (; u != NULL; u = memchr(u + 1, '\n', (size_t)(s + n - u - 1))) {
+			p->line++;
+			last = u;
+		}
+		p->lstart = last + 1;
+	}
+	*t = brace;
+	return 1;
+}
+
 static enum expfmt_kind
 expfmt_text_sample(struct expfmt_parser *p, const unsigned char *s, struct expfmt_entry *e)
 {
 	const unsigned char *end = p->end, *t, *v;
-	int rc;
+	int rc, hint = p->hint != NULL ? expfmt_hint_name(p, s, &t) : 0;
 
 	e->kind = EXPFMT_SAMPLE;
 	e->name.p = (const char *)s;
+	e->series.p = (const char *)s;
+	p->lab.n = 0;
+	if (hint > 0) {
+		e->name.len = (size_t)(t - s);
+		e->expected = true;
+		e->series.len = p->hint_len;
+		t = expfmt_skip_blanks(s + p->hint_len, end);
+		goto value;
+	}
 	t = s;
 	while (t < end && (expfmt_cls[*t] & C_MCONT))
 		t++;
 	e->name.len = (size_t)(t - s);
-	e->series.p = (const char *)s;
 	e->series.len = e->name.len;
-	p->lab.n = 0;
-	if (p->hint != NULL && expfmt_hint_matches(p, s, t)) {
+	if (hint < 0 && expfmt_hint_matches(p, s, t)) {
 		e->expected = true;
 		t = s + p->hint_len;
 		e->series.len = p->hint_len;
@@ -1033,6 +1080,7 @@ expfmt_text_sample(struct expfmt_parser *p, const unsigned char *s, struct expfm
 			t = expfmt_skip_blanks(t, end);
 		}
 	}
+value:
 	if (t >= end || (expfmt_cls[*t] & C_TEXTVEND))
 		return expfmt_fail(p, t, "expected value after metric, got \"%s\"",
 		    t < end && *t == '{' ? "BOPEN" : "INVALID");
@@ -1072,7 +1120,7 @@ expfmt_text_sample(struct expfmt_parser *p, const unsigned char *s, struct expfm
 			return expfmt_fail(p, t, "expected next entry after timestamp, got \"%s\"",
 			    (unsigned)*t - '0' < 10 ? "TIMESTAMP" : "INVALID");
 	}
-	if (expfmt_check_dups(p, &p->lab, false, s) == EXPFMT_ERROR)
+	if (p->lab.n > 0 && expfmt_check_dups(p, &p->lab, false, s) == EXPFMT_ERROR)
 		return EXPFMT_ERROR;
 	if (t < end) {
 		t++;
