@@ -8,7 +8,11 @@
  * targets tend to write them in the same order every time: the entry after
  * the last one found is offered to the text parser as the expected next
  * series (expfmt_expect), so a sample in the usual place costs a comparison
- * of its text instead of a label parse, a hash and a probe.
+ * of its text instead of a label parse, a hash and a probe. Samples of
+ * cached series go to the appender in batches (tsdb_appender_append_batch:
+ * one lock and overlapped cache misses for a run of series), flushed before
+ * anything that may move the entries (a new series) and before any other
+ * append, so samples are staged in body order as before.
  *
  * Scrape numbers (iter) order everything: an entry's `seen` is the last
  * successful scrape that appended it without a timestamp, `cur` the scrape
@@ -45,6 +49,7 @@ struct centry {
 	uint64_t khash;		/* xxh3 of the series text */
 	uint64_t koff;		/* text offset in the arena */
 	uint64_t ref;		/* head series ref, 0 = unknown */
+	const void *hint;	/* the head's prefetch hint (tsdb_append_item) */
 	struct labels *ls;	/* final labels; NULL: dropped by relabeling */
 	uint32_t klen : 31;	/* a text of 2 GiB or more is never found again */
 	uint32_t parsed : 1;	/* the text is a series expfmt returned (not a
@@ -106,12 +111,20 @@ struct scrape_cache {
 	size_t micap;			/* power of two, or 0 */
 };
 
+/* Samples of known series a scrape hands the appender at a time. */
+#define BATCH 64
+
 struct scrape_scratch {
 	struct expfmt_parser *p;
 	struct labels_builder *lb;
 	struct strbuf tmp;
 	uint32_t *pidx;		/* pull: entry of each series of the body, or UINT32_MAX */
 	size_t pcap;
+	/* samples of cached series waiting for tsdb_appender_append_batch */
+	struct tsdb_append_item bi[BATCH];
+	uint32_t be[BATCH];	/* their entries */
+	bool bts[BATCH];	/* they have their own timestamp */
+	size_t nb;
 };
 
 static double
@@ -823,6 +836,35 @@ count_rc(int rc, struct scrape_append_result *r)
 	return false;
 }
 
+/* batch_flush stages the batched samples, then does for each what the
+ * append loop does after put(): counts the refused ones, tracks the
+ * appended ones for staleness. Returns 0, or -1 with err when the store
+ * failed the scrape. Entries must not move while samples are batched. */
+static int
+batch_flush(struct scrape_cache *c, struct scrape_scratch *w, struct tsdb_appender *app,
+    uint32_t iter, struct scrape_append_result *r, char *err, size_t errlen)
+{
+	size_t i, n = w->nb;
+
+	if (n == 0)
+		return 0;
+	w->nb = 0;
+	tsdb_appender_append_batch(app, w->bi, n);
+	for (i = 0; i < n; i++) {
+		int rc = w->bi[i].rc;
+
+		c->e[w->be[i]].hint = w->bi[i].hint;
+		if (rc == TSDB_OK) {
+			if (!w->bts[i])
+				c->e[w->be[i]].cur = iter;
+		} else if (!count_rc(rc, r)) {
+			snprintf(err, errlen, "%s", tsdb_strerror(rc));
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int
 scrape_cache_append(struct scrape_cache *c, struct scrape_scratch *w,
     struct tsdb_appender *app, const struct scrape_append_conf *conf,
@@ -839,6 +881,7 @@ scrape_cache_append(struct scrape_cache *c, struct scrape_scratch *w,
 	scrape_begin(c);
 	iter = c->iter;
 	prev = iter - 1;
+	w->nb = 0;
 	expfmt_reset(w->p, fmt, body, len);
 	for (;;) {
 		enum expfmt_kind k;
@@ -861,6 +904,8 @@ scrape_cache_append(struct scrape_cache *c, struct scrape_scratch *w,
 		if (k == EXPFMT_ERROR) {
 			const struct expfmt_error *pe = expfmt_error(w->p);
 
+			if (batch_flush(c, w, app, iter, r, err, errlen) < 0)
+				return -1;
 			snprintf(err, errlen, "%zu:%zu: %s", pe->line, pe->column, pe->msg);
 			return -1;
 		}
@@ -890,6 +935,9 @@ scrape_cache_append(struct scrape_cache *c, struct scrape_scratch *w,
 			struct labels *ls;
 			bool ll;
 
+			/* cache_add may move the entries the batch points at */
+			if (batch_flush(c, w, app, iter, r, err, errlen) < 0)
+				return -1;
 			rc = build_labels(w, conf, &e, &ls, &ll, err, errlen);
 			if (rc < 0) {
 				r->label_limits = ll;
@@ -916,7 +964,24 @@ scrape_cache_append(struct scrape_cache *c, struct scrape_scratch *w,
 			limit_hit = true;
 		} else if (t > now_ms + SCRAPE_MAX_AHEAD_MS) {
 			r->out_of_bounds++;
+		} else if (!fresh && c->hook == NULL) {
+			/* a cached series: staged with the batch, which tracks it
+			 * for staleness once it went in */
+			struct tsdb_append_item *bi = &w->bi[w->nb];
+
+			/* the batch reaches it some samples from now */
+			tsdb_hint_prefetch(ce->hint);
+			bi->ref = &ce->ref;
+			bi->ls = ce->ls;
+			bi->t = t;
+			bi->v = e.value;
+			w->be[w->nb] = (uint32_t)(ce - c->e);
+			w->bts[w->nb] = explicit_ts;
+			if (++w->nb == BATCH && batch_flush(c, w, app, iter, r, err, errlen) < 0)
+				return -1;
 		} else {
+			if (batch_flush(c, w, app, iter, r, err, errlen) < 0)
+				return -1;
 			rc = put(c, app, ce, t, e.value, false, false);
 			if (rc == TSDB_OK || rc == PUT_DROPPED) {
 				/* a sample the hook dropped is tracked as if
@@ -935,6 +1000,8 @@ scrape_cache_append(struct scrape_cache *c, struct scrape_scratch *w,
 			r->series_added++;
 		r->added++;
 	}
+	if (batch_flush(c, w, app, iter, r, err, errlen) < 0)
+		return -1;
 	if (limit_hit) {
 		r->sample_limit = true;
 		snprintf(err, errlen, "sample limit exceeded");

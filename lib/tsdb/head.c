@@ -57,7 +57,8 @@
 #include "util/mem.h"
 
 #define NSTRIPES 256		/* power of two */
-#define STRIPE_SHIFT 8
+#define STRIPE_SHIFT 8		/* log2(NSTRIPES) */
+#define RUN_SHIFT 6		/* runs of 64 consecutive ids share a stripe */
 #define NSHARDS 64
 #define SHARD_SHIFT 58		/* 64 - log2(NSHARDS) */
 
@@ -87,7 +88,7 @@ _Static_assert(sizeof(struct series) <= 128, "struct series outgrew its size cla
 
 struct stripe {
 	pthread_mutex_t mu;
-	struct series **tab;	/* open addressing by id >> STRIPE_SHIFT */
+	struct series **tab;	/* open addressing by id_key() */
 	uint32_t cap, n;
 } __attribute__((aligned(64)));
 
@@ -140,6 +141,8 @@ struct sealed {
 struct tsdb_appender {
 	struct tsdb_head *h;
 	struct tsdb_log_sample *v;	/* staged */
+	struct series **sv;		/* the series of each staged sample
+					 * (kept alive by its pending count) */
 	size_t n, cap;
 	uint64_t created;
 	bool unrestricted;
@@ -525,16 +528,26 @@ flush_sealed(struct tsdb_head *h)
 
 /* --- id map (per stripe) --------------------------------------------------- */
 
+/* A stripe holds runs of consecutive ids: a scrape's series were mostly
+ * created together, so a commit walking its samples in order keeps one
+ * stripe lock for many of them. */
 static struct stripe *
 stripe_of(struct tsdb_head *h, uint32_t id)
 {
-	return &h->stripes[id & (NSTRIPES - 1)];
+	return &h->stripes[(id >> RUN_SHIFT) & (NSTRIPES - 1)];
+}
+
+/* id_key is what distinguishes id within its stripe. */
+static uint32_t
+id_key(uint32_t id)
+{
+	return ((id >> (RUN_SHIFT + STRIPE_SHIFT)) << RUN_SHIFT) | (id & ((1u << RUN_SHIFT) - 1));
 }
 
 static uint32_t
 id_home(const struct stripe *st, uint32_t id)
 {
-	return (id >> STRIPE_SHIFT) & (st->cap - 1);
+	return id_key(id) & (st->cap - 1);
 }
 
 /* stripe_find returns the series with id, or NULL; stripe lock held. */
@@ -1091,6 +1104,43 @@ atomic_max(int64_t *p, int64_t v)
 		;
 }
 
+/* What a commit adds to the head-wide statistics and time range, applied
+ * once at its end (acc_apply): atomics on lines every appender writes cost
+ * a cache-line transfer each when done per sample. */
+struct acc {
+	uint64_t samples, chunks, ooo;
+	int64_t mint, mint_inorder, maxt;
+};
+
+static void
+acc_init(struct acc *a)
+{
+	a->samples = a->chunks = a->ooo = 0;
+	a->mint = a->mint_inorder = INT64_MAX;
+	a->maxt = INT64_MIN;
+}
+
+static void
+acc_apply(struct tsdb_head *h, const struct acc *a)
+{
+	if (a->samples > 0) {
+		ADD(&h->samples, a->samples);
+		atomic_min(&h->mint_inorder, a->mint_inorder);
+	}
+	if (a->chunks > 0) {
+		ADD(&h->chunks, a->chunks);
+		ADD(&h->chunks_created, a->chunks);
+	}
+	if (a->ooo > 0) {
+		ADD(&h->ooo_live, a->ooo);
+		ADD(&h->ooo_appended, a->ooo);
+	}
+	if (a->samples > 0 || a->ooo > 0) {
+		atomic_min(&h->mint, a->mint);
+		atomic_max(&h->maxt, a->maxt);
+	}
+}
+
 /* next_at returns the time the open chunk is cut at (app.n > 0). */
 static int64_t
 next_at(const struct series *s)
@@ -1109,9 +1159,10 @@ set_next_at(struct series *s, int64_t t)
 }
 
 /* append_inorder appends one sample to s's open chunk as part of commit seq
- * (stripe lock held; classify said C_APPEND). */
+ * (stripe lock held; classify said C_APPEND), counting it in *a. */
 static void
-append_inorder(struct tsdb_head *h, struct series *s, int64_t t, uint64_t vbits, uint64_t seq)
+append_inorder(struct tsdb_head *h, struct series *s, int64_t t, uint64_t vbits, uint64_t seq,
+    struct acc *a)
 {
 	bool fresh;
 
@@ -1126,23 +1177,25 @@ append_inorder(struct tsdb_head *h, struct series *s, int64_t t, uint64_t vbits,
 			seal(h, s);
 	}
 	fresh = s->app.n == 0;
-	if (fresh) {
-		ADD(&h->chunks, 1);
-		ADD(&h->chunks_created, 1);
-	}
 	chunk_app_append(&s->app, t, vbits);
-	if (fresh)
+	if (fresh) {
+		a->chunks++;
 		set_next_at(s, range_end(t, h->chunk_range));
+	}
 	s->pend_n++;
-	ADD(&h->samples, 1);
-	atomic_min(&h->mint, t);
-	atomic_min(&h->mint_inorder, t);
-	atomic_max(&h->maxt, t);
+	a->samples++;
+	if (t < a->mint_inorder)
+		a->mint_inorder = t;
+	if (t < a->mint)
+		a->mint = t;
+	if (t > a->maxt)
+		a->maxt = t;
 }
 
-/* ooo_insert adds an out-of-order sample (classify said C_OOO). */
+/* ooo_insert adds an out-of-order sample (classify said C_OOO), counting
+ * it in *a. */
 static void
-ooo_insert(struct tsdb_head *h, struct series *s, int64_t t, uint64_t vbits, uint32_t gen)
+ooo_insert(struct series *s, int64_t t, uint64_t vbits, uint32_t gen, struct acc *a)
 {
 	struct ooo *o = s->ooo;
 	uint32_t i;
@@ -1162,24 +1215,25 @@ ooo_insert(struct tsdb_head *h, struct series *s, int64_t t, uint64_t vbits, uin
 	o->s[i].v = vbits;
 	o->s[i].gen = gen;
 	o->n++;
-	ADD(&h->ooo_live, 1);
-	ADD(&h->ooo_appended, 1);
-	atomic_min(&h->mint, t);
-	atomic_max(&h->maxt, t);
+	a->ooo++;
+	if (t < a->mint)
+		a->mint = t;
+	if (t > a->maxt)
+		a->maxt = t;
 }
 
-/* apply applies one committed sample (stripe lock held). Returns whether
- * the sample went in (in order or out of order). */
+/* apply applies one committed sample (stripe lock held), counting it in
+ * *a. Returns whether the sample went in (in order or out of order). */
 static bool
 apply(struct tsdb_head *h, struct series *s, int64_t t, uint64_t vbits, uint64_t seq,
-    bool unrestricted, uint32_t gen)
+    bool unrestricted, uint32_t gen, struct acc *a)
 {
 	int rc = classify(h, s, t, vbits, unrestricted, false);
 
 	if (rc == C_APPEND)
-		append_inorder(h, s, t, vbits, seq);
+		append_inorder(h, s, t, vbits, seq, a);
 	else if (rc == C_OOO)
-		ooo_insert(h, s, t, vbits, gen);
+		ooo_insert(s, t, vbits, gen, a);
 	else
 		count_rejected(h, rc);
 	return rc == C_APPEND || rc == C_OOO;
@@ -1220,6 +1274,44 @@ tsdb_appender_new_unrestricted(struct tsdb_head *h)
 	return a;
 }
 
+/* stage_locked classifies a sample of s and stages it when it can go in
+ * (stripe lock held). Returns what tsdb_appender_append does. */
+static int
+stage_locked(struct tsdb_appender *a, struct series *s, int64_t t, uint64_t vbits)
+{
+	int rc = classify(a->h, s, t, vbits, a->unrestricted, false);
+
+	if (rc == C_DUP) {
+		ADD(&a->h->dups, 1);
+		return TSDB_OK;
+	}
+	if (rc < 0) {
+		count_rejected(a->h, rc);
+		return rc;
+	}
+	s->pending++;
+	/* the commit writes the chunk's count and its last byte: have them
+	 * in cache by then */
+	if (rc == C_APPEND && s->app.b != NULL) {
+		__builtin_prefetch(s->app.b, 1);
+		__builtin_prefetch(s->app.b + s->app.len - 1, 1);
+	}
+	if (a->n == a->cap) {
+		a->cap = a->cap ? a->cap * 2 : 64;
+		a->v = mem_realloc(a->v, a->cap * sizeof *a->v);
+		a->sv = mem_realloc(a->sv, a->cap * sizeof *a->sv);
+	}
+	a->v[a->n].id = s->id;
+	a->v[a->n].t = t;
+	a->v[a->n].v = vbits;
+	a->sv[a->n] = s;
+	a->n++;
+	return TSDB_OK;
+}
+
+/* Samples a batch stages under one stripe lock at most. */
+#define BATCH_RUN 32
+
 int
 tsdb_appender_append(struct tsdb_appender *a, uint64_t *ref, struct labels *ls,
     int64_t t, double v)
@@ -1250,46 +1342,97 @@ tsdb_appender_append(struct tsdb_appender *a, uint64_t *ref, struct labels *ls,
 			a->created++;
 	}
 	st = stripe_of(h, s->id);
-	rc = classify(h, s, t, vbits, a->unrestricted, false);
-	if (rc == C_APPEND || rc == C_OOO)
-		s->pending++;
+	rc = stage_locked(a, s, t, vbits);
 	pthread_mutex_unlock(&st->mu);
 	if (ref != NULL)
 		*ref = s->id;
-	if (rc == C_DUP) {
-		ADD(&h->dups, 1);
-		return TSDB_OK;
+	return rc;
+}
+
+void
+tsdb_appender_append_batch(struct tsdb_appender *a, struct tsdb_append_item *it, size_t n)
+{
+	struct tsdb_head *h = a->h;
+	struct series *found[BATCH_RUN];
+	size_t i = 0, k, m;
+
+	while (i < n) {
+		uint64_t ref = *it[i].ref;
+		struct stripe *st;
+
+		if (ref == 0 || ref >= UINT32_MAX) {
+			it[i].rc = tsdb_appender_append(a, it[i].ref, it[i].ls, it[i].t, it[i].v);
+			it[i].hint = NULL;
+			i++;
+			continue;
+		}
+		/* the run of samples whose series share ref's stripe: find them
+		 * all first, so their cache misses overlap, then stage them */
+		st = stripe_of(h, (uint32_t)ref);
+		for (m = 1; m < BATCH_RUN && i + m < n; m++) {
+			uint64_t r = *it[i + m].ref;
+
+			if (r == 0 || r >= UINT32_MAX || stripe_of(h, (uint32_t)r) != st)
+				break;
+		}
+		pthread_mutex_lock(&st->mu);
+		if (st->cap > 0) {
+			/* their table slots, then the series there (most are at
+			 * home), so the loads below find them in cache */
+			for (k = 0; k < m; k++)
+				__builtin_prefetch(&st->tab[id_home(st, (uint32_t)*it[i + k].ref)]);
+			for (k = 0; k < m; k++) {
+				const struct series *p = st->tab[id_home(st, (uint32_t)*it[i + k].ref)];
+
+				if (p != NULL) {
+					__builtin_prefetch(p);
+					__builtin_prefetch((const char *)p + 64);
+				}
+			}
+		}
+		for (k = 0; k < m; k++)
+			found[k] = stripe_find(st, (uint32_t)*it[i + k].ref);
+		for (k = 0; k < m && found[k] != NULL; k++) {
+			it[i + k].rc = stage_locked(a, found[k], it[i + k].t,
+			    chunk_f64_bits(it[i + k].v));
+			it[i + k].hint = found[k];
+		}
+		pthread_mutex_unlock(&st->mu);
+		i += k;
+		if (k < m) {	/* a series gone since: found or made again from ls */
+			it[i].rc = tsdb_appender_append(a, it[i].ref, it[i].ls, it[i].t, it[i].v);
+			it[i].hint = NULL;
+			i++;
+		}
 	}
-	if (rc < 0) {
-		count_rejected(h, rc);
-		return rc;
-	}
-	if (a->n == a->cap) {
-		a->cap = a->cap ? a->cap * 2 : 64;
-		a->v = mem_realloc(a->v, a->cap * sizeof *a->v);
-	}
-	a->v[a->n].id = s->id;
-	a->v[a->n].t = t;
-	a->v[a->n].v = vbits;
-	a->n++;
-	return TSDB_OK;
+}
+
+/* stripe_hold returns st locked, releasing held (NULL: none) when it is
+ * another stripe: loops over staged samples keep a lock across a run. */
+static struct stripe *
+stripe_hold(struct stripe *held, struct stripe *st)
+{
+	if (held == st)
+		return st;
+	if (held != NULL)
+		pthread_mutex_unlock(&held->mu);
+	pthread_mutex_lock(&st->mu);
+	return st;
 }
 
 /* unpend drops the pending marks of the staged samples. */
 static void
 unpend(struct tsdb_appender *a)
 {
+	struct stripe *held = NULL;
 	size_t i;
 
 	for (i = 0; i < a->n; i++) {
-		struct stripe *st = stripe_of(a->h, a->v[i].id);
-		struct series *s;
-
-		pthread_mutex_lock(&st->mu);
-		if ((s = stripe_find(st, a->v[i].id)) != NULL)
-			s->pending--;
-		pthread_mutex_unlock(&st->mu);
+		held = stripe_hold(held, stripe_of(a->h, a->v[i].id));
+		a->sv[i]->pending--;
 	}
+	if (held != NULL)
+		pthread_mutex_unlock(&held->mu);
 	a->n = 0;
 }
 
@@ -1304,13 +1447,13 @@ log_commit(struct tsdb_appender *a, uint64_t *pos)
 
 	a->nls = 0;
 	if (LOAD(&h->unlogged) > 0) {
-		for (i = 0; i < a->n; i++) {
-			struct stripe *st = stripe_of(h, a->v[i].id);
-			struct series *s;
+		struct stripe *held = NULL;
 
-			pthread_mutex_lock(&st->mu);
-			s = stripe_find(st, a->v[i].id);
-			if (s != NULL && !s->logged) {
+		for (i = 0; i < a->n; i++) {
+			struct series *s = a->sv[i];
+
+			held = stripe_hold(held, stripe_of(h, a->v[i].id));
+			if (!s->logged) {
 				s->logged = 1;	/* pending keeps s and s->ls alive */
 				if (a->nls == a->capls) {
 					a->capls = a->capls ? a->capls * 2 : 64;
@@ -1321,8 +1464,9 @@ log_commit(struct tsdb_appender *a, uint64_t *pos)
 				 * keep them alive with a reference till then */
 				a->ls[a->nls++].ls = h->obs_fn != NULL ? labels_ref(s->ls) : s->ls;
 			}
-			pthread_mutex_unlock(&st->mu);
 		}
+		if (held != NULL)
+			pthread_mutex_unlock(&held->mu);
 	}
 	rc = h->hk.log(h->hk.arg, a->ls, a->nls, a->v, a->n, pos);
 	if (rc == 0) {
@@ -1362,6 +1506,8 @@ tsdb_appender_commit(struct tsdb_appender *a)
 	uint64_t seq, pos = 0;
 	uint32_t gen;
 	size_t i, k = 0;
+	struct stripe *held = NULL;
+	struct acc acc;
 
 	if (a->n == 0)
 		return TSDB_OK;
@@ -1379,19 +1525,18 @@ tsdb_appender_commit(struct tsdb_appender *a)
 	}
 	seq = LOAD(&h->seq) + 1;
 	gen = LOAD(&h->gen);
+	acc_init(&acc);
 	for (i = 0; i < a->n; i++) {
-		struct stripe *st = stripe_of(h, a->v[i].id);
-		struct series *s;
+		struct series *s = a->sv[i];	/* pending kept it from GC */
 
-		pthread_mutex_lock(&st->mu);
-		s = stripe_find(st, a->v[i].id);
-		if (s != NULL) {	/* pending kept it from GC */
-			s->pending--;
-			if (apply(h, s, a->v[i].t, a->v[i].v, seq, a->unrestricted, gen))
-				a->v[k++] = a->v[i];	/* the applied ones, for the observer */
-		}
-		pthread_mutex_unlock(&st->mu);
+		held = stripe_hold(held, stripe_of(h, a->v[i].id));
+		s->pending--;
+		if (apply(h, s, a->v[i].t, a->v[i].v, seq, a->unrestricted, gen, &acc))
+			a->v[k++] = a->v[i];	/* the applied ones, for the observer */
 	}
+	if (held != NULL)
+		pthread_mutex_unlock(&held->mu);
+	acc_apply(h, &acc);
 	__atomic_store_n(&h->seq, seq, __ATOMIC_RELEASE);
 	if (h->obs_fn != NULL) {
 		h->obs_fn(h->obs_arg, a->ls, h->has_hooks ? a->nls : 0, a->v, k);
@@ -1425,6 +1570,7 @@ tsdb_appender_free(struct tsdb_appender *a)
 		return;
 	tsdb_appender_rollback(a);
 	mem_free(a->v);
+	mem_free(a->sv);
 	mem_free(a->ls);
 	mem_free(a);
 }
@@ -1435,11 +1581,13 @@ tsdb_head_append(struct tsdb_head *h, uint64_t *ref, struct labels *ls, int64_t 
 	struct tsdb_appender a;
 	struct tsdb_log_sample one;
 	struct tsdb_log_series ones;
+	struct series *ones_s;
 	int rc;
 
 	memset(&a, 0, sizeof a);
 	a.h = h;
 	a.v = &one;
+	a.sv = &ones_s;
 	a.cap = 1;
 	a.ls = &ones;
 	a.capls = 1;
@@ -2201,7 +2349,11 @@ tsdb_head_replay_series(struct tsdb_head_replay *r, uint32_t id, struct labels *
 static void
 replay_ooo(struct tsdb_head *h, struct series *s, int64_t t, uint64_t v, uint32_t gen)
 {
-	ooo_insert(h, s, t, v, gen);
+	struct acc a;
+
+	acc_init(&a);
+	ooo_insert(s, t, v, gen, &a);
+	acc_apply(h, &a);
 	if (gen < UINT32_MAX && gen >= LOAD(&h->gen))
 		STORE(&h->gen, gen + 1);
 }
@@ -2212,7 +2364,11 @@ replay_apply(struct tsdb_head_replay *r, struct series *s, int64_t t, uint64_t v
 	int rc = classify(r->h, s, t, v, true, true);
 
 	if (rc == C_APPEND) {
-		append_inorder(r->h, s, t, v, 0);
+		struct acc a;
+
+		acc_init(&a);
+		append_inorder(r->h, s, t, v, 0, &a);
+		acc_apply(r->h, &a);
 		r->st.samples++;
 	} else if (rc == C_OOO) {
 		replay_ooo(r->h, s, t, v, gen);

@@ -130,6 +130,35 @@ struct tsdb_appender *tsdb_appender_new_unrestricted(struct tsdb_head *h);
  * TSDB_ERR_TOO_MANY_SERIES. */
 int tsdb_appender_append(struct tsdb_appender *a, uint64_t *ref,
     struct labels *ls, int64_t t, double v);
+/* One sample of tsdb_appender_append_batch: ref (not NULL), ls, t and v as
+ * tsdb_appender_append takes them; rc is set to what it returns, hint to
+ * where the series lives (or NULL): kept with the ref, tsdb_hint_prefetch()
+ * of it before the series' next append saves a cache miss. A hint is never
+ * dereferenced; a stale one costs a useless prefetch. */
+struct tsdb_append_item {
+	uint64_t *ref;
+	struct labels *ls;
+	int64_t t;
+	double v;
+	int rc;
+	const void *hint;
+};
+
+/* tsdb_hint_prefetch asks for the series a hint names (two cache lines). */
+static inline void
+tsdb_hint_prefetch(const void *hint)
+{
+	if (hint != NULL) {
+		__builtin_prefetch(hint);
+		__builtin_prefetch((const char *)hint + 64);
+	}
+}
+/* tsdb_appender_append_batch stages it[0..n) in order, as n calls of
+ * tsdb_appender_append would, setting each it[i].rc; cheaper per sample when
+ * the refs are known (one stripe lock for a run of series made together,
+ * their cache misses overlapped). */
+void tsdb_appender_append_batch(struct tsdb_appender *a, struct tsdb_append_item *it,
+    size_t n);
 /* tsdb_appender_commit applies the staged samples and makes them visible
  * together. Samples that became out of order since staging (another
  * appender got there first) are dropped and counted. Returns 0, or
