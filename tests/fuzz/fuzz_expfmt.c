@@ -5,7 +5,12 @@
  * parser's scratch), and every sample of a text body is written back with
  * the writer and parsed again: the second parse must give the same name,
  * labels, value bits and timestamp (a negative OpenMetrics timestamp must be
- * refused by the text parser instead, as Prometheus' is). Build: make tests/fuzz/fuzz_expfmt.
+ * refused by the text parser instead, as Prometheus' is). A text body is
+ * then parsed again with series hints (expfmt_expect, as the scrape cache
+ * gives them): before each entry the series of the sample at that place in
+ * the first pass, or of another sample (a wrong hint), as the input's bits
+ * choose; the second pass must return the same entries, samples and error.
+ * Build: make tests/fuzz/fuzz_expfmt.
  */
 #include "config.h"
 
@@ -67,6 +72,70 @@ fuzz_check_roundtrip(const struct expfmt_entry *e)
 	strbuf_free(&sb);
 }
 
+/* What the first pass returned, for the hinted second pass. */
+struct seen {
+	enum expfmt_kind kind;
+	const char *series;	/* SAMPLE: in the body */
+	size_t series_len;
+	uint64_t value_bits;
+	bool has_ts;
+	int64_t ts;
+};
+
+/* fuzz_check_hints parses body again with a hint before every entry:
+ * the series of the sample first seen at that place, or (when the input's
+ * bit for that place is set) of the sample after it. The entries must be
+ * those of the first pass, and the end (EOF or the same error). */
+static void
+fuzz_check_hints(const char *body, size_t len, const uint8_t *bits, size_t nbits,
+    const struct seen *v, size_t n, enum expfmt_kind last, const struct expfmt_error *err1)
+{
+	struct expfmt_parser *p = expfmt_parser_new(EXPFMT_TEXT, body, len);
+	struct expfmt_entry e;
+	enum expfmt_kind k;
+	size_t i, j;
+
+	for (i = 0;; i++) {
+		const struct seen *h = NULL;
+
+		/* the sample at i or after; a set bit picks the next one */
+		for (j = i; j < n && v[j].kind != EXPFMT_SAMPLE; j++)
+			;
+		if (j < n && nbits > 0 && (bits[i % nbits] & 1)) {
+			for (j++; j < n && v[j].kind != EXPFMT_SAMPLE; j++)
+				;
+		}
+		if (j < n)
+			h = &v[j];
+		expfmt_expect(p, h != NULL ? h->series : NULL, h != NULL ? h->series_len : 0);
+		k = expfmt_next(p, &e);
+		if (k <= 0)
+			break;
+		if (i >= n || k != v[i].kind)
+			abort();
+		if (k != EXPFMT_SAMPLE)
+			continue;
+		if (e.series.len != v[i].series_len || memcmp(e.series.p, v[i].series, e.series.len) != 0)
+			abort();
+		if (memcmp(&e.value, &v[i].value_bits, sizeof(e.value)) != 0)
+			abort();
+		if (e.has_ts != v[i].has_ts || (e.has_ts && e.ts != v[i].ts))
+			abort();
+		if (e.expected && e.nlabels != 0)
+			abort();
+	}
+	if (i != n || k != last)
+		abort();
+	if (k == EXPFMT_ERROR) {
+		const struct expfmt_error *err2 = expfmt_error(p);
+
+		if (err2->line != err1->line || err2->column != err1->column ||
+		    strcmp(err2->msg, err1->msg) != 0)
+			abort();
+	}
+	expfmt_parser_free(p);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -76,6 +145,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	enum expfmt_kind k;
 	char *body;
 	size_t len, guard = 0;
+	struct seen *v = NULL;
+	size_t nv = 0, capv = 0;
 
 	if (size < 1)
 		return 0;
@@ -92,6 +163,26 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		if (++guard > len + 1)
 			abort();	/* every entry consumes input */
+		if (fmt == EXPFMT_TEXT) {
+			if (nv == capv) {
+				struct seen *nvp;
+
+				capv = capv ? capv * 2 : 16;
+				if ((nvp = realloc(v, capv * sizeof(*v))) == NULL)
+					abort();
+				v = nvp;
+			}
+			memset(&v[nv], 0, sizeof(v[nv]));
+			v[nv].kind = k;
+			if (k == EXPFMT_SAMPLE) {
+				v[nv].series = e.series.p;
+				v[nv].series_len = e.series.len;
+				memcpy(&v[nv].value_bits, &e.value, sizeof(e.value));
+				v[nv].has_ts = e.has_ts;
+				v[nv].ts = e.ts;
+			}
+			nv++;
+		}
 		if (k != EXPFMT_SAMPLE)
 			continue;
 		if (e.series.p < body || e.series.p + e.series.len > body + len)
@@ -107,6 +198,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (err == NULL || err->line == 0 || err->column == 0 || err->msg[0] == '\0')
 			abort();
 	}
+	if (fmt == EXPFMT_TEXT)
+		fuzz_check_hints(body, len, data + 1, len, v, nv, k, expfmt_error(p));
+	free(v);
 	expfmt_parser_free(p);
 	free(body);
 	return 0;
