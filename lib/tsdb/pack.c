@@ -384,6 +384,23 @@ scale_of(uint64_t bits, int64_t *m)
 	return -1;
 }
 
+/* scaled_at tells whether bits == m / 10^e for an integer m (|m| < 2^53,
+ * -0 excluded) and sets *m to it. */
+static inline bool
+scaled_at(uint64_t bits, int e, int64_t *m)
+{
+	double x = f64(bits) * p10[e];
+
+	if (!isfinite(x) || !(fabs(x) < 9007199254740992.0) ||
+	    bits == UINT64_C(0x8000000000000000))
+		return false;
+	x = nearbyint(x);
+	if (u64(x / p10[e]) != bits)
+		return false;
+	*m = (int64_t)x;
+	return true;
+}
+
 /* encode_scaled writes mode 0 with scale e; values that do not scale are
  * exceptions (their integer slot repeats the previous integer). */
 static void
@@ -394,15 +411,10 @@ encode_scaled(const struct tsdb_sample *v, size_t n, int e, int order, struct en
 	int64_t prev = 0;
 
 	for (i = 0; i < n; i++) {
-		double x = f64(v[i].v) * p10[e];
-		bool ok = isfinite(x) && fabs(x) < 9007199254740992.0 &&
-		    v[i].v != UINT64_C(0x8000000000000000);
+		int64_t mi;
+		bool ok = scaled_at(v[i].v, e, &mi);
 
-		if (ok) {
-			x = nearbyint(x);
-			ok = u64(x / p10[e]) == v[i].v;
-		}
-		m[i] = ok ? (int64_t)x : prev;
+		m[i] = ok ? mi : prev;
 		if (!ok)
 			nexc++;
 		prev = m[i];
@@ -426,13 +438,9 @@ encode_scaled(const struct tsdb_sample *v, size_t n, int e, int order, struct en
 	}
 	enc_uvarint(out, nexc);
 	for (i = 0; i < n; i++) {
-		double x = f64(v[i].v) * p10[e];
-		bool ok = isfinite(x) && fabs(x) < 9007199254740992.0 &&
-		    v[i].v != UINT64_C(0x8000000000000000);
+		int64_t mi;
 
-		if (ok)
-			ok = u64(nearbyint(x) / p10[e]) == v[i].v;
-		if (!ok) {
+		if (!scaled_at(v[i].v, e, &mi)) {
 			enc_uvarint(out, i - last);
 			enc_u64(out, v[i].v);
 			last = i;
@@ -730,15 +738,10 @@ p2_scaled(const struct tsdb_sample *v, size_t n, int e, int order, struct p2sect
 	int64_t prev = 0;
 
 	for (i = 0; i < n; i++) {
-		double x = f64(v[i].v) * p10[e];
-		bool ok = isfinite(x) && fabs(x) < 9007199254740992.0 &&
-		    v[i].v != UINT64_C(0x8000000000000000);
+		int64_t mi;
+		bool ok = scaled_at(v[i].v, e, &mi);
 
-		if (ok) {
-			x = nearbyint(x);
-			ok = u64(x / p10[e]) == v[i].v;
-		}
-		m[i] = ok ? (int64_t)x : prev;
+		m[i] = ok ? mi : prev;
 		scratch[i] = !ok;	/* exception flags, reused below once read */
 		prev = m[i];
 	}
