@@ -23,70 +23,13 @@ Nothing is asserted. Run by hand:
 """
 import argparse
 import os
-import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
-
-def free_ports(n):
-    for base in range(22000, 60000, 89):
-        socks = []
-        try:
-            for p in range(base, base + n):
-                s = socket.socket()
-                s.bind(('127.0.0.1', p))
-                socks.append(s)
-        except OSError:
-            for s in socks:
-                s.close()
-            continue
-        for s in socks:
-            s.close()
-        return base
-    raise RuntimeError('no free ports')
-
-
-def get(url, timeout=60):
-    with urllib.request.urlopen(url, timeout=timeout) as r:
-        return r.read()
-
-
-def wait_ready(url, limit=300):
-    end = time.time() + limit
-    while time.time() < end:
-        try:
-            get(url, timeout=2)
-            return
-        except Exception:
-            time.sleep(0.3)
-    raise RuntimeError('%s not ready' % url)
-
-
-def status(pid):
-    out = {}
-    with open('/proc/%d/status' % pid) as f:
-        for line in f:
-            k, _, v = line.partition(':')
-            if k in ('VmRSS', 'RssAnon', 'RssFile', 'RssShmem'):
-                out[k] = int(v.split()[0]) * 1024
-    return out
-
-
-def metric(base, name):
-    text = get(base + '/metrics').decode()
-    total, seen = 0.0, False
-    for line in text.splitlines():
-        m = re.match(r'^' + re.escape(name) + r'(\{[^}]*\})?\s+(\S+)', line)
-        if m:
-            total += float(m.group(2))
-            seen = True
-    return total if seen else None
+from benchlib import free_ports, memory, metric, stop_proc, wait_ready
 
 
 def du(path):
@@ -127,15 +70,6 @@ def start(a, name, cfg, port, data, log):
     return p
 
 
-def stop(p):
-    p.send_signal(signal.SIGTERM)
-    try:
-        p.wait(60)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--series', type=int, default=100000)
@@ -154,7 +88,7 @@ def main():
     tmp = a.workdir or tempfile.mkdtemp(prefix='strata-memory-bench-')
     os.makedirs(tmp, exist_ok=True)
     per_target = a.series // a.targets
-    first = free_ports(a.targets + len(names))
+    first = free_ports(a.targets + len(names), start=22000, step=89)
     ports = {n: first + a.targets + i for i, n in enumerate(names)}
     cfg = os.path.join(tmp, 'scrape.yml')
     empty = os.path.join(tmp, 'empty.yml')
@@ -173,8 +107,8 @@ def main():
             with open(os.path.join(tmp, n + '-empty.log'), 'w') as log:
                 p = start(a, n, empty, ports[n], os.path.join(tmp, n + '-empty'), log)
                 time.sleep(20)
-                base[n] = status(p.pid)['VmRSS']
-                stop(p)
+                base[n] = memory(p.pid)['VmRSS']
+                stop_proc(p, grace=60)
             shutil.rmtree(os.path.join(tmp, n + '-empty'), ignore_errors=True)
         print('empty servers: ' + ', '.join('%s %.1f MiB' % (n, base[n] / 2**20) for n in names),
               flush=True)
@@ -197,7 +131,7 @@ def main():
             last = now >= end
             for n in names:
                 b = 'http://127.0.0.1:%d' % ports[n]
-                st = status(procs[n].pid)
+                st = memory(procs[n].pid)
                 ser = metric(b, SYSTEMS[n]['series']) if SYSTEMS[n]['series'] else None
                 active = ser or per_target * a.targets
                 smp = metric(b, SYSTEMS[n]['samples']) or 0
@@ -212,10 +146,9 @@ def main():
     finally:
         for n, p in procs.items():
             if n != 'synth':
-                stop(p)
+                stop_proc(p, grace=60)
         if 'synth' in procs:
-            procs['synth'].send_signal(signal.SIGTERM)
-            procs['synth'].wait()
+            stop_proc(procs['synth'], grace=10)
         if not a.workdir:
             shutil.rmtree(tmp, ignore_errors=True)
 

@@ -23,107 +23,15 @@ usage: leaf_bench.py [--series N] [--targets T] [--interval S] [--warmup S]
 """
 import argparse
 import os
-import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.parse
-import urllib.request
 
-CLK_TCK = os.sysconf('SC_CLK_TCK')
-
-
-def free_ports(n):
-    for base in range(21000, 60000, 97):
-        socks = []
-        try:
-            for p in range(base, base + n):
-                s = socket.socket()
-                s.bind(('127.0.0.1', p))
-                socks.append(s)
-        except OSError:
-            for s in socks:
-                s.close()
-            continue
-        for s in socks:
-            s.close()
-        return base
-    raise RuntimeError('no free ports')
-
-
-def machine():
-    """CPU model, online cores and load averages, for the record."""
-    model = '?'
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    model = line.split(':', 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return '%s, %d cores, load average %s' % (model, os.cpu_count() or 0,
-                                              ' '.join('%.2f' % x for x in os.getloadavg()))
-
-
-def stop_proc(proc, grace=30):
-    """SIGTERM, then SIGKILL after grace seconds."""
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-def get(url, timeout=120):
-    with urllib.request.urlopen(url, timeout=timeout) as r:
-        return r.read()
-
-
-def wait_ready(url, limit=120):
-    end = time.time() + limit
-    while time.time() < end:
-        try:
-            get(url, timeout=2)
-            return
-        except Exception:
-            time.sleep(0.3)
-    raise RuntimeError('%s not ready' % url)
-
-
-def cpu_seconds(pid):
-    with open('/proc/%d/stat' % pid) as f:
-        fields = f.read().rsplit(')', 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def rss_bytes(pid):
-    with open('/proc/%d/status' % pid) as f:
-        for line in f:
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-def metric(base, name):
-    """Sum of every sample of metric `name` in base/metrics."""
-    text = get(base + '/metrics').decode()
-    total, seen = 0.0, False
-    for line in text.splitlines():
-        m = re.match(r'^' + re.escape(name) + r'(\{[^}]*\})?\s+(\S+)', line)
-        if m:
-            total += float(m.group(2))
-            seen = True
-    return total if seen else None
-
+from benchlib import cpu_seconds, free_ports, get, machine, memory, metric, stop_proc, wait_ready
 
 class System:
     def __init__(self, name, cmd, base, samples_metric, log):
@@ -193,7 +101,7 @@ def run_once(a, tmp):
             if n <= 0:
                 n = active * a.window / a.interval
             res[s.name] = {'cpu_per_m': cpu / (n / 1e6), 'samples_per_s': n / a.window,
-                           'rss_per_series': rss_bytes(s.proc.pid) / active}
+                           'rss_per_series': memory(s.proc.pid)['VmRSS'] / active}
         sel = urllib.parse.urlencode({'match[]': '{__name__=~".+"}'})
         for s in systems:
             lat, size = [], 0

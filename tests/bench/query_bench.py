@@ -33,9 +33,7 @@ usage: query_bench.py [--builddir DIR] [--runs R] [--workdir DIR] [--keep]
 import argparse
 import json
 import os
-import platform
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -43,7 +41,8 @@ import sys
 import tempfile
 import time
 import urllib.parse
-import urllib.request
+
+from benchlib import cpu_seconds, get, machine, metric, stop_proc, wait_ready
 
 T0 = 1700006400
 HOURS = 6
@@ -143,29 +142,6 @@ def free_port():
     return p
 
 
-def get(url, timeout=300):
-    with urllib.request.urlopen(url, timeout=timeout) as r:
-        return r.read()
-
-
-def wait_ready(url, limit=300):
-    end = time.time() + limit
-    while time.time() < end:
-        try:
-            get(url, timeout=2)
-            return
-        except Exception:
-            time.sleep(0.3)
-    raise RuntimeError('%s not ready' % url)
-
-
-def metric(base, name):
-    for line in get(base + '/metrics').decode().splitlines():
-        if line.startswith(name + ' ') or line.startswith(name + '{'):
-            return float(line.rsplit(' ', 1)[1])
-    return None
-
-
 def settle(systems, quiet=70, limit=600):
     """Waits until no system's block count or compaction count changed for
     `quiet` seconds (Prometheus plans compactions once a minute)."""
@@ -182,15 +158,6 @@ def settle(systems, quiet=70, limit=600):
         time.sleep(5)
 
 
-CLK_TCK = os.sysconf('SC_CLK_TCK')
-
-
-def cpu_seconds(pid):
-    with open('/proc/%d/stat' % pid) as f:
-        fields = f.read().rsplit(')', 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
 def run_query(base, kind, expr, start, end):
     if kind == 'range':
         q = {'query': expr, 'start': start, 'end': end, 'step': STEP}
@@ -200,19 +167,6 @@ def run_query(base, kind, expr, start, end):
     t0 = time.perf_counter()
     body = get(url)
     return time.perf_counter() - t0, body
-
-
-def machine():
-    model = platform.processor() or 'unknown'
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    model = line.split(':', 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return '%s, %d cores, %s' % (model, os.cpu_count(), platform.platform())
 
 
 def main():
@@ -308,12 +262,7 @@ def main():
         print('strata pid %d, Prometheus pid %d (stopped now)' % (procs[0].pid, procs[1].pid))
     finally:
         for p in procs:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+            stop_proc(p)
         if not a.workdir and not a.keep:
             shutil.rmtree(tmp, ignore_errors=True)
 
