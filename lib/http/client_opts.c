@@ -30,3 +30,10 @@ http_client_set_tls(CURL *e, const struct cfg_tls *tls)
 	}
 	curl_easy_setopt(e, CURLOPT_SSLVERSION, v);
 }
+
+void
+http_client_set_proxy(CURL *e, const char *proxy_url)
+{
+	curl_easy_setopt(e, CURLOPT_PROXY, proxy_url);
+	curl_easy_setopt(e, CURLOPT_NOPROXY, "");
+}

@@ -21,4 +21,11 @@
  * tls is borrowed; libcurl copies the strings. */
 void http_client_set_tls(CURL *easy, const struct cfg_tls *tls);
 
+/* http_client_set_proxy sends easy's requests through proxy_url, or through
+ * no proxy when it is "": as in Prometheus 2.42, never a proxy or a
+ * no_proxy list from the environment (http_proxy, no_proxy, ...). That
+ * also spares libcurl its environment lookups on every transfer.
+ * proxy_url is borrowed; libcurl copies it. */
+void http_client_set_proxy(CURL *easy, const char *proxy_url);
+
 #endif

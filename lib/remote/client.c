@@ -438,16 +438,14 @@ remote_client_post_cancel(const struct remote_client *c, void *easy, const void 
 		ct = set_server_name(c, e);
 	else
 		curl_easy_setopt(e, CURLOPT_URL, c->url);
+	http_client_set_proxy(e, c->proxy_url);
 	if (c->proxy_url[0] != '\0') {
-		curl_easy_setopt(e, CURLOPT_PROXY, c->proxy_url);
 		for (size_t i = 0; i < c->nproxy_headers; i++)
 			ph = curl_slist_append(ph, c->proxy_headers[i]);
 		if (ph != NULL) {
 			curl_easy_setopt(e, CURLOPT_HEADEROPT, (long)CURLHEADER_SEPARATE);
 			curl_easy_setopt(e, CURLOPT_PROXYHEADER, ph);
 		}
-	} else {
-		curl_easy_setopt(e, CURLOPT_PROXY, "");	/* no proxy from the environment */
 	}
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
 

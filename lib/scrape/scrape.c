@@ -1609,8 +1609,8 @@ configure(struct scrape_manager *m, struct target *t, const struct cfg_scrape *s
 	} else {
 		curl_easy_setopt(e, CURLOPT_URL, t->url);
 	}
+	http_client_set_proxy(e, hc->proxy_url);
 	if (hc->proxy_url[0] != '\0') {
-		curl_easy_setopt(e, CURLOPT_PROXY, hc->proxy_url);
 		if (hc->n_proxy_connect_header > 0) {
 			size_t i, j;
 

