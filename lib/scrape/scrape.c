@@ -25,7 +25,10 @@
  * - Worker threads take targets whose body is complete from the work queue
  *   (wq_mu), inflate gzip bodies, parse and append them with the target's
  *   cache (a target is in at most one place at a time: T_FETCH on the loop,
- *   T_WORK in a worker), then put them on the done list. They poke the
+ *   T_WORK in a worker), then put them on the done list. While the loop
+ *   thread is lightly loaded it does that job itself for small bodies
+ *   (dispatch, process_here): on a virtual machine the wake-up of a sleeping
+ *   worker costs about as much as parsing a thousand samples. They poke the
  *   eventfd only while the loop waits for finished jobs (want_done: a
  *   retired target or a replaced pool) or for a catch-up pull; otherwise
  *   the loop takes the done list back when it next wakes, before it fires
@@ -93,6 +96,9 @@
 #define GZIP_SLACK 1024			/* gzip framing allowed over body_size_limit */
 #define RECV_BUF (64 * 1024)		/* libcurl's receive buffer (its default: 16 KiB) */
 #define ZBUF_KEEP (16u << 20)		/* a worker keeps its inflate buffer up to this */
+#define HERE_MAX_BODY (128u << 10)	/* the loop processes bodies up to this itself ... */
+#define HERE_MAX_SERIES 4096		/* ... of targets with up to this many cached series ... */
+#define HERE_WINDOW_NS INT64_C(1000000000)	/* ... while busy under half of the last second */
 #define PULL_LOOKBACK_MS (5 * 60 * 1000)	/* default cursor start: the lookback delta */
 #define CURSOR_WRITE_GAP_MS 1000		/* workers write the cursor file at most this often */
 
@@ -245,6 +251,22 @@ struct buf_pool {
 	size_t n, bytes;
 };
 
+/* A worker's inflate buffer. */
+struct zbuf {
+	char *p;
+	size_t cap;
+};
+
+/* What the loop thread needs to process scrapes itself (dispatch). */
+struct here {
+	struct scrape_scratch *w;	/* created on first use */
+	struct tsdb_appender *app, *papp;
+	struct zbuf z;
+	int64_t woke;			/* monotonic ns: the loop's last wake-up */
+	int64_t win_start, win_busy;	/* the current window and the loop's time awake in it */
+	bool loaded;			/* awake over half of the last window */
+};
+
 struct scrape_manager {
 	struct scrape_opts o;
 	char *user_agent;
@@ -288,6 +310,7 @@ struct scrape_manager {
 	bool want_done;			/* atomic, set by the loop: workers poke it
 					 * after every job (else only for pull_again) */
 	size_t retired_busy;		/* loop thread: retired targets in a worker */
+	struct here here;		/* loop thread */
 
 	pthread_mutex_t ist_mu;
 	struct istat *ist;
@@ -1695,12 +1718,62 @@ needs_configure(const struct target *t)
 	    (hc->has_basic_auth && hc->basic_password_file[0] != '\0');
 }
 
+static void process(struct scrape_manager *m, struct scrape_scratch *w, struct zbuf *z,
+    struct tsdb_appender *app, struct tsdb_appender **papp, struct target *t);
+
+/* process_here tells whether the loop thread processes t's finished scrape
+ * itself rather than waking a worker: a small body (a gzip one counted at
+ * 8 times its size) of a target with few series, while the loop was awake
+ * less than half of the last window, so that it neither holds up other
+ * targets' timers for long nor does the work of busy workers. */
+static bool
+process_here(const struct scrape_manager *m, const struct target *t)
+{
+	size_t body = t->gzip ? t->len * 8 : t->len;
+
+	return !m->here.loaded && body <= HERE_MAX_BODY &&
+	    scrape_cache_size(t->cache) <= HERE_MAX_SERIES;
+}
+
+/* here_account adds the loop's time awake since its last wake-up, just
+ * before it sleeps at now, and closes the window when it is over. */
+static void
+here_account(struct here *h, int64_t now)
+{
+	if (h->woke > 0)
+		h->win_busy += now - h->woke;
+	if (now - h->win_start >= HERE_WINDOW_NS) {
+		h->loaded = h->win_busy * 2 > now - h->win_start;
+		h->win_start = now;
+		h->win_busy = 0;
+	}
+}
+
 static void
 dispatch(struct scrape_manager *m, struct target *t)
 {
 	t->state = T_WORK;
 	t->jpool = t->pool;
 	t->jpool->busy++;
+	if (process_here(m, t)) {
+		struct here *h = &m->here;
+
+		if (h->w == NULL) {
+			h->w = scrape_scratch_new();
+			h->app = tsdb_appender_new(m->o.head);
+		}
+		process(m, h->w, &h->z, h->app, &h->papp, t);
+		if (h->z.cap > HERE_MAX_BODY * 16) {
+			MEM_FREE(h->z.p);
+			h->z.cap = 0;
+		}
+		/* handle_done takes it back, as from a worker */
+		pthread_mutex_lock(&m->wq_mu);
+		t->qnext = m->done;
+		m->done = t;
+		pthread_mutex_unlock(&m->wq_mu);
+		return;
+	}
 	t->qnext = NULL;
 	pthread_mutex_lock(&m->wq_mu);
 	if (m->wq_tail != NULL)
@@ -2102,7 +2175,9 @@ loop_main(void *arg)
 		if (wait > 1000 * NS_PER_MS)
 			wait = 1000 * NS_PER_MS;
 		ms = wait <= 0 ? 0 : (int)((wait + NS_PER_MS - 1) / NS_PER_MS);
+		here_account(&m->here, time_mono_ns());
 		n = epoll_wait(m->ep, evs, (int)(sizeof(evs) / sizeof(evs[0])), ms);
+		m->here.woke = time_mono_ns();
 		for (i = 0; i < n; i++) {
 			if (evs[i].data.fd == m->evfd) {
 				uint64_t v;
@@ -2139,12 +2214,6 @@ loop_main(void *arg)
 }
 
 /* --- workers ----------------------------------------------------------------------------------------- */
-
-/* A worker's inflate buffer. */
-struct zbuf {
-	char *p;
-	size_t cap;
-};
 
 /* gunzip inflates a gzip body (several members allowed, as Go's
  * gzip.Reader reads them) into z, at most limit bytes (0: no limit).
@@ -2676,6 +2745,10 @@ scrape_manager_free(struct scrape_manager *m)
 		pool_free(p);
 	}
 	tsdb_appender_free(m->loop_app);
+	tsdb_appender_free(m->here.app);
+	tsdb_appender_free(m->here.papp);
+	scrape_scratch_free(m->here.w);
+	mem_free(m->here.z.p);
 	while (m->bufs.n > 0)
 		mem_free(m->bufs.p[--m->bufs.n]);
 	curl_multi_cleanup(m->multi);
