@@ -10,9 +10,9 @@
  * label array, so the work is linear in the body size: duplicate label names
  * are found pairwise for short label sets and by sorting for long ones.
  * A caller that knows which series probably comes next (the scrape cache
- * does) can announce it with expfmt_expect(): a text-format sample line that
- * starts with exactly that series text skips the label parse, since the
- * same bytes passed it before.
+ * does) can announce it with expfmt_expect(), by its length and 128-bit
+ * hash: a text-format sample line that starts with a series of that length
+ * and hash skips the label parse, since the same bytes passed it before.
  *
  * Single-threaded per parser; no global mutable state.
  */
@@ -122,8 +122,11 @@ struct expfmt_parser {
 	struct expfmt_hset names;	/* OpenMetrics: every name a family claimed */
 	struct expfmt_family fam;
 
-	const unsigned char *hint;	/* expfmt_expect(), for the next call */
+	/* expfmt_expect(), for the next call: the series' length (0: none),
+	 * hash and seed */
 	size_t hint_len;
+	struct expfmt_hash hint_hash;
+	uint64_t hint_seed;
 };
 
 /* Suffixes a sample name may carry beyond its family name. */
@@ -970,66 +973,53 @@ expfmt_text_meta(struct expfmt_parser *p, const unsigned char *w, bool help,
 	return e->kind;
 }
 
-/* expfmt_hint_matches tells whether the sample line at s, whose metric name
- * ends at t, has the hinted series: the same bytes, ending where the full
- * parse would end it (a hint with labels ends at its '}', which the label
- * parse does not look past; a bare name must not be followed by a label
- * block). Counts the newlines a text-format label value may hold, as the
- * label parse would. */
-static bool
-expfmt_hint_matches(struct expfmt_parser *p, const unsigned char *s, const unsigned char *t)
-{
-	size_t n = p->hint_len, name = (size_t)(t - s);
-	const unsigned char *nl;
-
-	if (n < name || (size_t)(p->end - s) < n || memcmp(s, p->hint, n) != 0)
-		return false;
-	if (n == name) {
-		const unsigned char *u = expfmt_skip_blanks(t, p->end);
-
-		return u >= p->end || *u != '{';
-	}
-	if (s[n - 1] != '}')
-		return false;
-	if ((nl = memchr(t, '\n', n - name)) != NULL) {
-		const unsigned char *last = nl;
-
-		for (; nl != NULL; nl = memchr(nl + 1, '\n', (size_t)(s + n - nl - 1))) {
-			p->line++;
-			last = nl;
-		}
-		p->lstart = last + 1;
-	}
-	return true;
-}
-
-/* expfmt_hint_name sets *t to where the metric name of the sample line at
- * s ends and returns 1 when the line starts with the hinted series and the
- * name's end shows in the hint itself (a bare name, or a name right before
- * its '{'), so the name needs no scan: the hint is a series this parser
- * returned, its name a maximal run of name bytes. Returns 0 when the line
- * does not start with the hint, -1 when it does but the name must be
- * scanned to tell (expfmt_hint_matches). */
+/* expfmt_hint_take checks the hint on the sample line at s. When the
+ * line's first hint_len bytes can be a whole series (a label block ends
+ * with the '}' at their end, which the label parse does not look past; or
+ * a bare name that no more name bytes or label block follow) it hashes
+ * them into *h and returns 1 when the hash is the hint's, setting *t to
+ * the end of the metric name and counting the newlines a text-format
+ * label value may hold, as the label parse would; else 0, with *hashed
+ * telling whether *h holds the hash of those bytes. The hinted series was
+ * returned by this parser before: its name is a maximal run of name bytes
+ * followed by blanks or its '{'. */
 static int
-expfmt_hint_name(struct expfmt_parser *p, const unsigned char *s, const unsigned char **t)
+expfmt_hint_take(struct expfmt_parser *p, const unsigned char *s, const unsigned char **t,
+    struct expfmt_hash *h, bool *hashed)
 {
-	const unsigned char *end = p->end, *brace, *u;
+	const unsigned char *end = p->end, *brace = NULL, *u;
 	size_t n = p->hint_len;
 
-	if ((size_t)(end - s) < n || memcmp(s, p->hint, n) != 0)
+	*hashed = false;
+	if ((size_t)(end - s) < n)
 		return 0;
-	if (p->hint[n - 1] != '}') {	/* a bare name: it ends here, no labels follow */
-		if (s + n < end && (expfmt_cls[s[n]] & C_MCONT))
-			return -1;
+	if (s[n - 1] == '}') {
+		brace = memchr(s, '{', n);
+		if (brace == NULL || brace == s)
+			return 0;
+	} else {
+		if (!(expfmt_cls[s[n - 1]] & C_MCONT) ||
+		    (s + n < end && (expfmt_cls[s[n]] & C_MCONT)))
+			return 0;
 		u = expfmt_skip_blanks(s + n, end);
 		if (u < end && *u == '{')
-			return -1;
+			return 0;
+	}
+	*h = expfmt_series_hash((const char *)s, n, p->hint_seed);
+	*hashed = true;
+	if (h->lo != p->hint_hash.lo || h->hi != p->hint_hash.hi)
+		return 0;
+	if (brace == NULL) {
 		*t = s + n;
 		return 1;
 	}
-	brace = memchr(s, '{', n);
-	if (brace == NULL || brace == s || !(expfmt_cls[brace[-1]] & C_MCONT))
-		return -1;
+	if (expfmt_cls[brace[-1]] & C_MCONT) {
+		*t = brace;
+	} else {
+		for (u = s; u < brace && (expfmt_cls[*u] & C_MCONT); u++)
+			;
+		*t = u;
+	}
 	if ((u = memchr(brace, '\n', (size_t)(s + n - brace))) != NULL) {
 		const unsigned char *last = u;
 
@@ -1039,7 +1029,6 @@ expfmt_hint_name(struct expfmt_parser *p, const unsigned char *s, const unsigned
 		}
 		p->lstart = last + 1;
 	}
-	*t = brace;
 	return 1;
 }
 
@@ -1047,16 +1036,20 @@ static enum expfmt_kind
 expfmt_text_sample(struct expfmt_parser *p, const unsigned char *s, struct expfmt_entry *e)
 {
 	const unsigned char *end = p->end, *t, *v;
-	int rc, hint = p->hint != NULL ? expfmt_hint_name(p, s, &t) : 0;
+	struct expfmt_hash h;
+	bool hashed = false;
+	int rc;
 
 	e->kind = EXPFMT_SAMPLE;
 	e->name.p = (const char *)s;
 	e->series.p = (const char *)s;
 	p->lab.n = 0;
-	if (hint > 0) {
+	if (p->hint_len > 0 && expfmt_hint_take(p, s, &t, &h, &hashed)) {
 		e->name.len = (size_t)(t - s);
 		e->expected = true;
 		e->series.len = p->hint_len;
+		e->has_hash = true;
+		e->hash = h;
 		t = expfmt_skip_blanks(s + p->hint_len, end);
 		goto value;
 	}
@@ -1065,20 +1058,18 @@ expfmt_text_sample(struct expfmt_parser *p, const unsigned char *s, struct expfm
 		t++;
 	e->name.len = (size_t)(t - s);
 	e->series.len = e->name.len;
-	if (hint < 0 && expfmt_hint_matches(p, s, t)) {
-		e->expected = true;
-		t = s + p->hint_len;
-		e->series.len = p->hint_len;
+	t = expfmt_skip_blanks(t, end);
+	if (t < end && *t == '{') {
+		t = expfmt_parse_labels(p, t, &p->lab);
+		if (t == NULL)
+			return EXPFMT_ERROR;
+		e->series.len = (size_t)(t - s);
 		t = expfmt_skip_blanks(t, end);
-	} else {
-		t = expfmt_skip_blanks(t, end);
-		if (t < end && *t == '{') {
-			t = expfmt_parse_labels(p, t, &p->lab);
-			if (t == NULL)
-				return EXPFMT_ERROR;
-			e->series.len = (size_t)(t - s);
-			t = expfmt_skip_blanks(t, end);
-		}
+	}
+	if (hashed && e->series.len == p->hint_len) {
+		/* a wrong hint of the series' length: its hash is the series' */
+		e->has_hash = true;
+		e->hash = h;
 	}
 value:
 	if (t >= end || (expfmt_cls[*t] & C_TEXTVEND))
@@ -1835,7 +1826,6 @@ expfmt_reset(struct expfmt_parser *p, enum expfmt_format fmt, const char *body, 
 	memset(&p->err, 0, sizeof(p->err));
 	p->lab.n = p->ex.n = 0;
 	p->slen = 0;
-	p->hint = NULL;
 	p->hint_len = 0;
 	expfmt_hset_clear(&p->names);
 	expfmt_hset_clear(&p->fam.groups);
@@ -1873,13 +1863,14 @@ expfmt_next(struct expfmt_parser *p, struct expfmt_entry *e)
 {
 	if (p->done) {
 		e->kind = p->last;
-		p->hint = NULL;
+		p->hint_len = 0;
 		return p->last;
 	}
 	p->slen = 0;
 	e->nlabels = 0;
 	e->labels = NULL;
 	e->expected = false;
+	e->has_hash = false;
 	e->has_exemplar = false;
 	e->ex_nlabels = 0;
 	e->ex_labels = NULL;
@@ -1888,15 +1879,25 @@ expfmt_next(struct expfmt_parser *p, struct expfmt_entry *e)
 		e->kind = expfmt_om_next(p, e);
 	else
 		e->kind = expfmt_text_next(p, e);
-	p->hint = NULL;
+	p->hint_len = 0;
 	return e->kind;
 }
 
-void
-expfmt_expect(struct expfmt_parser *p, const char *series, size_t len)
+struct expfmt_hash
+expfmt_series_hash(const char *s, size_t len, uint64_t seed)
 {
-	p->hint = series != NULL && len > 0 ? (const unsigned char *)series : NULL;
-	p->hint_len = p->hint != NULL ? len : 0;
+	XXH128_hash_t x = XXH3_128bits_withSeed(s, len, seed);
+	struct expfmt_hash h = { x.low64, x.high64 };
+
+	return h;
+}
+
+void
+expfmt_expect(struct expfmt_parser *p, size_t len, struct expfmt_hash h, uint64_t seed)
+{
+	p->hint_len = len;
+	p->hint_hash = h;
+	p->hint_seed = seed;
 }
 
 const struct expfmt_error *

@@ -66,6 +66,11 @@ struct expfmt_label {
 	struct expfmt_str value;
 };
 
+/* A 128-bit series hash (expfmt_series_hash). */
+struct expfmt_hash {
+	uint64_t lo, hi;
+};
+
 /* The entry expfmt_next() filled in. Fields not listed for a kind are unset. */
 struct expfmt_entry {
 	enum expfmt_kind kind;
@@ -85,6 +90,10 @@ struct expfmt_entry {
 	/* the series is the one expfmt_expect() announced: its labels were
 	 * not parsed again (labels NULL, nlabels 0) */
 	bool expected;
+	/* hash is expfmt_series_hash(series, the hint's seed), computed while
+	 * checking a hint of the series' length: always with expected */
+	bool has_hash;
+	struct expfmt_hash hash;
 	double value;		/* NaN is always 0x7ff8000000000001, as in Go */
 	bool has_ts;
 	int64_t ts;		/* milliseconds */
@@ -128,19 +137,25 @@ void expfmt_reset(struct expfmt_parser *p, enum expfmt_format fmt, const char *b
  * until the next call on p. */
 enum expfmt_kind expfmt_next(struct expfmt_parser *p, struct expfmt_entry *e);
 
-/* expfmt_expect announces the series of the next sample: series[0..len)
- * must be the series text (entry.series) of a sample this parser returned
- * from an earlier text-format body, e.g. the series that followed the last
- * one in the previous scrape of the same target. When the next sample line
- * of a text-format body starts with exactly that series (and the line's
- * series ends where it ends), expfmt_next() does not parse its labels again:
- * identical bytes were checked before. The entry then has `expected` set and
- * no labels; everything else (name, series, value, timestamp, errors on the
- * rest of the line) is as without the hint. The hint holds for the next
- * expfmt_next() call only; series (borrowed) must stay valid until it
- * returns. NULL clears it. OpenMetrics ignores hints: its family checks
- * need every sample's labels. */
-void expfmt_expect(struct expfmt_parser *p, const char *series, size_t len);
+/* expfmt_series_hash returns the seeded 128-bit XXH3 hash of s[0..len):
+ * what hints are checked with (and what the scrape cache keys series by). */
+struct expfmt_hash expfmt_series_hash(const char *s, size_t len, uint64_t seed);
+
+/* expfmt_expect announces the series of the next sample by its length and
+ * its hash under seed (expfmt_series_hash): the series text (entry.series)
+ * of a sample this parser returned from an earlier text-format body, e.g.
+ * the series that followed the last one in the previous scrape of the same
+ * target. When the next sample line of a text-format body has len bytes
+ * that can be a whole series (a label block's '}' last, or a bare name not
+ * followed by more name or a label block) and hash to h, expfmt_next() does
+ * not parse its labels again: identical bytes were checked before (two
+ * texts of one hash are as likely as a 128-bit collision). The entry then
+ * has `expected` set, no labels, and the hash; everything else (name,
+ * series, value, timestamp, errors on the rest of the line) is as without
+ * the hint. The hint holds for the next expfmt_next() call only; len 0
+ * clears it. OpenMetrics ignores hints: its family checks need every
+ * sample's labels. */
+void expfmt_expect(struct expfmt_parser *p, size_t len, struct expfmt_hash h, uint64_t seed);
 
 /* expfmt_error returns the error of a failed parser (NULL if it has not
  * failed); owned by p. */

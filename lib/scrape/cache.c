@@ -2,21 +2,26 @@
  *
  * Prometheus 2.42's scrapeLoop.append, scrapeCache, report and reportStale.
  * The cache is a dense array of entries (series text -> labels, ref) with an
- * open-addressing index of entry numbers; the series texts live in one
- * growing byte arena, so a new series costs no allocation of its own beyond
- * its label set. Entries stay in the order their series first appeared, as
- * targets tend to write them in the same order every time: the entry after
- * the last one found is offered to the text parser as the expected next
- * series (expfmt_expect), so a sample in the usual place costs a comparison
- * of its text instead of a label parse, a hash and a probe. Samples of
+ * open-addressing index of entry numbers. The texts themselves are not kept:
+ * an entry holds the seeded 128-bit hash of its text and the text's length
+ * (cache.h bounds the odds of two texts sharing them), so a new series costs
+ * no allocation of its own beyond its label set. Entries stay in the order
+ * their series first appeared, as targets tend to write them in the same
+ * order every time: the entry after the last one found is offered to the
+ * text parser as the expected next series (expfmt_expect: its length and
+ * hash), so a sample in the usual place costs one hash of its text, which
+ * the parser hands back, instead of a label parse and a probe. Samples of
  * cached series go to the appender in batches (tsdb_appender_append_batch:
  * one lock and overlapped cache misses for a run of series), flushed before
  * anything that may move the entries (a new series) and before any other
  * append, so samples are staged in body order as before.
  *
- * Scrape numbers (iter) order everything: an entry's `seen` is the last
- * successful scrape that appended it without a timestamp, `cur` the scrape
- * in progress that did, `used` the last scrape that looked it up.
+ * Scrape numbers (iter) order the flushes: an entry's `used` is the last
+ * scrape that looked it up (its low 16 bits: an entry left unused for 65536
+ * scrapes may survive one flush more). Staleness is two flags: CE_CUR, the
+ * scrape in progress appended the entry without a timestamp; CE_LIVE, the
+ * last scrape did and succeeded (a scrape that fails, or a pull, ends with
+ * no entry live).
  * With a sample hook, a parallel array `alt` holds each entry's replacement
  * label set (the hook's last answer) and its series ref.
  *
@@ -34,6 +39,8 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/types.h>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -44,20 +51,29 @@
 #include "tsdb/chunk.h"
 #include "util/mem.h"
 #include "util/strbuf.h"
+#include "util/time.h"
 
+/* One cached series text, 48 bytes. */
 struct centry {
-	uint64_t khash;		/* xxh3 of the series text */
-	uint64_t koff;		/* text offset in the arena */
+	struct expfmt_hash h;	/* the key: expfmt_series_hash(text, c->seed) */
 	uint64_t ref;		/* head series ref, 0 = unknown */
 	const void *hint;	/* the head's prefetch hint (tsdb_append_item) */
 	struct labels *ls;	/* final labels; NULL: dropped by relabeling */
-	uint32_t klen : 31;	/* a text of 2 GiB or more is never found again */
-	uint32_t parsed : 1;	/* the text is a series expfmt returned (not a
-				 * pull key): it may be offered as a parser hint */
-	uint32_t seen;		/* last successful scrape that appended it (no timestamp) */
-	uint32_t cur;		/* scrape in progress that appended it */
-	uint32_t used;		/* last scrape that looked it up */
+	uint32_t klen;		/* the key: the text's length (its low 32 bits) */
+	uint16_t used;		/* last scrape that looked it up (low 16 bits) */
+	uint8_t flags;		/* CE_* */
 };
+
+enum {
+	CE_PARSED = 0x01,	/* the text is a series expfmt returned (not a pull
+				 * key) shorter than 4 GiB: it may be a parser hint */
+	CE_CUR = 0x02,		/* the scrape in progress appended it (no timestamp) */
+	CE_LIVE = 0x04,		/* the last scrape appended it (no timestamp) and
+				 * succeeded: staleness candidate */
+	CE_NEW = 0x08,		/* made by pass 1 of the pull in progress */
+};
+
+_Static_assert(sizeof(struct centry) <= 48, "a cache entry is 48 bytes");
 
 /* A hook's replacement for one entry. */
 struct calt {
@@ -87,7 +103,7 @@ struct scrape_cache {
 	size_t n, cap;
 	uint32_t *idx;		/* entry number + 1; 0 = free */
 	size_t icap;		/* power of two */
-	struct strbuf keys;	/* series texts */
+	uint64_t seed;		/* of the entries' hashes, random */
 	uint32_t iter;		/* current (or last) scrape number; 0 = none yet */
 	bool open;		/* a scrape iter is in progress */
 	bool last_ok;		/* the last finished scrape succeeded */
@@ -139,12 +155,28 @@ stale_nan(void)
 
 /* --- the table ------------------------------------------------------------- */
 
+/* cache_seed returns a random seed (a mix of clocks and addresses when the
+ * kernel has no entropy to give). */
+static uint64_t
+cache_seed(const void *c)
+{
+	uint64_t s, mix[3];
+
+	if (getrandom(&s, sizeof(s), GRND_NONBLOCK) == (ssize_t)sizeof(s))
+		return s;
+	mix[0] = (uint64_t)time_mono_ns();
+	mix[1] = (uint64_t)time_now_ms();
+	mix[2] = (uint64_t)(uintptr_t)c;
+	return XXH3_64bits(mix, sizeof(mix));
+}
+
 struct scrape_cache *
 scrape_cache_new(void)
 {
 	struct scrape_cache *c = mem_calloc(1, sizeof(struct scrape_cache));
 
 	pthread_mutex_init(&c->meta_mu, NULL);
+	c->seed = cache_seed(c);
 	return c;
 }
 
@@ -180,7 +212,6 @@ scrape_cache_free(struct scrape_cache *c)
 	mem_free(c->alt);
 	mem_free(c->e);
 	mem_free(c->idx);
-	strbuf_free(&c->keys);
 	mem_free(c);
 }
 
@@ -205,7 +236,7 @@ index_rebuild(struct scrape_cache *c, size_t icap)
 	c->idx = mem_calloc(icap, sizeof(*c->idx));
 	c->icap = icap;
 	for (i = 0; i < c->n; i++) {
-		size_t j = c->e[i].khash & mask;
+		size_t j = c->e[i].h.lo & mask;
 
 		while (c->idx[j] != 0)
 			j = (j + 1) & mask;
@@ -213,29 +244,29 @@ index_rebuild(struct scrape_cache *c, size_t icap)
 	}
 }
 
+/* cache_find returns the entry of the text of length klen and hash h, or
+ * NULL. */
 static struct centry *
-cache_find(struct scrape_cache *c, uint64_t h, const char *k, size_t klen)
+cache_find(struct scrape_cache *c, struct expfmt_hash h, size_t klen)
 {
 	size_t j, mask;
 
 	if (c->icap == 0)
 		return NULL;
 	mask = c->icap - 1;
-	for (j = h & mask; c->idx[j] != 0; j = (j + 1) & mask) {
+	for (j = h.lo & mask; c->idx[j] != 0; j = (j + 1) & mask) {
 		struct centry *e = &c->e[c->idx[j] - 1];
 
-		if (e->khash == h && e->klen == klen &&
-		    memcmp(c->keys.buf + e->koff, k, klen) == 0)
+		if (e->h.lo == h.lo && e->h.hi == h.hi && e->klen == (uint32_t)klen)
 			return e;
 	}
 	return NULL;
 }
 
-/* cache_add appends an entry (the text must not be cached yet); takes the
- * reference on ls. */
+/* cache_add appends an entry for the text of length klen and hash h (not
+ * cached yet); takes the reference on ls. */
 static struct centry *
-cache_add(struct scrape_cache *c, uint64_t h, const char *k, size_t klen,
-    struct labels *ls)
+cache_add(struct scrape_cache *c, struct expfmt_hash h, size_t klen, struct labels *ls)
 {
 	struct centry *e;
 	size_t j, mask;
@@ -250,55 +281,54 @@ cache_add(struct scrape_cache *c, uint64_t h, const char *k, size_t klen,
 		index_rebuild(c, c->icap ? c->icap * 2 : 128);
 	e = &c->e[c->n];
 	memset(e, 0, sizeof(*e));
-	e->khash = h;
-	e->koff = c->keys.len;
-	e->klen = (uint32_t)klen & 0x7fffffffu;
+	e->h = h;
+	e->klen = (uint32_t)klen;
 	e->ls = ls;
 	if (c->alt != NULL)
 		memset(&c->alt[c->n], 0, sizeof(c->alt[0]));
-	strbuf_append(&c->keys, k, klen);
 	mask = c->icap - 1;
-	for (j = h & mask; c->idx[j] != 0; j = (j + 1) & mask)
+	for (j = h.lo & mask; c->idx[j] != 0; j = (j + 1) & mask)
 		;
 	c->idx[j] = (uint32_t)(c->n + 1);
 	c->n++;
 	return e;
 }
 
-/* cache_flush drops the entries not looked up by the last keep + 1
+/* is_unused tells whether entry e was not looked up by the last keep + 1
  * scrapes (c->iter and the keep before it). */
-static void
-cache_flush(struct scrape_cache *c, uint32_t keep)
+static bool
+is_unused(const struct scrape_cache *c, const struct centry *e, uint16_t keep)
 {
-	struct strbuf keys = STRBUF_INIT;
+	return (uint16_t)((uint16_t)c->iter - e->used) > keep;
+}
+
+/* cache_flush drops the entries not looked up by the last keep + 1
+ * scrapes. */
+static void
+cache_flush(struct scrape_cache *c, uint16_t keep)
+{
 	size_t i, n = 0;
 
 	for (i = 0; i < c->n; i++)
-		if ((uint32_t)(c->iter - c->e[i].used) > keep)
+		if (is_unused(c, &c->e[i], keep))
 			break;
 	if (i == c->n)
 		return;
-	strbuf_grow(&keys, c->keys.len);
 	for (i = 0; i < c->n; i++) {
 		struct centry *e = &c->e[i];
 
-		if ((uint32_t)(c->iter - e->used) > keep) {
+		if (is_unused(c, e, keep)) {
 			labels_free(e->ls);
 			if (c->alt != NULL)
 				labels_free(c->alt[i].ls);
 			continue;
 		}
-		strbuf_append(&keys, c->keys.buf + e->koff, e->klen);
-		e->koff = keys.len - e->klen;
 		if (c->alt != NULL)
 			c->alt[n] = c->alt[i];
 		c->e[n++] = *e;
 	}
 	c->n = n;
-	strbuf_free(&c->keys);
-	c->keys = keys;
 	if (c->n == 0) {
-		strbuf_free(&c->keys);
 		MEM_FREE(c->idx);
 		c->icap = 0;
 		return;
@@ -798,9 +828,21 @@ scrape_cache_metadata(struct scrape_cache *c, const char *metric,
 
 /* --- a scrape ---------------------------------------------------------------- */
 
+/* clear_flags clears the flags f of every entry. */
+static void
+clear_flags(struct scrape_cache *c, uint8_t f)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		c->e[i].flags &= (uint8_t)~f;
+}
+
 static void
 scrape_begin(struct scrape_cache *c)
 {
+	if (c->open)	/* never finished nor failed: nothing is live */
+		clear_flags(c, CE_CUR | CE_LIVE);
 	c->iter++;
 	if (c->iter == 0)	/* wrapped after 4e9 scrapes: start over */
 		c->iter = 1;
@@ -842,7 +884,7 @@ count_rc(int rc, struct scrape_append_result *r)
  * failed the scrape. Entries must not move while samples are batched. */
 static int
 batch_flush(struct scrape_cache *c, struct scrape_scratch *w, struct tsdb_appender *app,
-    uint32_t iter, struct scrape_append_result *r, char *err, size_t errlen)
+    struct scrape_append_result *r, char *err, size_t errlen)
 {
 	size_t i, n = w->nb;
 
@@ -856,7 +898,7 @@ batch_flush(struct scrape_cache *c, struct scrape_scratch *w, struct tsdb_append
 		c->e[w->be[i]].hint = w->bi[i].hint;
 		if (rc == TSDB_OK) {
 			if (!w->bts[i])
-				c->e[w->be[i]].cur = iter;
+				c->e[w->be[i]].flags |= CE_CUR;
 		} else if (!count_rc(rc, r)) {
 			snprintf(err, errlen, "%s", tsdb_strerror(rc));
 			return -1;
@@ -873,14 +915,13 @@ scrape_cache_append(struct scrape_cache *c, struct scrape_scratch *w,
 {
 	struct expfmt_entry e;
 	uint64_t nlimit = 0;
-	uint32_t iter, prev;
+	uint16_t iter;
 	bool limit_hit = false;
 	size_t i, next = 0;	/* entry expected next: the one after the last found */
 
 	memset(r, 0, sizeof(*r));
 	scrape_begin(c);
-	iter = c->iter;
-	prev = iter - 1;
+	iter = (uint16_t)c->iter;
 	w->nb = 0;
 	expfmt_reset(w->p, fmt, body, len);
 	for (;;) {
@@ -888,15 +929,15 @@ scrape_cache_append(struct scrape_cache *c, struct scrape_scratch *w,
 		struct centry *ce;
 		bool explicit_ts, fresh = false, appended = false;
 		int64_t t;
-		uint64_t h = 0;
+		struct expfmt_hash h;
 		int rc;
 
 		/* Targets write their series in the same order every time, so the
 		 * entry after the last one found is most likely next: the parser
-		 * compares the line with its text instead of parsing the labels,
-		 * and no hash or probe is needed. */
-		if (fmt == EXPFMT_TEXT && next < c->n && c->e[next].parsed)
-			expfmt_expect(w->p, c->keys.buf + c->e[next].koff, c->e[next].klen);
+		 * checks the hash of the line's series against it instead of
+		 * parsing the labels, and no probe is needed. */
+		if (fmt == EXPFMT_TEXT && next < c->n && (c->e[next].flags & CE_PARSED))
+			expfmt_expect(w->p, c->e[next].klen, c->e[next].h, c->seed);
 		k = expfmt_next(w->p, &e);
 
 		if (k == EXPFMT_EOF)
@@ -904,7 +945,7 @@ scrape_cache_append(struct scrape_cache *c, struct scrape_scratch *w,
 		if (k == EXPFMT_ERROR) {
 			const struct expfmt_error *pe = expfmt_error(w->p);
 
-			if (batch_flush(c, w, app, iter, r, err, errlen) < 0)
+			if (batch_flush(c, w, app, r, err, errlen) < 0)
 				return -1;
 			snprintf(err, errlen, "%zu:%zu: %s", pe->line, pe->column, pe->msg);
 			return -1;
@@ -921,13 +962,14 @@ scrape_cache_append(struct scrape_cache *c, struct scrape_scratch *w,
 		if (e.expected) {
 			ce = &c->e[next];
 		} else {
-			h = XXH3_64bits(e.series.p, e.series.len);
-			ce = cache_find(c, h, e.series.p, e.series.len);
+			h = e.has_hash ? e.hash : expfmt_series_hash(e.series.p, e.series.len,
+			    c->seed);
+			ce = cache_find(c, h, e.series.len);
 		}
 		if (ce != NULL) {
 			ce->used = iter;
-			if (fmt == EXPFMT_TEXT)
-				ce->parsed = 1;
+			if (fmt == EXPFMT_TEXT && e.series.len <= UINT32_MAX)
+				ce->flags |= CE_PARSED;
 			next = (size_t)(ce - c->e) + 1;
 			if (ce->ls == NULL)
 				continue;
@@ -936,7 +978,7 @@ scrape_cache_append(struct scrape_cache *c, struct scrape_scratch *w,
 			bool ll;
 
 			/* cache_add may move the entries the batch points at */
-			if (batch_flush(c, w, app, iter, r, err, errlen) < 0)
+			if (batch_flush(c, w, app, r, err, errlen) < 0)
 				return -1;
 			rc = build_labels(w, conf, &e, &ls, &ll, err, errlen);
 			if (rc < 0) {
@@ -952,9 +994,10 @@ scrape_cache_append(struct scrape_cache *c, struct scrape_scratch *w,
 				labels_free(ls);
 				continue;
 			}
-			ce = cache_add(c, h, e.series.p, e.series.len, ls);
+			ce = cache_add(c, h, e.series.len, ls);
 			ce->used = iter;
-			ce->parsed = fmt == EXPFMT_TEXT;
+			if (fmt == EXPFMT_TEXT && e.series.len <= UINT32_MAX)
+				ce->flags |= CE_PARSED;
 			next = c->n;
 			if (rc == 0)
 				continue;
@@ -977,10 +1020,10 @@ scrape_cache_append(struct scrape_cache *c, struct scrape_scratch *w,
 			bi->v = e.value;
 			w->be[w->nb] = (uint32_t)(ce - c->e);
 			w->bts[w->nb] = explicit_ts;
-			if (++w->nb == BATCH && batch_flush(c, w, app, iter, r, err, errlen) < 0)
+			if (++w->nb == BATCH && batch_flush(c, w, app, r, err, errlen) < 0)
 				return -1;
 		} else {
-			if (batch_flush(c, w, app, iter, r, err, errlen) < 0)
+			if (batch_flush(c, w, app, r, err, errlen) < 0)
 				return -1;
 			rc = put(c, app, ce, t, e.value, false, false);
 			if (rc == TSDB_OK || rc == PUT_DROPPED) {
@@ -995,12 +1038,12 @@ scrape_cache_append(struct scrape_cache *c, struct scrape_scratch *w,
 		/* Prometheus tracks a new series for staleness whatever became
 		 * of its sample, a known one only when the sample went in. */
 		if (!explicit_ts && (fresh || appended))
-			ce->cur = iter;
+			ce->flags |= CE_CUR;
 		if (fresh && appended && !limit_hit)
 			r->series_added++;
 		r->added++;
 	}
-	if (batch_flush(c, w, app, iter, r, err, errlen) < 0)
+	if (batch_flush(c, w, app, r, err, errlen) < 0)
 		return -1;
 	if (limit_hit) {
 		r->sample_limit = true;
@@ -1012,12 +1055,13 @@ scrape_cache_append(struct scrape_cache *c, struct scrape_scratch *w,
 	for (i = 0; i < c->n; i++) {
 		struct centry *ce = &c->e[i];
 
-		if (ce->ls == NULL)
-			continue;
-		if (ce->cur == iter)
-			ce->seen = iter;
-		else if (ce->seen == prev && prev != 0)
-			stage_stale(c, app, ce, ts_ms);
+		if (ce->flags & CE_CUR) {
+			ce->flags = (uint8_t)((ce->flags & ~CE_CUR) | CE_LIVE);
+		} else if (ce->flags & CE_LIVE) {
+			ce->flags &= (uint8_t)~CE_LIVE;
+			if (ce->ls != NULL)
+				stage_stale(c, app, ce, ts_ms);
+		}
 	}
 	c->open = false;
 	c->last_ok = true;
@@ -1053,13 +1097,13 @@ scrape_cache_append_pull(struct scrape_cache *c, struct scrape_scratch *w,
 	uint64_t kept = 0;
 	struct centry *ce = NULL;
 	bool fresh = false, fresh_added = false;
-	uint32_t iter;
+	uint16_t iter;
 	int rc;
 
 	memset(r, 0, sizeof(*r));
 	memset(win, 0, sizeof(*win));
 	scrape_begin(c);
-	iter = c->iter;
+	iter = (uint16_t)c->iter;
 	/* Pass 1: the whole body is checked and its series resolved before
 	 * anything is appended. */
 	if ((p = pull_parser_new(body, len, &win->since, &win->until, err, errlen)) == NULL)
@@ -1088,9 +1132,9 @@ scrape_cache_append_pull(struct scrape_cache *c, struct scrape_scratch *w,
 		}
 		{
 			size_t klen = pull_key(&e, body + len);
-			uint64_t h = XXH3_64bits(e.name.p, klen);
+			struct expfmt_hash h = expfmt_series_hash(e.name.p, klen, c->seed);
 
-			ce = cache_find(c, h, e.name.p, klen);
+			ce = cache_find(c, h, klen);
 			if (ce == NULL) {
 				struct expfmt_entry x;
 				struct labels *ls;
@@ -1105,9 +1149,9 @@ scrape_cache_append_pull(struct scrape_cache *c, struct scrape_scratch *w,
 					r->label_limits = ll;
 					goto fail;
 				}
-				/* used stays 0 (every other entry has a scrape
-				 * number there): new, for pass 2 */
-				ce = cache_add(c, h, e.name.p, klen, ls);
+				/* new, for pass 2 */
+				ce = cache_add(c, h, klen, ls);
+				ce->flags |= CE_NEW;
 			}
 			if (nser == w->pcap) {
 				w->pcap = w->pcap ? w->pcap * 2 : 256;
@@ -1119,15 +1163,16 @@ scrape_cache_append_pull(struct scrape_cache *c, struct scrape_scratch *w,
 		}
 	}
 	pull_parser_free(p);
-	/* Pass 2: append. An entry whose `used` is still 0 was created by
-	 * pass 1: its series counts as added once a sample of it goes in. */
+	/* Pass 2: append. An entry pass 1 created (CE_NEW): its series counts
+	 * as added once a sample of it goes in. */
 	p = pull_parser_new(body, len, &win->since, &win->until, err, errlen);
 	ce = NULL;
 	while ((k = pull_next(p, &e)) == PULL_SERIES || k == PULL_SAMPLE) {
 		if (k == PULL_SERIES) {
 			ce = &c->e[w->pidx[si++]];
-			fresh = ce->used == 0;
+			fresh = (ce->flags & CE_NEW) != 0;
 			fresh_added = false;
+			ce->flags &= (uint8_t)~CE_NEW;
 			ce->used = iter;
 			if (ce->ls == NULL)
 				ce = NULL;
@@ -1166,35 +1211,36 @@ scrape_cache_append_pull(struct scrape_cache *c, struct scrape_scratch *w,
 	}
 	c->open = false;
 	c->last_ok = true;
+	/* a pull is no scrape: the series of the scrape before get no marker */
+	clear_flags(c, CE_LIVE);
 	cache_flush(c, SCRAPE_PULL_CACHE_KEEP);
 	c->success_count = c->n;
 	meta_prune(c);
 	return 0;
 fail:
 	pull_parser_free(p);
-	/* entries pass 1 created are real now: give them this scrape number */
+	/* entries pass 1 created are real now: this scrape used them */
 	for (i = 0; i < c->n; i++)
-		if (c->e[i].used == 0)
+		if (c->e[i].flags & CE_NEW) {
+			c->e[i].flags &= (uint8_t)~CE_NEW;
 			c->e[i].used = iter;
+		}
 	return -1;
 }
 
 bool
 scrape_cache_fail(struct scrape_cache *c, struct tsdb_appender *app, int64_t ts_ms)
 {
-	uint32_t prev;
 	size_t i;
 
 	if (!c->open)
 		scrape_begin(c);
-	prev = c->iter - 1;
-	if (prev != 0) {
-		for (i = 0; i < c->n; i++) {
-			struct centry *ce = &c->e[i];
+	for (i = 0; i < c->n; i++) {
+		struct centry *ce = &c->e[i];
 
-			if (ce->ls != NULL && ce->seen == prev)
-				stage_stale(c, app, ce, ts_ms);
-		}
+		if (ce->ls != NULL && (ce->flags & CE_LIVE))
+			stage_stale(c, app, ce, ts_ms);
+		ce->flags &= (uint8_t)~(CE_CUR | CE_LIVE);
 	}
 	c->open = false;
 	c->last_ok = false;
@@ -1251,11 +1297,11 @@ scrape_cache_end_of_run(struct scrape_cache *c, struct tsdb_appender *app,
 
 	if (c->iter == 0)
 		return;
-	if (c->last_ok) {
+	if (c->last_ok && !c->open) {
 		for (i = 0; i < c->n; i++) {
 			struct centry *ce = &c->e[i];
 
-			if (ce->ls != NULL && ce->seen == c->iter)
+			if (ce->ls != NULL && (ce->flags & CE_LIVE))
 				stage_stale(c, app, ce, ts_ms);
 		}
 	}

@@ -5,9 +5,21 @@
  * set (after target labels and metric relabeling) and the head's series ref,
  * so a sample seen before costs one hash of its text, one probe and one
  * appender call: no label parsing, no allocation. Texts dropped by metric
- * relabeling are cached as dropped. The same table tracks staleness: every
- * entry remembers the last successful scrape that appended it without an
- * explicit timestamp, so the series of the previous scrape that are missing
+ * relabeling are cached as dropped.
+ *
+ * The texts are not kept: a text is known by its length and its 128-bit
+ * hash (expfmt_series_hash, XXH3) under a random seed drawn per cache, so a
+ * target cannot aim at collisions without knowing the seed. Two texts of
+ * one target collide with a probability of about n^2 / 2^129 for n texts
+ * in the cache (1e-27 for a million); a hinted line (expfmt_expect) is
+ * taken for another series with 2^-128 per sample. A collision would file
+ * the samples of one series under the other; it cannot crash anything.
+ * XXH3 is not a cryptographic hash: the seed stops precomputed collisions,
+ * not an attacker who can learn hashes (the cache shows them to no one).
+ *
+ * The same table tracks staleness: every entry remembers whether the
+ * previous scrape succeeded and appended it without an explicit
+ * timestamp, so the series of the previous scrape that are missing
  * from this one get a stale marker (NaN 0x7ff0000000000002) at this scrape's
  * timestamp; a failed scrape marks every series of the previous scrape stale;
  * scrape_cache_end_of_run does the same when the target goes away.
@@ -84,7 +96,7 @@ struct scrape_scratch;
 struct scrape_cache *scrape_cache_new(void);
 /* scrape_cache_free releases the cache and its label references; NULL is a no-op. */
 void scrape_cache_free(struct scrape_cache *c);
-/* scrape_cache_size returns the number of cached series texts. */
+/* scrape_cache_size returns the number of cached series (texts). */
 size_t scrape_cache_size(const struct scrape_cache *c);
 /* scrape_cache_has_scraped tells whether any scrape was recorded (success or
  * failure): only then does end-of-run staleness apply. */

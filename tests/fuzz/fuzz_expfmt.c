@@ -6,10 +6,11 @@
  * the writer and parsed again: the second parse must give the same name,
  * labels, value bits and timestamp (a negative OpenMetrics timestamp must be
  * refused by the text parser instead, as Prometheus' is). A text body is
- * then parsed again with series hints (expfmt_expect, as the scrape cache
- * gives them): before each entry the series of the sample at that place in
- * the first pass, or of another sample (a wrong hint), as the input's bits
- * choose; the second pass must return the same entries, samples and error.
+ * then parsed again with series hints (expfmt_expect: length and hash, as
+ * the scrape cache gives them): before each entry the series of the sample
+ * at that place in the first pass, or of another sample (a wrong hint), as
+ * the input's bits choose; the second pass must return the same entries,
+ * samples and error, and every hash it returns must be its series'.
  * Build: make tests/fuzz/fuzz_expfmt.
  */
 #include "config.h"
@@ -91,6 +92,7 @@ fuzz_check_hints(const char *body, size_t len, const uint8_t *bits, size_t nbits
     const struct seen *v, size_t n, enum expfmt_kind last, const struct expfmt_error *err1)
 {
 	struct expfmt_parser *p = expfmt_parser_new(EXPFMT_TEXT, body, len);
+	uint64_t seed = 0x9e3779b97f4a7c15ULL * (len + 1);
 	struct expfmt_entry e;
 	enum expfmt_kind k;
 	size_t i, j;
@@ -107,7 +109,9 @@ fuzz_check_hints(const char *body, size_t len, const uint8_t *bits, size_t nbits
 		}
 		if (j < n)
 			h = &v[j];
-		expfmt_expect(p, h != NULL ? h->series : NULL, h != NULL ? h->series_len : 0);
+		if (h != NULL)
+			expfmt_expect(p, h->series_len,
+			    expfmt_series_hash(h->series, h->series_len, seed), seed);
 		k = expfmt_next(p, &e);
 		if (k <= 0)
 			break;
@@ -121,8 +125,16 @@ fuzz_check_hints(const char *body, size_t len, const uint8_t *bits, size_t nbits
 			abort();
 		if (e.has_ts != v[i].has_ts || (e.has_ts && e.ts != v[i].ts))
 			abort();
-		if (e.expected && e.nlabels != 0)
+		if (e.expected && (e.nlabels != 0 || !e.has_hash || h == NULL ||
+		    h->series_len != e.series.len ||
+		    memcmp(h->series, e.series.p, e.series.len) != 0))
 			abort();
+		if (e.has_hash) {
+			struct expfmt_hash x = expfmt_series_hash(e.series.p, e.series.len, seed);
+
+			if (x.lo != e.hash.lo || x.hi != e.hash.hi)
+				abort();
+		}
 	}
 	if (i != n || k != last)
 		abort();

@@ -373,6 +373,30 @@ test_errors(void **state)
 
 /* ---- hints (expfmt_expect) ------------------------------------------------ */
 
+#define HINT_SEED 0x5eedf00dcafe1234ULL
+
+/* expect announces series h (a C string) to p, as the scrape cache does. */
+static void
+expect(struct expfmt_parser *p, const char *h, uint64_t seed)
+{
+	expfmt_expect(p, strlen(h), expfmt_series_hash(h, strlen(h), seed), seed);
+}
+
+/* check_hash checks the hash a sample carries: the hint's with `expected`,
+ * the series' under the seed whenever there is one. */
+static void
+check_hash(const struct expfmt_entry *e, uint64_t seed)
+{
+	struct expfmt_hash h;
+
+	if (e->expected)
+		assert_true(e->has_hash);
+	if (!e->has_hash)
+		return;
+	h = expfmt_series_hash(e->series.p, e->series.len, seed);
+	assert_true(h.lo == e->hash.lo && h.hi == e->hash.hi);
+}
+
 /* One entry as the parser returned it, owned. */
 struct hrec {
 	enum expfmt_kind kind;
@@ -425,7 +449,7 @@ hint_parse(const char *body, size_t len, char **hints, size_t nhints, size_t shi
 			h = hints[(i + shift) % nhints];
 		}
 		if (h != NULL)
-			expfmt_expect(p, h, strlen(h));
+			expect(p, h, HINT_SEED);
 		k = expfmt_next(p, &e);
 		i++;
 		out->v = mem_realloc(out->v, (out->n + 1) * sizeof(*out->v));
@@ -442,6 +466,7 @@ hint_parse(const char *body, size_t len, char **hints, size_t nhints, size_t shi
 			r->has_ts = e.has_ts;
 			r->ts = e.has_ts ? e.ts : 0;
 			r->expected = e.expected;
+			check_hash(&e, HINT_SEED);
 			if (e.expected) {
 				si++;
 				assert_non_null(h);
@@ -585,6 +610,98 @@ test_text_hints(void **state)
 	mem_free(ref);
 	mem_free(pool);
 	mem_free(extra);
+}
+
+static void
+reset(struct expfmt_parser *p, enum expfmt_format fmt, const char *body)
+{
+	expfmt_reset(p, fmt, body, strlen(body));
+}
+
+/* Hash hints one by one: a match, a series of the hint's length with other
+ * bytes (its hash comes back, the labels are parsed), hints that would end
+ * the series elsewhere (never hashed), the last line of a body, another
+ * seed. */
+static void
+test_text_hash_hints(void **state)
+{
+	static const char body[] =
+	    "m{a=\"1\"} 1\nm{a=\"2\"} 2\nup 3\nupx 4\nup{a=\"b\"} 5\nup {a=\"b\"} 6\n"
+	    "m{a=\"1\"} 7\nm{a=\"3\"} 8";
+	static const struct {
+		const char *hint;	/* NULL: none */
+		uint64_t seed;
+		bool expected, has_hash;
+		size_t nlabels;
+		double v;
+	} want[] = {
+		{ "m{a=\"1\"}", HINT_SEED, true, true, 0, 1 },	/* a match */
+		{ "m{a=\"9\"}", HINT_SEED, false, true, 1, 2 },	/* same length, other bytes */
+		{ "up", HINT_SEED, true, true, 0, 3 },		/* a bare name */
+		{ "up", HINT_SEED, false, false, 0, 4 },		/* more name follows */
+		{ "up", HINT_SEED, false, false, 1, 5 },		/* a label block follows */
+		{ "up {a=\"b\"}", HINT_SEED, true, true, 0, 6 },	/* blanks before '{' */
+		{ "m{a=\"1\"}", HINT_SEED + 1, false, true, 1, 7 },	/* another seed */
+		{ "m{a=\"3\"}", HINT_SEED, true, true, 0, 8 },	/* the body's last line */
+	};
+	struct expfmt_parser *p = expfmt_parser_new(EXPFMT_TEXT, body, sizeof(body) - 1);
+	struct expfmt_entry e;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		expect(p, want[i].hint, HINT_SEED);
+		if (want[i].seed != HINT_SEED)
+			expfmt_expect(p, strlen(want[i].hint),
+			    expfmt_series_hash(want[i].hint, strlen(want[i].hint), want[i].seed),
+			    HINT_SEED);
+		assert_int_equal(expfmt_next(p, &e), EXPFMT_SAMPLE);
+		assert_int_equal(e.expected, want[i].expected);
+		assert_int_equal(e.has_hash, want[i].has_hash);
+		assert_int_equal(e.nlabels, want[i].nlabels);
+		assert_true(e.value == want[i].v);
+		check_hash(&e, HINT_SEED);
+		if (e.expected) {
+			assert_int_equal(e.series.len, strlen(want[i].hint));
+			assert_memory_equal(e.series.p, want[i].hint, e.series.len);
+		}
+	}
+	assert_int_equal(expfmt_next(p, &e), EXPFMT_EOF);
+
+	/* a hint longer than what is left of the body */
+	reset(p, EXPFMT_TEXT, "m{a=\"1\"} 1");
+	expect(p, "m{a=\"1\"} 1\nm{a=\"2\"}", HINT_SEED);
+	assert_int_equal(expfmt_next(p, &e), EXPFMT_SAMPLE);
+	assert_false(e.expected);
+	assert_false(e.has_hash);
+	assert_int_equal(e.nlabels, 1);
+	/* the series ends the body: the same error with the hint */
+	reset(p, EXPFMT_TEXT, "m{a=\"1\"}");
+	expect(p, "m{a=\"1\"}", HINT_SEED);
+	assert_int_equal(expfmt_next(p, &e), EXPFMT_ERROR);
+	assert_string_equal(expfmt_error(p)->msg, "expected value after metric, got \"INVALID\"");
+	assert_int_equal(expfmt_error(p)->column, 9);
+	reset(p, EXPFMT_TEXT, "up");
+	expect(p, "up", HINT_SEED);
+	assert_int_equal(expfmt_next(p, &e), EXPFMT_ERROR);
+	assert_int_equal(expfmt_error(p)->column, 3);
+	/* a label value over two lines: the line count is as without the hint */
+	reset(p, EXPFMT_TEXT, "m{a=\"x\ny\"} 1\nm{a=\"x\ny\"} 2 x\n");
+	expect(p, "m{a=\"x\ny\"}", HINT_SEED);
+	assert_int_equal(expfmt_next(p, &e), EXPFMT_SAMPLE);
+	assert_true(e.expected);
+	expect(p, "m{a=\"x\ny\"}", HINT_SEED);
+	assert_int_equal(expfmt_next(p, &e), EXPFMT_ERROR);
+	assert_int_equal(expfmt_error(p)->line, 4);
+	assert_int_equal(expfmt_error(p)->column, 7);
+	/* OpenMetrics takes no hint */
+	reset(p, EXPFMT_OPENMETRICS, "m{a=\"1\"} 1\n# EOF\n");
+	expect(p, "m{a=\"1\"}", HINT_SEED);
+	assert_int_equal(expfmt_next(p, &e), EXPFMT_SAMPLE);
+	assert_false(e.expected);
+	assert_false(e.has_hash);
+	assert_int_equal(e.nlabels, 1);
+	expfmt_parser_free(p);
 }
 
 /* ---- entries ------------------------------------------------------------- */
@@ -1013,6 +1130,7 @@ main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_text_entries),
 		cmocka_unit_test(test_text_hints),
+		cmocka_unit_test(test_text_hash_hints),
 		cmocka_unit_test(test_openmetrics_entries),
 		cmocka_unit_test(test_parse_float),
 		cmocka_unit_test(test_format_float),

@@ -826,6 +826,20 @@ test_cache_order(void **state)
 	env_init(&e);
 	assert_int_equal(scrape(&e, "a 7\nb 7 x\n", 7000), -1);
 	assert_string_equal(e.err, "2:5: expected timestamp or new record, got \"INVALID\"");
+	/* series of one length swap places (the hint has the right length,
+	 * other bytes), one ends the body without a newline */
+	assert_int_equal(scrape(&e, "e{x=\"1\"} 1\ne{x=\"2\"} 2\ne{x=\"3\"} 3\n", 8000), 0);
+	assert_int_equal(scrape(&e, "e{x=\"2\"} 4\ne{x=\"1\"} 5\ne{x=\"3\"} 6", 9000), 0);
+	assert_int_equal(scrape(&e, "e{x=\"2\"} 7\ne{x=\"1\"} 8\ne{x=\"3\"} 9", 10000), 0);
+	for (i = 0; i < 3; i++) {
+		static const double v[3][3] = { { 1, 5, 8 }, { 2, 4, 7 }, { 3, 6, 9 } };
+		char x[2] = { (char)('1' + i), '\0' };
+
+		select_series(e.h, &s, "__name__", "e", "x", x, NULL);
+		assert_int_equal(s.n, 3);
+		assert_true(s.v[0] == v[i][0] && s.v[1] == v[i][1] && s.v[2] == v[i][2]);
+	}
+	assert_int_equal(scrape_cache_size(e.c), 3);
 	env_free(&e);
 }
 
@@ -1128,6 +1142,60 @@ test_cache_pull(void **state)
 	env_free(&e);
 	labels_free(hs.dedup);
 	cfg_free(c);
+}
+
+/* Scrapes and pulls on one cache (a source that turns into a strata server
+ * and back): a pull ends the staleness tracking of the scrape before it,
+ * a failed pull marks that scrape's series stale, and a target that goes
+ * away after a pull gets no markers for them. */
+static void
+test_cache_scrape_pull_mix(void **state)
+{
+	struct cache_env e;
+	struct tsdb_appender *pa;
+	struct scrape_pull_window win;
+	struct samples s;
+
+	(void)state;
+	env_init(&e);
+	pa = tsdb_appender_new_unrestricted(e.h);
+	assert_int_equal(scrape(&e, "a 1\nb 1\n", 1000), 0);
+	assert_int_equal(pull(&e, pa, "# strata-pull 1 1000 2000\nS c\n1500 1\n# EOF\n", 1000,
+	    &win), 0);
+	assert_int_equal(scrape(&e, "a 2\n", 3000), 0);
+	select_series(e.h, &s, "__name__", "b", NULL);
+	assert_true(s.n == 1 && s.v[0] == 1);	/* the pull came between: no marker */
+	assert_int_equal(scrape(&e, "a 3\nb 3\n", 4000), 0);
+	assert_int_equal(pull(&e, pa, "bad\n", 2000, &win), -1);
+	select_series(e.h, &s, "__name__", "a", NULL);
+	assert_true(s.n == 4 && s.t[3] == 100000 && is_stale(s.v[3]));
+	select_series(e.h, &s, "__name__", "b", NULL);
+	assert_true(s.n == 3 && s.t[2] == 100000 && is_stale(s.v[2]));
+	select_series(e.h, &s, "__name__", "c", NULL);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(scrape(&e, "a 4\n", 101000), 0);
+	assert_int_equal(scrape(&e, "a 5\n", 102000), 0);
+	select_series(e.h, &s, "__name__", "b", NULL);
+	assert_int_equal(s.n, 3);
+	assert_int_equal(pull(&e, pa, "# strata-pull 1 2000 103000\nS c\n102500 2\n# EOF\n",
+	    2000, &win), 0);
+	scrape_cache_end_of_run(e.c, e.app, e.target, 104000);
+	tsdb_appender_commit(e.app);
+	select_series(e.h, &s, "__name__", "a", NULL);
+	assert_true(s.n == 6 && s.t[5] == 102000 && s.v[5] == 5);
+	select_series(e.h, &s, "__name__", "c", NULL);
+	assert_true(s.n == 2 && s.v[1] == 2);
+	tsdb_appender_free(pa);
+	env_free(&e);
+
+	/* the same without the pull: end of run marks a */
+	env_init(&e);
+	assert_int_equal(scrape(&e, "a 1\n", 1000), 0);
+	scrape_cache_end_of_run(e.c, e.app, e.target, 2000);
+	tsdb_appender_commit(e.app);
+	select_series(e.h, &s, "__name__", "a", NULL);
+	assert_true(s.n == 2 && s.t[1] == 2000 && is_stale(s.v[1]));
+	env_free(&e);
 }
 
 /* --- the manager over HTTP ---------------------------------------------------------- */
@@ -2182,6 +2250,7 @@ main(void)
 		cmocka_unit_test(test_cache_hook),
 		cmocka_unit_test(test_cache_metadata),
 		cmocka_unit_test(test_cache_pull),
+		cmocka_unit_test(test_cache_scrape_pull_mix),
 		cmocka_unit_test(test_manager_basic),
 		cmocka_unit_test(test_manager_auth),
 		cmocka_unit_test(test_manager_gzip),
