@@ -10,9 +10,10 @@
  * label array, so the work is linear in the body size: duplicate label names
  * are found pairwise for short label sets and by sorting for long ones.
  * A caller that knows which series probably comes next (the scrape cache
- * does) can announce it with expfmt_expect(), by its length and 128-bit
- * hash: a text-format sample line that starts with a series of that length
- * and hash skips the label parse, since the same bytes passed it before.
+ * does) can announce it with expfmt_expect(), by its length, shape and
+ * 128-bit hash: a text-format sample line that starts with a series of that
+ * length and hash skips the label parse, since the same bytes passed it
+ * before.
  *
  * Single-threaded per parser; no global mutable state.
  */
@@ -122,11 +123,7 @@ struct expfmt_parser {
 	struct expfmt_hset names;	/* OpenMetrics: every name a family claimed */
 	struct expfmt_family fam;
 
-	/* expfmt_expect(), for the next call: the series' length (0: none),
-	 * hash and seed */
-	size_t hint_len;
-	struct expfmt_hash hint_hash;
-	uint64_t hint_seed;
+	const struct expfmt_hint *hint;	/* expfmt_expect(), for the next call */
 };
 
 /* Suffixes a sample name may carry beyond its family name. */
@@ -974,30 +971,27 @@ expfmt_text_meta(struct expfmt_parser *p, const unsigned char *w, bool help,
 }
 
 /* expfmt_hint_take checks the hint on the sample line at s. When the
- * line's first hint_len bytes can be a whole series (a label block ends
+ * line's first hint.len bytes can be a whole series (a label block ends
  * with the '}' at their end, which the label parse does not look past; or
  * a bare name that no more name bytes or label block follow) it hashes
  * them into *h and returns 1 when the hash is the hint's, setting *t to
- * the end of the metric name and counting the newlines a text-format
- * label value may hold, as the label parse would; else 0, with *hashed
- * telling whether *h holds the hash of those bytes. The hinted series was
- * returned by this parser before: its name is a maximal run of name bytes
- * followed by blanks or its '{'. */
+ * the end of the metric name (from the shape, else scanned) and counting
+ * the newlines a text-format label value may hold, as the label parse
+ * would; else 0, with *hashed telling whether *h holds the hash of those
+ * bytes. */
 static int
 expfmt_hint_take(struct expfmt_parser *p, const unsigned char *s, const unsigned char **t,
     struct expfmt_hash *h, bool *hashed)
 {
-	const unsigned char *end = p->end, *brace = NULL, *u;
-	size_t n = p->hint_len;
+	const unsigned char *end = p->end, *u;
+	size_t n = p->hint->len, nlen = p->hint->shape & EXPFMT_SHAPE_NAME;
+	bool labels;
 
 	*hashed = false;
-	if ((size_t)(end - s) < n)
+	if ((size_t)(end - s) < n || nlen > n)
 		return 0;
-	if (s[n - 1] == '}') {
-		brace = memchr(s, '{', n);
-		if (brace == NULL || brace == s)
-			return 0;
-	} else {
+	labels = s[n - 1] == '}';
+	if (!labels) {
 		if (!(expfmt_cls[s[n - 1]] & C_MCONT) ||
 		    (s + n < end && (expfmt_cls[s[n]] & C_MCONT)))
 			return 0;
@@ -1005,22 +999,23 @@ expfmt_hint_take(struct expfmt_parser *p, const unsigned char *s, const unsigned
 		if (u < end && *u == '{')
 			return 0;
 	}
-	*h = expfmt_series_hash((const char *)s, n, p->hint_seed);
+	*h = expfmt_series_hash((const char *)s, n, p->hint->seed);
 	*hashed = true;
-	if (h->lo != p->hint_hash.lo || h->hi != p->hint_hash.hi)
+	if (h->lo != p->hint->hash.lo || h->hi != p->hint->hash.hi)
 		return 0;
-	if (brace == NULL) {
+	if (!labels) {
 		*t = s + n;
 		return 1;
 	}
-	if (expfmt_cls[brace[-1]] & C_MCONT) {
-		*t = brace;
+	if (nlen > 0) {
+		*t = s + nlen;
 	} else {
-		for (u = s; u < brace && (expfmt_cls[*u] & C_MCONT); u++)
+		for (u = s; u < s + n && (expfmt_cls[*u] & C_MCONT); u++)
 			;
 		*t = u;
 	}
-	if ((u = memchr(brace, '\n', (size_t)(s + n - brace))) != NULL) {
+	if ((p->hint->shape & EXPFMT_SHAPE_LINES) &&
+	    (u = memchr(*t, '\n', (size_t)(s + n - *t))) != NULL) {
 		const unsigned char *last = u;
 
 		for (; u != NULL; u = memchr(u + 1, '\n', (size_t)(s + n - u - 1))) {
@@ -1044,29 +1039,35 @@ expfmt_text_sample(struct expfmt_parser *p, const unsigned char *s, struct expfm
 	e->name.p = (const char *)s;
 	e->series.p = (const char *)s;
 	p->lab.n = 0;
-	if (p->hint_len > 0 && expfmt_hint_take(p, s, &t, &h, &hashed)) {
+	if (p->hint != NULL && expfmt_hint_take(p, s, &t, &h, &hashed)) {
 		e->name.len = (size_t)(t - s);
+		e->shape = p->hint->shape;
 		e->expected = true;
-		e->series.len = p->hint_len;
+		e->series.len = p->hint->len;
 		e->has_hash = true;
 		e->hash = h;
-		t = expfmt_skip_blanks(s + p->hint_len, end);
+		t = expfmt_skip_blanks(s + p->hint->len, end);
 		goto value;
 	}
 	t = s;
 	while (t < end && (expfmt_cls[*t] & C_MCONT))
 		t++;
 	e->name.len = (size_t)(t - s);
+	e->shape = e->name.len <= EXPFMT_SHAPE_NAME ? (uint8_t)e->name.len : 0;
 	e->series.len = e->name.len;
 	t = expfmt_skip_blanks(t, end);
 	if (t < end && *t == '{') {
+		size_t line = p->line;
+
 		t = expfmt_parse_labels(p, t, &p->lab);
 		if (t == NULL)
 			return EXPFMT_ERROR;
+		if (p->line != line)
+			e->shape |= EXPFMT_SHAPE_LINES;
 		e->series.len = (size_t)(t - s);
 		t = expfmt_skip_blanks(t, end);
 	}
-	if (hashed && e->series.len == p->hint_len) {
+	if (hashed && e->series.len == p->hint->len) {
 		/* a wrong hint of the series' length: its hash is the series' */
 		e->has_hash = true;
 		e->hash = h;
@@ -1826,7 +1827,7 @@ expfmt_reset(struct expfmt_parser *p, enum expfmt_format fmt, const char *body, 
 	memset(&p->err, 0, sizeof(p->err));
 	p->lab.n = p->ex.n = 0;
 	p->slen = 0;
-	p->hint_len = 0;
+	p->hint = NULL;
 	expfmt_hset_clear(&p->names);
 	expfmt_hset_clear(&p->fam.groups);
 	p->fam.active = false;
@@ -1863,13 +1864,14 @@ expfmt_next(struct expfmt_parser *p, struct expfmt_entry *e)
 {
 	if (p->done) {
 		e->kind = p->last;
-		p->hint_len = 0;
+		p->hint = NULL;
 		return p->last;
 	}
 	p->slen = 0;
 	e->nlabels = 0;
 	e->labels = NULL;
 	e->expected = false;
+	e->shape = 0;
 	e->has_hash = false;
 	e->has_exemplar = false;
 	e->ex_nlabels = 0;
@@ -1879,7 +1881,7 @@ expfmt_next(struct expfmt_parser *p, struct expfmt_entry *e)
 		e->kind = expfmt_om_next(p, e);
 	else
 		e->kind = expfmt_text_next(p, e);
-	p->hint_len = 0;
+	p->hint = NULL;
 	return e->kind;
 }
 
@@ -1893,11 +1895,9 @@ expfmt_series_hash(const char *s, size_t len, uint64_t seed)
 }
 
 void
-expfmt_expect(struct expfmt_parser *p, size_t len, struct expfmt_hash h, uint64_t seed)
+expfmt_expect(struct expfmt_parser *p, const struct expfmt_hint *h)
 {
-	p->hint_len = len;
-	p->hint_hash = h;
-	p->hint_seed = seed;
+	p->hint = h != NULL && h->len > 0 ? h : NULL;
 }
 
 const struct expfmt_error *

@@ -90,6 +90,10 @@ struct expfmt_entry {
 	/* the series is the one expfmt_expect() announced: its labels were
 	 * not parsed again (labels NULL, nlabels 0) */
 	bool expected;
+	/* text format: the series' shape for expfmt_expect(), the name's
+	 * length (1-127; 0: longer) and EXPFMT_SHAPE_LINES when a label value
+	 * holds a newline */
+	uint8_t shape;
 	/* hash is expfmt_series_hash(series, the hint's seed), computed while
 	 * checking a hint of the series' length: always with expected */
 	bool has_hash;
@@ -141,21 +145,33 @@ enum expfmt_kind expfmt_next(struct expfmt_parser *p, struct expfmt_entry *e);
  * what hints are checked with (and what the scrape cache keys series by). */
 struct expfmt_hash expfmt_series_hash(const char *s, size_t len, uint64_t seed);
 
-/* expfmt_expect announces the series of the next sample by its length and
- * its hash under seed (expfmt_series_hash): the series text (entry.series)
- * of a sample this parser returned from an earlier text-format body, e.g.
- * the series that followed the last one in the previous scrape of the same
- * target. When the next sample line of a text-format body has len bytes
- * that can be a whole series (a label block's '}' last, or a bare name not
- * followed by more name or a label block) and hash to h, expfmt_next() does
- * not parse its labels again: identical bytes were checked before (two
- * texts of one hash are as likely as a 128-bit collision). The entry then
- * has `expected` set, no labels, and the hash; everything else (name,
- * series, value, timestamp, errors on the rest of the line) is as without
- * the hint. The hint holds for the next expfmt_next() call only; len 0
- * clears it. OpenMetrics ignores hints: its family checks need every
- * sample's labels. */
-void expfmt_expect(struct expfmt_parser *p, size_t len, struct expfmt_hash h, uint64_t seed);
+#define EXPFMT_SHAPE_NAME 0x7f	/* entry.shape: the name's length */
+#define EXPFMT_SHAPE_LINES 0x80	/* entry.shape: the series spans lines */
+
+/* A series announced to expfmt_expect(): a series (entry.series) that a
+ * text-format parse returned, by its length, its shape (entry.shape) and
+ * its hash under seed (expfmt_series_hash). */
+struct expfmt_hint {
+	size_t len;		/* 0: no hint */
+	uint8_t shape;
+	struct expfmt_hash hash;
+	uint64_t seed;
+};
+
+/* expfmt_expect announces the series of the next sample (h is borrowed
+ * until the next expfmt_next() call; NULL clears it), e.g. the series that
+ * followed the last one in the previous scrape of the same target. When the next sample line of a
+ * text-format body has h->len bytes that can be a whole series (a label
+ * block's '}' last, or a bare name followed by neither more name nor a
+ * label block) and hash to h->hash, expfmt_next() does not parse its
+ * labels again: identical bytes were checked before (two texts of one
+ * hash are as likely as a 128-bit collision), and the shape tells where
+ * the name ends and whether to count lines. The entry then has `expected`
+ * set, no labels, and the hash; everything else (name, series, value,
+ * timestamp, errors on the rest of the line) is as without the hint. The
+ * hint holds for the next expfmt_next() call only. OpenMetrics ignores
+ * hints: its family checks need every sample's labels. */
+void expfmt_expect(struct expfmt_parser *p, const struct expfmt_hint *h);
 
 /* expfmt_error returns the error of a failed parser (NULL if it has not
  * failed); owned by p. */

@@ -62,6 +62,7 @@ struct centry {
 	uint32_t klen;		/* the key: the text's length (its low 32 bits) */
 	uint16_t used;		/* last scrape that looked it up (low 16 bits) */
 	uint8_t flags;		/* CE_* */
+	uint8_t shape;		/* with CE_PARSED: the series' expfmt shape */
 };
 
 enum {
@@ -914,6 +915,7 @@ scrape_cache_append(struct scrape_cache *c, struct scrape_scratch *w,
     int64_t now_ms, struct scrape_append_result *r, char *err, size_t errlen)
 {
 	struct expfmt_entry e;
+	struct expfmt_hint hint = { .seed = c->seed };	/* for expfmt_expect */
 	uint64_t nlimit = 0;
 	uint16_t iter;
 	bool limit_hit = false;
@@ -936,8 +938,12 @@ scrape_cache_append(struct scrape_cache *c, struct scrape_scratch *w,
 		 * entry after the last one found is most likely next: the parser
 		 * checks the hash of the line's series against it instead of
 		 * parsing the labels, and no probe is needed. */
-		if (fmt == EXPFMT_TEXT && next < c->n && (c->e[next].flags & CE_PARSED))
-			expfmt_expect(w->p, c->e[next].klen, c->e[next].h, c->seed);
+		if (fmt == EXPFMT_TEXT && next < c->n && (c->e[next].flags & CE_PARSED)) {
+			hint.len = c->e[next].klen;
+			hint.shape = c->e[next].shape;
+			hint.hash = c->e[next].h;
+			expfmt_expect(w->p, &hint);
+		}
 		k = expfmt_next(w->p, &e);
 
 		if (k == EXPFMT_EOF)
@@ -968,8 +974,11 @@ scrape_cache_append(struct scrape_cache *c, struct scrape_scratch *w,
 		}
 		if (ce != NULL) {
 			ce->used = iter;
-			if (fmt == EXPFMT_TEXT && e.series.len <= UINT32_MAX)
+			if (!(ce->flags & CE_PARSED) && fmt == EXPFMT_TEXT &&
+			    e.series.len <= UINT32_MAX) {
 				ce->flags |= CE_PARSED;
+				ce->shape = e.shape;
+			}
 			next = (size_t)(ce - c->e) + 1;
 			if (ce->ls == NULL)
 				continue;
@@ -996,8 +1005,10 @@ scrape_cache_append(struct scrape_cache *c, struct scrape_scratch *w,
 			}
 			ce = cache_add(c, h, e.series.len, ls);
 			ce->used = iter;
-			if (fmt == EXPFMT_TEXT && e.series.len <= UINT32_MAX)
+			if (fmt == EXPFMT_TEXT && e.series.len <= UINT32_MAX) {
 				ce->flags |= CE_PARSED;
+				ce->shape = e.shape;
+			}
 			next = c->n;
 			if (rc == 0)
 				continue;

@@ -78,6 +78,7 @@ struct seen {
 	enum expfmt_kind kind;
 	const char *series;	/* SAMPLE: in the body */
 	size_t series_len;
+	uint8_t shape;
 	uint64_t value_bits;
 	bool has_ts;
 	int64_t ts;
@@ -93,6 +94,7 @@ fuzz_check_hints(const char *body, size_t len, const uint8_t *bits, size_t nbits
 {
 	struct expfmt_parser *p = expfmt_parser_new(EXPFMT_TEXT, body, len);
 	uint64_t seed = 0x9e3779b97f4a7c15ULL * (len + 1);
+	struct expfmt_hint hint = { .seed = seed };	/* borrowed by p */
 	struct expfmt_entry e;
 	enum expfmt_kind k;
 	size_t i, j;
@@ -109,9 +111,12 @@ fuzz_check_hints(const char *body, size_t len, const uint8_t *bits, size_t nbits
 		}
 		if (j < n)
 			h = &v[j];
-		if (h != NULL)
-			expfmt_expect(p, h->series_len,
-			    expfmt_series_hash(h->series, h->series_len, seed), seed);
+		if (h != NULL) {
+			hint.len = h->series_len;
+			hint.shape = h->shape;
+			hint.hash = expfmt_series_hash(h->series, h->series_len, seed);
+			expfmt_expect(p, &hint);
+		}
 		k = expfmt_next(p, &e);
 		if (k <= 0)
 			break;
@@ -128,6 +133,8 @@ fuzz_check_hints(const char *body, size_t len, const uint8_t *bits, size_t nbits
 		if (e.expected && (e.nlabels != 0 || !e.has_hash || h == NULL ||
 		    h->series_len != e.series.len ||
 		    memcmp(h->series, e.series.p, e.series.len) != 0))
+			abort();
+		if (e.shape != v[i].shape)
 			abort();
 		if (e.has_hash) {
 			struct expfmt_hash x = expfmt_series_hash(e.series.p, e.series.len, seed);
@@ -189,6 +196,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (k == EXPFMT_SAMPLE) {
 				v[nv].series = e.series.p;
 				v[nv].series_len = e.series.len;
+				v[nv].shape = e.shape;
 				memcpy(&v[nv].value_bits, &e.value, sizeof(e.value));
 				v[nv].has_ts = e.has_ts;
 				v[nv].ts = e.ts;
