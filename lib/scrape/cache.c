@@ -102,7 +102,8 @@ static const char *const rep_names[NREP] = {
 struct scrape_cache {
 	struct centry *e;
 	size_t n, cap;
-	uint32_t *idx;		/* entry number + 1; 0 = free */
+	void *idx;		/* entry number + 1; 0 = free: uint16_t slots while
+				 * icap <= IDX16_MAX (n < icap / 2 fits), else uint32_t */
 	size_t icap;		/* power of two */
 	uint64_t seed;		/* of the entries' hashes, random */
 	uint32_t iter;		/* current (or last) scrape number; 0 = none yet */
@@ -228,21 +229,41 @@ scrape_cache_has_scraped(const struct scrape_cache *c)
 	return c->iter > 0;
 }
 
+/* Index tables up to this many slots have 16-bit slots. */
+#define IDX16_MAX 65536
+
+/* idx_get returns index slot j. */
+static inline uint32_t
+idx_get(const struct scrape_cache *c, size_t j)
+{
+	return c->icap <= IDX16_MAX ? ((const uint16_t *)c->idx)[j] :
+	    ((const uint32_t *)c->idx)[j];
+}
+
+/* idx_put puts entry i in the first free slot from hash h on. */
+static void
+idx_put(struct scrape_cache *c, uint64_t h, size_t i)
+{
+	size_t j, mask = c->icap - 1;
+
+	for (j = h & mask; idx_get(c, j) != 0; j = (j + 1) & mask)
+		;
+	if (c->icap <= IDX16_MAX)
+		((uint16_t *)c->idx)[j] = (uint16_t)(i + 1);
+	else
+		((uint32_t *)c->idx)[j] = (uint32_t)(i + 1);
+}
+
 static void
 index_rebuild(struct scrape_cache *c, size_t icap)
 {
-	size_t i, mask = icap - 1;
+	size_t i;
 
 	mem_free(c->idx);
-	c->idx = mem_calloc(icap, sizeof(*c->idx));
+	c->idx = mem_calloc(icap, icap <= IDX16_MAX ? sizeof(uint16_t) : sizeof(uint32_t));
 	c->icap = icap;
-	for (i = 0; i < c->n; i++) {
-		size_t j = c->e[i].h.lo & mask;
-
-		while (c->idx[j] != 0)
-			j = (j + 1) & mask;
-		c->idx[j] = (uint32_t)(i + 1);
-	}
+	for (i = 0; i < c->n; i++)
+		idx_put(c, c->e[i].h.lo, i);
 }
 
 /* cache_find returns the entry of the text of length klen and hash h, or
@@ -251,12 +272,13 @@ static struct centry *
 cache_find(struct scrape_cache *c, struct expfmt_hash h, size_t klen)
 {
 	size_t j, mask;
+	uint32_t k;
 
 	if (c->icap == 0)
 		return NULL;
 	mask = c->icap - 1;
-	for (j = h.lo & mask; c->idx[j] != 0; j = (j + 1) & mask) {
-		struct centry *e = &c->e[c->idx[j] - 1];
+	for (j = h.lo & mask; (k = idx_get(c, j)) != 0; j = (j + 1) & mask) {
+		struct centry *e = &c->e[k - 1];
 
 		if (e->h.lo == h.lo && e->h.hi == h.hi && e->klen == (uint32_t)klen)
 			return e;
@@ -270,7 +292,6 @@ static struct centry *
 cache_add(struct scrape_cache *c, struct expfmt_hash h, size_t klen, struct labels *ls)
 {
 	struct centry *e;
-	size_t j, mask;
 
 	if (c->n == c->cap) {
 		c->cap = c->cap ? c->cap * 2 : 64;
@@ -287,10 +308,7 @@ cache_add(struct scrape_cache *c, struct expfmt_hash h, size_t klen, struct labe
 	e->ls = ls;
 	if (c->alt != NULL)
 		memset(&c->alt[c->n], 0, sizeof(c->alt[0]));
-	mask = c->icap - 1;
-	for (j = h.lo & mask; c->idx[j] != 0; j = (j + 1) & mask)
-		;
-	c->idx[j] = (uint32_t)(c->n + 1);
+	idx_put(c, h.lo, c->n);
 	c->n++;
 	return e;
 }

@@ -843,6 +843,38 @@ test_cache_order(void **state)
 	env_free(&e);
 }
 
+/* A target with more series than 16-bit index slots hold: the index
+ * widens, finds every series again, and narrows after a flush. */
+static void
+test_cache_large(void **state)
+{
+	struct strbuf big = STRBUF_INIT, small = STRBUF_INIT;
+	struct cache_env e;
+	size_t i, n = 40000;
+
+	(void)state;
+	for (i = 0; i < n; i++)
+		strbuf_printf(&big, "m{i=\"%zu\"} 1\n", i);
+	for (i = 0; i < 10; i++)
+		strbuf_printf(&small, "m{i=\"%zu\"} 1\n", i * 997);
+	env_init(&e);
+	assert_int_equal(scrape(&e, strbuf_cstr(&big), 1000), 0);
+	assert_int_equal(e.r.series_added, n);
+	assert_int_equal(scrape_cache_size(e.c), n);
+	assert_int_equal(scrape(&e, strbuf_cstr(&big), 2000), 0);
+	assert_int_equal(e.r.total, n);
+	assert_int_equal(e.r.series_added, 0);
+	assert_int_equal(scrape(&e, strbuf_cstr(&small), 3000), 0);
+	assert_int_equal(scrape_cache_size(e.c), 10);
+	assert_int_equal(e.r.series_added, 0);
+	assert_int_equal(scrape(&e, strbuf_cstr(&big), 4000), 0);
+	assert_int_equal(e.r.series_added, n - 10);
+	assert_int_equal(scrape_cache_size(e.c), n);
+	env_free(&e);
+	strbuf_free(&big);
+	strbuf_free(&small);
+}
+
 /* --- the sample hook ------------------------------------------------------------------ */
 
 struct hook_call {
@@ -2251,6 +2283,7 @@ main(void)
 		cmocka_unit_test(test_cache_metadata),
 		cmocka_unit_test(test_cache_pull),
 		cmocka_unit_test(test_cache_scrape_pull_mix),
+		cmocka_unit_test(test_cache_large),
 		cmocka_unit_test(test_manager_basic),
 		cmocka_unit_test(test_manager_auth),
 		cmocka_unit_test(test_manager_gzip),
