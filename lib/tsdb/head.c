@@ -92,8 +92,10 @@ struct stripe {
 	uint32_t cap, n;
 } __attribute__((aligned(64)));
 
+/* A label-set map slot: the low 32 bits of the labels hash (what picks the
+ * home slot, and a filter before the labels are compared) and the id. */
 struct hentry {
-	uint64_t hash;
+	uint32_t hash;
 	uint32_t id;		/* 0 = empty */
 };
 
@@ -629,9 +631,9 @@ shard_of(struct tsdb_head *h, uint64_t hash)
 }
 
 static uint32_t
-hash_home(const struct shard *sh, uint64_t hash)
+hash_home(const struct shard *sh, uint32_t hash)
 {
-	return (uint32_t)hash & (sh->cap - 1);
+	return hash & (sh->cap - 1);
 }
 
 static void
@@ -656,9 +658,9 @@ shard_put(struct shard *sh, uint64_t hash, uint32_t id)
 		mem_free(old);
 	}
 	mask = sh->cap - 1;
-	for (i = hash_home(sh, hash); sh->tab[i].id; i = (i + 1) & mask)
+	for (i = hash_home(sh, (uint32_t)hash); sh->tab[i].id; i = (i + 1) & mask)
 		;
-	sh->tab[i].hash = hash;
+	sh->tab[i].hash = (uint32_t)hash;
 	sh->tab[i].id = id;
 	sh->n++;
 }
@@ -670,7 +672,7 @@ shard_del(struct shard *sh, uint64_t hash, uint32_t id)
 
 	if (sh->cap == 0)
 		return;
-	for (i = hash_home(sh, hash); sh->tab[i].id; i = (i + 1) & mask)
+	for (i = hash_home(sh, (uint32_t)hash); sh->tab[i].id; i = (i + 1) & mask)
 		if (sh->tab[i].id == id)
 			break;
 	if (sh->tab[i].id == 0)
@@ -837,11 +839,11 @@ lookup_locked(struct tsdb_head *h, const struct labels *ls)
 	pthread_rwlock_rdlock(&sh->mu);
 	if (sh->cap > 0) {
 		mask = sh->cap - 1;
-		for (i = hash_home(sh, ls->hash); sh->tab[i].id; i = (i + 1) & mask) {
+		for (i = hash_home(sh, (uint32_t)ls->hash); sh->tab[i].id; i = (i + 1) & mask) {
 			struct stripe *st;
 			struct series *s;
 
-			if (sh->tab[i].hash != ls->hash)
+			if (sh->tab[i].hash != (uint32_t)ls->hash)
 				continue;
 			st = stripe_of(h, sh->tab[i].id);
 			pthread_mutex_lock(&st->mu);
@@ -910,8 +912,8 @@ get_or_create(struct tsdb_head *h, struct labels *ls, bool *created)
 	pthread_rwlock_wrlock(&sh->mu);
 	if (sh->cap > 0) {	/* again, now exclusively */
 		mask = sh->cap - 1;
-		for (i = hash_home(sh, ls->hash); sh->tab[i].id; i = (i + 1) & mask) {
-			if (sh->tab[i].hash != ls->hash)
+		for (i = hash_home(sh, (uint32_t)ls->hash); sh->tab[i].id; i = (i + 1) & mask) {
+			if (sh->tab[i].hash != (uint32_t)ls->hash)
 				continue;
 			st = stripe_of(h, sh->tab[i].id);
 			pthread_mutex_lock(&st->mu);

@@ -5,8 +5,10 @@
  * and the bytes per sample of a typical counter and gauge (printed).
  * Head: append/select round trips, every matcher kind checked against a
  * brute-force evaluation, duplicates and out-of-order counting, commit
- * visibility, chunk cutting, latest samples, label names/values, GC, a
- * concurrent writer with readers, and the memory per series (printed).
+ * visibility, chunk cutting, latest samples, label names/values, GC,
+ * labels hashes that collide (whole or in the 32 bits the label-set map
+ * keeps), a concurrent writer with readers, and the memory per series
+ * (printed).
  * Commit observer: what it sees (applied samples only, series records with
  * a log attached, nothing for a refused commit), detaching, and concurrent
  * appenders with readers (every committed sample seen once, in order).
@@ -901,6 +903,65 @@ test_head_gc(void **state)
 	printf("head gc: old series removed, old chunks dropped, live refs stable\n");
 }
 
+/* test_head_hash_collisions forges the labels hashes of distinct sets: groups
+ * share the whole hash, or only its low 32 bits (what a label-set map slot
+ * keeps) in one shard. Every set must keep its own series through creation,
+ * lookup, table growth and GC (deletion moves the slots after a hole). */
+static void
+test_head_hash_collisions(void **state)
+{
+	enum { N = 600 };
+	struct tsdb_head *h = new_head();
+	static struct labels *ls[N];
+	static uint64_t ref[N];
+	char v[16];
+	size_t i, j;
+
+	(void)state;
+	for (i = 0; i < N; i++) {
+		snprintf(v, sizeof v, "%zu", i);
+		ls[i] = mk("__name__", "c", "i", v, NULL);
+		/* top 6 bits (the shard) equal; i % 3 == 0: all 64 bits equal within
+		 * a group of 30; else the low 32 bits equal within a group of 30,
+		 * the bits above differ */
+		ls[i]->hash = (UINT64_C(0x2a) << 58) | (uint64_t)(i / 30) * 0x9e3779b9u;
+		if (i % 3 != 0)
+			ls[i]->hash |= (uint64_t)(i + 1) << 32;
+		ref[i] = 0;
+		assert_int_equal(tsdb_head_append(h, &ref[i], ls[i], 1000, (double)i), 0);
+		for (j = 0; j < i; j++)
+			assert_true(ref[j] != ref[i]);
+	}
+	for (i = 0; i < N; i++) {
+		uint64_t r = 0;
+
+		assert_int_equal(tsdb_head_lookup(h, ls[i]), ref[i]);
+		/* by labels again: the same series, a duplicate */
+		assert_int_equal(tsdb_head_append(h, &r, ls[i], 1000, (double)i), 0);
+		assert_int_equal(r, ref[i]);
+	}
+	/* keep every third series alive, let gc drop the others */
+	for (i = 0; i < N; i += 3)
+		assert_int_equal(tsdb_head_append(h, &ref[i], NULL, 10000, 1), 0);
+	assert_int_equal(tsdb_head_gc(h, 5000), N - N / 3);
+	for (i = 0; i < N; i++) {
+		uint64_t r = 0;
+
+		assert_int_equal(tsdb_head_lookup(h, ls[i]), i % 3 == 0 ? ref[i] : 0);
+		assert_int_equal(tsdb_head_append(h, &r, ls[i], 20000, 2), 0);
+		if (i % 3 == 0)
+			assert_int_equal(r, ref[i]);
+		else
+			assert_true(r > ref[N - 1]);	/* a new series */
+		assert_int_equal(tsdb_head_lookup(h, ls[i]), r);
+	}
+	for (i = 0; i < N; i++)
+		labels_free(ls[i]);
+	tsdb_head_free(h);
+	printf("head hash collisions: %d sets in groups sharing 64 or 32 hash bits, "
+	    "each its own series through growth and gc\n", N);
+}
+
 /* --- concurrency -------------------------------------------------------------- */
 
 enum { CSERIES = 500, CSTEP = 1000 };
@@ -1469,6 +1530,7 @@ main(void)
 		cmocka_unit_test(test_head_appender),
 		cmocka_unit_test(test_head_chunks_latest_labels),
 		cmocka_unit_test(test_head_gc),
+		cmocka_unit_test(test_head_hash_collisions),
 		cmocka_unit_test(test_head_concurrent),
 		cmocka_unit_test(test_head_observer),
 		cmocka_unit_test(test_head_observer_log),
