@@ -22,6 +22,10 @@
 #define NEG_ZERO UINT64_C(0x8000000000000000)
 #define DEC_MAX_SCALE 15
 
+#if UINTPTR_MAX == UINT64_MAX
+_Static_assert(sizeof(struct chunk_app) == 56, "struct chunk_app grew (a series embeds it)");
+#endif
+
 static const double p10[DEC_MAX_SCALE + 1] = {
 	1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
 };
@@ -45,6 +49,90 @@ chunk_bits_f64(uint64_t b)
 }
 
 /* --- writer --------------------------------------------------------------- */
+
+/* Size classes of an open chunk's bytes, jemalloc's: 16 to 128 by 16, then
+ * four a doubling (160, 192, 224, 256, 320, ...), so an allocation wastes
+ * nothing to rounding. Class 0 is no allocation. */
+#define CAP_SMALL 8		/* classes 1..8: 16 * k bytes */
+#define CAP_MAX 0xffffffffu
+
+static uint64_t
+cap_of(unsigned k)
+{
+	unsigned g, i;
+
+	if (k <= CAP_SMALL)
+		return 16u * k;
+	g = (k - CAP_SMALL - 1) / 4;
+	i = (k - CAP_SMALL - 1) % 4;
+	if (g > 24)
+		return (uint64_t)CAP_MAX + 1;	/* past any chunk */
+	return ((uint64_t)128 << g) + (uint64_t)(i + 1) * ((uint64_t)32 << g);
+}
+
+/* cls_for returns the smallest class from k on holding need bytes. */
+static uint8_t
+cls_for(unsigned k, uint64_t need)
+{
+	while (cap_of(k) < need)
+		k++;
+	return (uint8_t)k;
+}
+
+uint32_t
+chunk_app_cap(const struct chunk_app *app)
+{
+	return (uint32_t)cap_of(app->capcls);
+}
+
+/* get_mint decodes the zigzag varint first timestamp at b[HEADER_BYTES]
+ * (the same in XOR and DENSE chunks); false when it runs past len. */
+static bool
+get_mint(const uint8_t *b, size_t len, int64_t *mint)
+{
+	uint64_t x = 0;
+	unsigned shift = 0;
+	size_t i;
+
+	for (i = HEADER_BYTES; i < len && shift <= 63; i++, shift += 7) {
+		x |= (uint64_t)(b[i] & 0x7f) << shift;
+		if (!(b[i] & 0x80)) {
+			*mint = (int64_t)(x >> 1) ^ -(int64_t)(x & 1);
+			return true;
+		}
+	}
+	return false;
+}
+
+int64_t
+chunk_app_mint(const struct chunk_app *app)
+{
+	int64_t mint = 0;
+
+	(void)get_mint(app->b, app->len, &mint);
+	return mint;
+}
+
+/* app_tdelta returns the last timestamp delta (n > 0); one that did not fit
+ * in 32 bits is decoded from the bytes again. */
+static uint64_t
+app_tdelta(const struct chunk_app *app)
+{
+	struct chunk_iter it;
+
+	if (app->tdelta != CHUNK_TDELTA_FAR)
+		return app->tdelta;
+	chunk_iter_init_enc(&it, app->enc, app->b, app->len, app->n);
+	while (chunk_iter_next(&it))
+		;
+	return it.tdelta;
+}
+
+static void
+set_tdelta(struct chunk_app *app, uint64_t tdelta)
+{
+	app->tdelta = tdelta < CHUNK_TDELTA_FAR ? (uint32_t)tdelta : CHUNK_TDELTA_FAR;
+}
 
 void
 chunk_app_init_enc(struct chunk_app *app, uint8_t enc)
@@ -70,19 +158,18 @@ chunk_app_reset(struct chunk_app *app)
 }
 
 /* app_reserve makes room for extra more bytes (and PUT_SLACK past them),
- * growing by about 1.5x so an open chunk of ~120 samples wastes little. */
+ * growing by about 1.5x to a whole size class so an open chunk of ~120
+ * samples wastes little. */
 static void
 app_reserve(struct chunk_app *app, uint32_t extra)
 {
-	uint32_t need = app->len + extra + PUT_SLACK, cap;
+	uint64_t need = (uint64_t)app->len + extra + PUT_SLACK, cap = cap_of(app->capcls);
 
-	if (need <= app->cap)
+	if (need <= cap)
 		return;
-	cap = app->cap ? app->cap + app->cap / 2 : 32;
-	if (cap < need)
-		cap = need;
-	app->b = mem_realloc(app->b, cap);
-	app->cap = cap;
+	cap = cap ? cap + cap / 2 : 32;
+	app->capcls = cls_for(app->capcls, cap > need ? cap : need);
+	app->b = mem_realloc(app->b, cap_of(app->capcls));
 }
 
 static void
@@ -414,19 +501,18 @@ dense_append(struct chunk_app *app, int64_t t, uint64_t vbits)
 		} else {
 			put_bits(app, vbits, 64);
 		}
-		app->mint = t;
 	} else if (app->n == 1) {
 		tdelta = (uint64_t)t - (uint64_t)app->t;
 		put_uvarint(app, tdelta);
 		dense_put_value(app, vbits);
 	} else {
 		tdelta = (uint64_t)t - (uint64_t)app->t;
-		put_dod(app, (int64_t)(tdelta - app->tdelta), 7, 14, 20);
+		put_dod(app, (int64_t)(tdelta - app_tdelta(app)), 7, 14, 20);
 		dense_put_value(app, vbits);
 	}
 	app->t = t;
 	app->v = vbits;
-	app->tdelta = tdelta;
+	set_tdelta(app, tdelta);
 	app->n++;
 	app->b[0] = (uint8_t)(app->n >> 8);
 	app->b[1] = (uint8_t)app->n;
@@ -455,19 +541,18 @@ chunk_app_append(struct chunk_app *app, int64_t t, uint64_t vbits)
 		app->bitsfree = 0;
 		put_uvarint(app, zz);
 		put_bits(app, vbits, 64);
-		app->mint = t;
 	} else if (app->n == 1) {
 		tdelta = (uint64_t)t - (uint64_t)app->t;
 		put_uvarint(app, tdelta);
 		put_xor(app, vbits);
 	} else {
 		tdelta = (uint64_t)t - (uint64_t)app->t;
-		put_dod(app, (int64_t)(tdelta - app->tdelta), 14, 17, 20);
+		put_dod(app, (int64_t)(tdelta - app_tdelta(app)), 14, 17, 20);
 		put_xor(app, vbits);
 	}
 	app->t = t;
 	app->v = vbits;
-	app->tdelta = tdelta;
+	set_tdelta(app, tdelta);
 	app->n++;
 	app->b[0] = (uint8_t)(app->n >> 8);
 	app->b[1] = (uint8_t)app->n;
@@ -499,7 +584,7 @@ chunk_app_snapshot(const struct chunk_app *app)
 {
 	if (app->n == 0)
 		return NULL;
-	return chunk_alloc(app->enc, app->b, app->len, app->mint, app->t);
+	return chunk_alloc(app->enc, app->b, app->len, chunk_app_mint(app), app->t);
 }
 
 struct chunk *
@@ -517,6 +602,16 @@ chunk_app_resume(struct chunk_app *app, const uint8_t *b, size_t len)
 	return chunk_app_resume_enc(app, CHUNK_ENC_XOR, b, len);
 }
 
+/* app_copy gives app a copy of len bytes in a buffer of a whole class. */
+static void
+app_copy(struct chunk_app *app, const uint8_t *b, size_t len)
+{
+	app->capcls = cls_for(0, len);
+	app->b = mem_alloc(cap_of(app->capcls));
+	app->len = (uint32_t)len;
+	memcpy(app->b, b, len);
+}
+
 int
 chunk_app_resume_enc(struct chunk_app *app, uint8_t enc, const uint8_t *b, size_t len)
 {
@@ -527,20 +622,16 @@ chunk_app_resume_enc(struct chunk_app *app, uint8_t enc, const uint8_t *b, size_
 	    (enc != CHUNK_ENC_XOR && enc != CHUNK_ENC_DENSE))
 		return CHUNK_ERR_CORRUPT;
 	chunk_iter_init_enc(&it, enc, b, len, CHUNK_MAX_SAMPLES);
-	while (chunk_iter_next(&it)) {
-		if (it.read == 1)
-			app->mint = it.t;
-	}
+	while (chunk_iter_next(&it))
+		;
 	if (it.err || it.read == 0 || it.pos > len * 8 || (it.pos + 7) / 8 != len)
 		return CHUNK_ERR_CORRUPT;
-	app->cap = app->len = (uint32_t)len;
-	app->b = mem_alloc(len);
-	memcpy(app->b, b, len);
+	app_copy(app, b, len);
 	app->bitsfree = (uint8_t)(len * 8 - it.pos);
 	app->n = it.read;
 	app->t = it.t;
 	app->v = it.v;
-	app->tdelta = it.tdelta;
+	set_tdelta(app, it.tdelta);
 	/* without a window yet, start one as a fresh appender would (Prometheus
 	 * reuses 0/0 here: both decode the same, this is smaller) */
 	app->leading = it.window ? it.leading : 0xff;
@@ -557,7 +648,7 @@ chunk_app_save(const struct chunk_app *app, struct chunk_app_state *st)
 {
 	st->t = app->t;
 	st->v = app->v;
-	st->tdelta = app->tdelta;
+	st->tdelta = app_tdelta(app);
 	st->bitsfree = app->bitsfree;
 	st->leading = app->leading;
 	st->trailing = app->trailing;
@@ -573,6 +664,7 @@ chunk_app_restore(struct chunk_app *app, const uint8_t *b, size_t len, int64_t m
     const struct chunk_app_state *st)
 {
 	uint16_t n;
+	int64_t first;
 
 	chunk_app_init_enc(app, st->enc == CHUNK_ENC_DENSE ? CHUNK_ENC_DENSE : CHUNK_ENC_XOR);
 	if (len < HEADER_BYTES + 2 || len > UINT32_MAX || st->bitsfree > 7 ||
@@ -581,17 +673,15 @@ chunk_app_restore(struct chunk_app *app, const uint8_t *b, size_t len, int64_t m
 	    st->e > DEC_MAX_SCALE || st->dec > 1 || (app->enc == CHUNK_ENC_XOR && len < HEADER_BYTES + 9))
 		return CHUNK_ERR_CORRUPT;
 	n = (uint16_t)((b[0] << 8) | b[1]);
-	if (n == 0 || (n == 1 && st->t != mint))
+	/* the first timestamp is read from the bytes from now on: it must be mint */
+	if (n == 0 || (n == 1 && st->t != mint) || !get_mint(b, len, &first) || first != mint)
 		return CHUNK_ERR_CORRUPT;
-	app->cap = app->len = (uint32_t)len;
-	app->b = mem_alloc(len);
-	memcpy(app->b, b, len);
+	app_copy(app, b, len);
 	app->bitsfree = st->bitsfree;
 	app->n = n;
-	app->mint = mint;
 	app->t = st->t;
 	app->v = st->v;
-	app->tdelta = st->tdelta;
+	set_tdelta(app, st->tdelta);
 	app->leading = st->leading;
 	app->trailing = st->trailing;
 	if (app->enc == CHUNK_ENC_DENSE) {

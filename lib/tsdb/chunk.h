@@ -85,23 +85,29 @@ struct chunk {
 	uint8_t b[];
 };
 
+/* The open chunk keeps what the next sample's encoding needs and derives
+ * the rest: its first timestamp from the bytes (chunk_app_mint), its
+ * allocation from a size class index; a timestamp delta of 2^32 - 1 ms or
+ * more is kept as CHUNK_TDELTA_FAR and read back from the bytes. 56 bytes on
+ * 64-bit targets (a series embeds it). */
+#define CHUNK_TDELTA_FAR UINT32_MAX
+
 struct chunk_app {
 	uint8_t *b;		/* owned; header + bit stream; NULL when empty */
+	int64_t t;		/* last timestamp (valid when n > 0) */
+	uint64_t v;		/* last value's bits (valid when n > 0) */
+	int64_t m;		/* DENSE decimal: the last decimal value's integer */
+	int64_t dm;		/* and its delta */
 	uint32_t len;		/* bytes in use */
-	uint32_t cap;		/* bytes allocated */
+	uint32_t tdelta;	/* last timestamp delta, or CHUNK_TDELTA_FAR */
 	uint16_t n;		/* samples appended */
 	uint8_t bitsfree;	/* unused low bits of b[len-1] */
 	uint8_t leading;	/* XOR state; 0xff before the first XOR */
 	uint8_t trailing;
-	uint8_t enc;		/* CHUNK_ENC_XOR or CHUNK_ENC_DENSE */
-	uint8_t dec;		/* DENSE: values are decimals (1) or XOR (0) */
-	uint8_t e;		/* DENSE decimal: the scale */
-	int64_t mint;		/* first timestamp (valid when n > 0) */
-	int64_t t;		/* last timestamp (valid when n > 0) */
-	uint64_t v;		/* last value's bits (valid when n > 0) */
-	uint64_t tdelta;	/* last timestamp delta */
-	int64_t m;		/* DENSE decimal: the last decimal value's integer */
-	int64_t dm;		/* and its delta */
+	uint8_t capcls;		/* b holds chunk_app_cap() bytes; 0: none */
+	uint8_t enc : 2;	/* CHUNK_ENC_XOR or CHUNK_ENC_DENSE */
+	uint8_t dec : 1;	/* DENSE: values are decimals (1) or XOR (0) */
+	uint8_t e : 4;		/* DENSE decimal: the scale */
 };
 
 struct chunk_iter {
@@ -129,6 +135,11 @@ void chunk_app_init_enc(struct chunk_app *app, uint8_t enc);
 /* chunk_app_reset releases app's bytes and makes it empty again (same
  * encoding). */
 void chunk_app_reset(struct chunk_app *app);
+/* chunk_app_mint returns the first timestamp of a non-empty app (decoded
+ * from its bytes). */
+int64_t chunk_app_mint(const struct chunk_app *app);
+/* chunk_app_cap returns how many bytes app->b holds. */
+uint32_t chunk_app_cap(const struct chunk_app *app);
 /* chunk_app_append adds a sample whose value is given as its bits. Returns 0,
  * CHUNK_ERR_ORDER when t is not greater than the last timestamp, or
  * CHUNK_ERR_FULL. */

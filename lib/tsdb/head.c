@@ -77,7 +77,7 @@ struct series {
 	uint32_t pending;	/* samples staged by appenders; GC skips */
 	uint32_t cllen;		/* bytes in cl */
 	uint32_t pend_n;	/* in-order samples added by commit pend_seq */
-	uint32_t next_off;	/* cut the open chunk at app.mint + next_off */
+	uint32_t cut_in;	/* cut the open chunk at app.t + cut_in (next_at) */
 	uint8_t logged;		/* its series record is in the log */
 	struct chunk_app app;
 };
@@ -1002,7 +1002,7 @@ inorder_find(struct tsdb_head *h, const struct series *s, int64_t t, uint64_t *b
 	cl_done(&cv);
 	if (done)
 		return found;
-	if (s->app.n > 0 && t >= s->app.mint && t <= s->app.t) {
+	if (s->app.n > 0 && t >= chunk_app_mint(&s->app) && t <= s->app.t) {
 		chunk_iter_init_enc(&ci, s->app.enc, s->app.b, s->app.len, s->app.n);
 		if (chunk_iter_seek(&ci, t) && ci.t == t) {
 			*bits = ci.v;
@@ -1143,21 +1143,25 @@ acc_apply(struct tsdb_head *h, const struct acc *a)
 	}
 }
 
-/* next_at returns the time the open chunk is cut at (app.n > 0). */
+/* next_at returns the time the open chunk is cut at (app.n > 0): kept
+ * relative to its last timestamp, which each append moves (append_inorder),
+ * so the hot path needs no first timestamp. */
 static int64_t
 next_at(const struct series *s)
 {
-	return (int64_t)((uint64_t)s->app.mint + s->next_off);
+	return (int64_t)((uint64_t)s->app.t + s->cut_in);
 }
 
-/* set_next_at cuts the open chunk at t from now on (app.n > 0); a cut more
- * than 2^32 ms after the chunk's start comes earlier. */
+/* set_next_at cuts the open chunk, whose first timestamp is mint, at t from
+ * now on (app.n > 0); a cut more than 2^32 ms after the chunk's start comes
+ * earlier, one before its last sample comes with the next sample. */
 static void
-set_next_at(struct series *s, int64_t t)
+set_next_at(struct series *s, int64_t mint, int64_t t)
 {
-	uint64_t off = t > s->app.mint ? (uint64_t)t - (uint64_t)s->app.mint : 0;
+	uint64_t off = t > mint ? (uint64_t)t - (uint64_t)mint : 0;
+	int64_t at = (int64_t)((uint64_t)mint + (off > UINT32_MAX ? UINT32_MAX : off));
 
-	s->next_off = off > UINT32_MAX ? UINT32_MAX : (uint32_t)off;
+	s->cut_in = at > s->app.t ? (uint32_t)((uint64_t)at - (uint64_t)s->app.t) : 0;
 }
 
 /* append_inorder appends one sample to s's open chunk as part of commit seq
@@ -1173,16 +1177,21 @@ append_inorder(struct tsdb_head *h, struct series *s, int64_t t, uint64_t vbits,
 		s->pend_n = 0;
 	}
 	if (s->app.n > 0) {
-		if (s->app.n == TSDB_SAMPLES_PER_CHUNK / 4)
-			set_next_at(s, chunk_end_estimate(s->app.mint, s->app.t, next_at(s)));
+		if (s->app.n == TSDB_SAMPLES_PER_CHUNK / 4) {
+			int64_t mint = chunk_app_mint(&s->app);
+
+			set_next_at(s, mint, chunk_end_estimate(mint, s->app.t, next_at(s)));
+		}
 		if (t >= next_at(s) || s->app.n >= TSDB_SAMPLES_PER_CHUNK * 2)
 			seal(h, s);
+		else	/* t < next_at: the cut stays where it is */
+			s->cut_in -= (uint32_t)((uint64_t)t - (uint64_t)s->app.t);
 	}
 	fresh = s->app.n == 0;
 	chunk_app_append(&s->app, t, vbits);
 	if (fresh) {
 		a->chunks++;
-		set_next_at(s, range_end(t, h->chunk_range));
+		set_next_at(s, t, range_end(t, h->chunk_range));
 	}
 	s->pend_n++;
 	a->samples++;
@@ -1674,7 +1683,8 @@ visible_newest(struct tsdb_head *h, const struct series *s, uint64_t w, int64_t 
 static int64_t
 series_mint(const struct series *s)
 {
-	int64_t m = s->cllen > 0 ? cl_first_mint(s) : s->app.n > 0 ? s->app.mint : INT64_MAX;
+	int64_t m = s->cllen > 0 ? cl_first_mint(s) : s->app.n > 0 ? chunk_app_mint(&s->app) :
+	    INT64_MAX;
 
 	if (s->ooo != NULL && s->ooo->n > 0 && s->ooo->s[0].t < m)
 		m = s->ooo->s[0].t;
@@ -1689,6 +1699,7 @@ tsdb_head_series_sources(struct tsdb_head *h, uint32_t id, uint64_t w,
 	const struct series *s;
 	struct clv cv;
 	uint32_t hidden, k;
+	int64_t amint;
 
 	pthread_mutex_lock(&st->mu);
 	s = stripe_find(st, id);
@@ -1697,10 +1708,11 @@ tsdb_head_series_sources(struct tsdb_head *h, uint32_t id, uint64_t w,
 		return false;
 	}
 	hidden = s->pend_seq > w ? s->pend_n : 0;
+	amint = s->app.n > 0 ? chunk_app_mint(&s->app) : 0;
 	cv.n = 0;
 	cv.v = cv.st;
 	/* a range inside the open chunk needs no closed chunk */
-	if (s->cllen > 0 && (hidden >= s->app.n || s->app.n == 0 || it->mint < s->app.mint))
+	if (s->cllen > 0 && (hidden >= s->app.n || s->app.n == 0 || it->mint < amint))
 		cl_load(s, &cv);
 	/* walk from the newest chunk, hiding the in-flight commit's samples */
 	for (k = cv.n + 1; k-- > 0;) {
@@ -1709,7 +1721,7 @@ tsdb_head_series_sources(struct tsdb_head *h, uint32_t id, uint64_t w,
 
 		if (k == cv.n) {
 			cnt = s->app.n;
-			cmint = s->app.mint;
+			cmint = amint;
 			cmaxt = s->app.t;
 		} else {
 			/* counted only when it matters: it reads the chunk */
@@ -2188,8 +2200,8 @@ tsdb_head_truncate(struct tsdb_head *h, int64_t maxt, int64_t ooo_maxt, uint32_t
 				newmint = series_mint(s);
 			if (s->cllen > 0 && cl_first_mint(s) < newmint_in)
 				newmint_in = cl_first_mint(s);
-			else if (s->cllen == 0 && s->app.n > 0 && s->app.mint < newmint_in)
-				newmint_in = s->app.mint;
+			else if (s->cllen == 0 && s->app.n > 0 && chunk_app_mint(&s->app) < newmint_in)
+				newmint_in = chunk_app_mint(&s->app);
 		}
 		pthread_mutex_unlock(&st->mu);
 	}
@@ -2215,8 +2227,9 @@ tsdb_head_truncate(struct tsdb_head *h, int64_t maxt, int64_t ooo_maxt, uint32_t
 					newmint = series_mint(s);
 				if (s->cllen > 0 && cl_first_mint(s) < newmint_in)
 					newmint_in = cl_first_mint(s);
-				else if (s->cllen == 0 && s->app.n > 0 && s->app.mint < newmint_in)
-					newmint_in = s->app.mint;
+				else if (s->cllen == 0 && s->app.n > 0 &&
+				    chunk_app_mint(&s->app) < newmint_in)
+					newmint_in = chunk_app_mint(&s->app);
 			}
 			s = NULL;
 		}
@@ -2489,21 +2502,23 @@ tsdb_head_replay_snap(struct tsdb_head_replay *r, uint32_t id, struct labels *ls
 			    chunk_app_restore(&s->app, c[n - 1].b, c[n - 1].len, c[n - 1].mint, state) :
 			    chunk_app_resume_enc(&s->app, c[n - 1].enc, c[n - 1].b, c[n - 1].len);
 
-			if (crc != CHUNK_OK || (nv > 0 && s->app.mint <= v[nv - 1].maxt)) {
+			if (crc != CHUNK_OK || (nv > 0 && chunk_app_mint(&s->app) <= v[nv - 1].maxt)) {
 				chunk_app_reset(&s->app);
 				chunk_app_init_enc(&s->app, CHUNK_ENC_DENSE);
 				rc = -1;
 			} else {
-				set_next_at(s, range_end(s->app.mint, h->chunk_range));
+				int64_t amint = chunk_app_mint(&s->app);
+
+				set_next_at(s, amint, range_end(amint, h->chunk_range));
 				if (s->app.n >= TSDB_SAMPLES_PER_CHUNK / 4)
-					set_next_at(s, chunk_end_estimate(s->app.mint, s->app.t,
+					set_next_at(s, amint, chunk_end_estimate(amint, s->app.t,
 					    next_at(s)));
 			}
 		}
 		ADD(&h->chunks, nv + (s->app.n > 0));
 		ADD(&h->chunks_created, nv + (s->app.n > 0));
 		if (nv > 0 || s->app.n > 0) {
-			int64_t lo = nv > 0 ? v[0].mint : s->app.mint;
+			int64_t lo = nv > 0 ? v[0].mint : chunk_app_mint(&s->app);
 			int64_t hi = s->app.n > 0 ? s->app.t : v[nv - 1].maxt;
 
 			atomic_min(&h->mint, lo);

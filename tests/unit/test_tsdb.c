@@ -83,9 +83,13 @@ check_roundtrip_enc(uint8_t enc, const int64_t *ts, const uint64_t *vs, size_t n
 		assert_int_equal(c->maxt, ts[n - 1]);
 		chunk_put(c);
 	}
+	assert_int_equal(chunk_app_mint(&app), ts[0]);
+	assert_true(chunk_app_cap(&app) >= app.len);
 	c = chunk_app_snapshot(&app);
 	assert_int_equal(c->enc, enc);
 	assert_int_equal(chunk_samples(c), n);
+	assert_int_equal(c->mint, ts[0]);
+	assert_int_equal(c->maxt, ts[n - 1]);
 	chunk_put(c);
 	if (half > 0) {	/* resume (decoding, or from the saved state) after half: same bytes */
 		struct chunk_app first;
@@ -105,6 +109,10 @@ check_roundtrip_enc(uint8_t enc, const int64_t *ts, const uint64_t *vs, size_t n
 			assert_memory_equal(res.b, app.b, app.len);
 			chunk_app_reset(&res);
 		}
+		/* the first timestamp comes from the bytes: another one is corrupt */
+		assert_int_equal(chunk_app_restore(&res, first.b, first.len, ts[0] + 1, &st),
+		    CHUNK_ERR_CORRUPT);
+		chunk_app_reset(&res);
 		chunk_app_reset(&first);
 	}
 	i = app.len;
@@ -241,6 +249,19 @@ test_chunk_adversarial(void **state)
 		check_roundtrip(ts, vs, 5);
 		cases++;
 	}
+	/* timestamp deltas around 2^32 ms (an open chunk keeps 32 bits of the
+	 * last delta and decodes a longer one again) */
+	ts[0] = 1700000000000;
+	for (i = 1; i < 12; i++) {
+		static const int64_t far[] = { 15000, 4294967294, 4294967295, 4294967296, 15000,
+		    15001, 4294967295, 4294967295, 1LL << 33, 15000, 15000 };
+
+		ts[i] = ts[i - 1] + far[i - 1];
+		vs[i - 1] = chunk_f64_bits((double)i);
+	}
+	vs[11] = specials[0];
+	check_roundtrip(ts, vs, 12);
+	cases++;
 	/* the whole int64 range: from near INT64_MIN to near INT64_MAX */
 	ts[0] = INT64_MIN + 1;
 	ts[1] = -1;
