@@ -7,12 +7,14 @@
  * in memory and shared with readers by reference count), the open chunk
  * (struct chunk_app, whose last sample is the newest sample uncompressed),
  * the samples written out of order (struct ooo, sorted by time, each tagged
- * with the generation it was committed in) and the bookkeeping that hides an
+ * with the generation it was committed in; few series have any, so they hang
+ * off the series' stripe, not the series) and the bookkeeping that hides an
  * in-flight commit from readers.
  *
  * Maps and locks, always taken in this order:
  *   shard (rwlock, by labels hash): labels hash -> id, the label-set map;
- *   stripe (mutex, by id): id -> series, and all of that series' state;
+ *   stripe (mutex, by id): id -> series, id -> out-of-order samples, and all
+ *     of that series' state;
  *   postings (rwlock inside lib/tsdb/postings.c): label pair -> ids.
  * The commit mutex serialises commits (and tsdb_head_roll); it is taken
  * before any of the above. A series' `logged` flag is only touched under it.
@@ -62,34 +64,38 @@
 #define NSHARDS 64
 #define SHARD_SHIFT 58		/* 64 - log2(NSHARDS) */
 
+/* A series' out-of-order samples: few series have any, so they hang off
+ * the series' stripe (ooo_get), not the series. */
 struct ooo {
+	uint32_t id;		/* the series' */
 	uint32_t n, cap;
 	struct tsdb_ooo_sample s[];
 };
 
-/* A series: 128 bytes (a jemalloc size class), its open chunk included. */
+/* A series: 96 bytes (a jemalloc size class), its open chunk included. */
 struct series {
 	struct labels *ls;
 	uint8_t *cl;		/* closed chunks, oldest first (closed chunk lists) */
-	struct ooo *ooo;	/* NULL when none */
 	uint64_t pend_seq;
 	uint32_t id;
-	uint32_t pending;	/* samples staged by appenders; GC skips */
-	uint32_t cllen;		/* bytes in cl */
+	uint32_t pending : 31;	/* samples staged by appenders; GC skips (2^31
+				 * staged samples would take 64 GiB of appenders) */
+	uint32_t logged : 1;	/* its series record is in the log */
 	uint32_t pend_n;	/* in-order samples added by commit pend_seq */
 	uint32_t cut_in;	/* cut the open chunk at app.t + cut_in (next_at) */
-	uint8_t logged;		/* its series record is in the log */
 	struct chunk_app app;
 };
 
 #if UINTPTR_MAX == UINT64_MAX
-_Static_assert(sizeof(struct series) <= 128, "struct series outgrew its size class");
+_Static_assert(sizeof(struct series) <= 96, "struct series outgrew its size class");
 #endif
 
 struct stripe {
 	pthread_mutex_t mu;
 	struct series **tab;	/* open addressing by id_key() */
 	uint32_t cap, n;
+	struct ooo **otab;	/* the out-of-order samples of its series, the same way */
+	uint32_t ocap, on;
 } __attribute__((aligned(64)));
 
 /* A label-set map slot: the low 32 bits of the labels hash (what picks the
@@ -185,7 +191,8 @@ tsdb_strerror(int err)
  *
  * A series lists its closed chunks, oldest first, in a string of varints
  * (about 9 bytes a chunk where a struct chunk pointer alone took 8 and the
- * chunk 24 more): the first chunk's mint (zigzag); for each chunk the gap
+ * chunk 24 more) after a varint of the entries' length (NULL when there is
+ * no closed chunk): the first chunk's mint (zigzag); for each chunk the gap
  * from the previous maxt to its mint (minus one), its span (maxt - mint) and
  * its ref as a zigzag delta from the previous ref. A ref is a position in
  * the head chunk files shifted left by one, or the address of a struct
@@ -295,14 +302,31 @@ cent_put(uint8_t *p, const struct cent *prev, const struct cent *e)
 	return n;
 }
 
+/* cl_entries returns s's list entries and sets *len to their bytes (NULL
+ * and 0 when s lists no chunk). */
+static const uint8_t *
+cl_entries(const struct series *s, size_t *len)
+{
+	const uint8_t *p = s->cl;
+
+	if (p == NULL) {
+		*len = 0;
+		return NULL;
+	}
+	*len = (size_t)get_uv(&p);
+	return p;
+}
+
 /* cl_count returns how many chunks s lists: three varints each. */
 static uint32_t
 cl_count(const struct series *s)
 {
-	uint32_t i, ends = 0;
+	size_t i, len;
+	const uint8_t *p = cl_entries(s, &len);
+	uint32_t ends = 0;
 
-	for (i = 0; i < s->cllen; i++)
-		ends += s->cl[i] < 0x80;
+	for (i = 0; i < len; i++)
+		ends += p[i] < 0x80;
 	return ends / 3;
 }
 
@@ -310,7 +334,8 @@ cl_count(const struct series *s)
 static void
 cl_load(const struct series *s, struct clv *c)
 {
-	const uint8_t *p = s->cl;
+	size_t len;
+	const uint8_t *p = cl_entries(s, &len);
 	uint32_t i;
 
 	c->n = cl_count(s);
@@ -342,22 +367,22 @@ cl_done(struct clv *c)
 static void
 cl_store(struct series *s, const struct cent *v, uint32_t n)
 {
-	uint8_t st[CL_STACK * CENT_MAX_BYTES], *b = st;
-	size_t len = 0;
+	uint8_t st[CL_STACK * CENT_MAX_BYTES], *b = st, pre[10];
+	size_t len = 0, plen;
 	uint32_t i;
 
 	if (n == 0) {
 		MEM_FREE(s->cl);
-		s->cllen = 0;
 		return;
 	}
 	if (n > CL_STACK)
 		b = mem_alloc((size_t)n * CENT_MAX_BYTES);
 	for (i = 0; i < n; i++)
 		len += cent_put(b + len, i > 0 ? &v[i - 1] : NULL, &v[i]);
-	s->cl = mem_realloc(s->cl, len);
-	memcpy(s->cl, b, len);
-	s->cllen = (uint32_t)len;
+	plen = put_uv(pre, len);
+	s->cl = mem_realloc(s->cl, plen + len);
+	memcpy(s->cl, pre, plen);
+	memcpy(s->cl + plen, b, len);
 	if (b != st)
 		mem_free(b);
 }
@@ -367,17 +392,18 @@ static void
 cl_append(struct series *s, int64_t mint, int64_t maxt, uint64_t ref)
 {
 	struct cent e = { mint, maxt, ref }, last;
-	uint8_t b[CENT_MAX_BYTES];
-	size_t n;
+	uint8_t b[CENT_MAX_BYTES], pre[10];
+	size_t n, len, plen, oldplen;
+	const uint8_t *p = cl_entries(s, &len);
 
-	if (s->cllen == 0) {
+	if (p == NULL) {
 		n = cent_put(b, NULL, &e);
 	} else {
-		const uint8_t *p = s->cl;
+		const uint8_t *end = p + len;
 		uint32_t i;
 
 		/* walk to the last entry */
-		for (i = 0; p < s->cl + s->cllen; i++) {
+		for (i = 0; p < end; i++) {
 			if (i == 0) {
 				last.mint = dec_unzigzag(get_uv(&p));
 				last.maxt = (int64_t)((uint64_t)last.mint + get_uv(&p));
@@ -390,16 +416,22 @@ cl_append(struct series *s, int64_t mint, int64_t maxt, uint64_t ref)
 		}
 		n = cent_put(b, &last, &e);
 	}
-	s->cl = mem_realloc(s->cl, s->cllen + n);
-	memcpy(s->cl + s->cllen, b, n);
-	s->cllen += (uint32_t)n;
+	/* the length prefix may grow a byte: move the entries behind it */
+	oldplen = s->cl != NULL ? put_uv(pre, len) : 0;
+	plen = put_uv(pre, len + n);
+	s->cl = mem_realloc(s->cl, plen + len + n);
+	if (plen != oldplen)
+		memmove(s->cl + plen, s->cl + oldplen, len);
+	memcpy(s->cl, pre, plen);
+	memcpy(s->cl + plen + len, b, n);
 }
 
-/* cl_first_mint returns the first closed chunk's mint (cllen > 0). */
+/* cl_first_mint returns the first closed chunk's mint (s->cl != NULL). */
 static int64_t
 cl_first_mint(const struct series *s)
 {
-	const uint8_t *p = s->cl;
+	size_t len;
+	const uint8_t *p = cl_entries(s, &len);
 
 	return dec_unzigzag(get_uv(&p));
 }
@@ -622,6 +654,104 @@ stripe_del(struct stripe *st, uint32_t id)
 	st->n--;
 }
 
+/* --- out-of-order samples (per stripe) ---------------------------------------- */
+
+static uint32_t
+ooo_home(const struct stripe *st, uint32_t id)
+{
+	return id_key(id) & (st->ocap - 1);
+}
+
+/* ooo_slot returns the slot of the out-of-order samples of the series with
+ * id, or UINT32_MAX when it has none (stripe lock held). */
+static uint32_t
+ooo_slot(const struct stripe *st, uint32_t id)
+{
+	uint32_t i, mask = st->ocap - 1;
+
+	if (st->on == 0)
+		return UINT32_MAX;
+	for (i = ooo_home(st, id); st->otab[i] != NULL; i = (i + 1) & mask)
+		if (st->otab[i]->id == id)
+			return i;
+	return UINT32_MAX;
+}
+
+/* ooo_get returns the out-of-order samples of the series with id, or NULL
+ * (stripe lock held). */
+static struct ooo *
+ooo_get(const struct stripe *st, uint32_t id)
+{
+	uint32_t i = ooo_slot(st, id);
+
+	return i != UINT32_MAX ? st->otab[i] : NULL;
+}
+
+/* ooo_add adds o, the first out-of-order samples of series o->id (stripe
+ * lock held). */
+static void
+ooo_add(struct stripe *st, struct ooo *o)
+{
+	uint32_t i, mask;
+
+	if ((st->on + 1) * 2 > st->ocap) {
+		struct ooo **old = st->otab;
+		uint32_t oldcap = st->ocap, j;
+
+		st->ocap = st->ocap ? st->ocap * 2 : 8;
+		st->otab = mem_calloc(st->ocap, sizeof *st->otab);
+		mask = st->ocap - 1;
+		for (j = 0; j < oldcap; j++) {
+			if (old[j] == NULL)
+				continue;
+			for (i = ooo_home(st, old[j]->id); st->otab[i]; i = (i + 1) & mask)
+				;
+			st->otab[i] = old[j];
+		}
+		mem_free(old);
+	}
+	mask = st->ocap - 1;
+	for (i = ooo_home(st, o->id); st->otab[i]; i = (i + 1) & mask)
+		;
+	st->otab[i] = o;
+	st->on++;
+}
+
+/* ooo_del frees the out-of-order samples of the series with id, if any
+ * (stripe lock held). */
+static void
+ooo_del(struct stripe *st, uint32_t id)
+{
+	uint32_t i, j, mask = st->ocap - 1;
+
+	if (st->on == 0)
+		return;
+	for (i = ooo_home(st, id); st->otab[i] != NULL; i = (i + 1) & mask)
+		if (st->otab[i]->id == id)
+			break;
+	if (st->otab[i] == NULL)
+		return;
+	mem_free(st->otab[i]);
+	for (j = (i + 1) & mask; st->otab[j] != NULL; j = (j + 1) & mask) {
+		if (in_between(i, j, ooo_home(st, st->otab[j]->id)))
+			continue;
+		st->otab[i] = st->otab[j];
+		i = j;
+	}
+	st->otab[i] = NULL;
+	if (--st->on == 0) {
+		MEM_FREE(st->otab);
+		st->ocap = 0;
+	}
+}
+
+/* series_ooo returns s's out-of-order samples, or NULL (stripe lock held). */
+static struct ooo *
+series_ooo(struct tsdb_head *h, const struct series *s)
+{
+	return ooo_get(stripe_of(h, s->id), s->id);
+}
+
 /* --- label-set map (per shard) -------------------------------------------- */
 
 static struct shard *
@@ -730,7 +860,6 @@ series_free(struct tsdb_head *h, struct series *s)
 	cl_done(&cv);
 	mem_free(s->cl);
 	chunk_app_reset(&s->app);
-	mem_free(s->ooo);
 	labels_free(s->ls);
 	mem_free(s);
 }
@@ -748,7 +877,10 @@ tsdb_head_free(struct tsdb_head *h)
 		for (j = 0; j < st->cap; j++)
 			if (st->tab[j] != NULL)
 				series_free(h, st->tab[j]);
+		for (j = 0; j < st->ocap; j++)
+			mem_free(st->otab[j]);
 		mem_free(st->tab);
+		mem_free(st->otab);
 		pthread_mutex_destroy(&st->mu);
 	}
 	for (i = 0; i < NSHARDS; i++) {
@@ -1017,12 +1149,13 @@ static int
 ooo_check(struct tsdb_head *h, const struct series *s, int64_t t, uint64_t vbits)
 {
 	uint64_t bits;
+	const struct ooo *o = series_ooo(h, s);
 
-	if (s->ooo != NULL) {
-		uint32_t i = ooo_find(s->ooo, t);
+	if (o != NULL) {
+		uint32_t i = ooo_find(o, t);
 
-		if (i < s->ooo->n && s->ooo->s[i].t == t)
-			return s->ooo->s[i].v == vbits ? C_DUP : TSDB_ERR_DUPLICATE;
+		if (i < o->n && o->s[i].t == t)
+			return o->s[i].v == vbits ? C_DUP : TSDB_ERR_DUPLICATE;
 	}
 	if (inorder_find(h, s, t, &bits))
 		return bits == vbits ? C_DUP : TSDB_ERR_DUPLICATE;
@@ -1206,19 +1339,23 @@ append_inorder(struct tsdb_head *h, struct series *s, int64_t t, uint64_t vbits,
 /* ooo_insert adds an out-of-order sample (classify said C_OOO), counting
  * it in *a. */
 static void
-ooo_insert(struct series *s, int64_t t, uint64_t vbits, uint32_t gen, struct acc *a)
+ooo_insert(struct tsdb_head *h, struct series *s, int64_t t, uint64_t vbits, uint32_t gen,
+    struct acc *a)
 {
-	struct ooo *o = s->ooo;
-	uint32_t i;
+	struct stripe *st = stripe_of(h, s->id);
+	uint32_t i, slot = ooo_slot(st, s->id);
+	struct ooo *o = slot != UINT32_MAX ? st->otab[slot] : NULL;
 
-	if (o == NULL || o->n == o->cap) {
-		uint32_t cap = o == NULL ? 4 : o->cap + o->cap / 2 + 1;
-
-		o = mem_realloc(o, sizeof *o + cap * sizeof o->s[0]);
-		if (s->ooo == NULL)
-			o->n = 0;
-		o->cap = cap;
-		s->ooo = o;
+	if (o == NULL) {
+		o = mem_alloc(sizeof *o + 4 * sizeof o->s[0]);
+		o->id = s->id;
+		o->n = 0;
+		o->cap = 4;
+		ooo_add(st, o);
+	} else if (o->n == o->cap) {
+		o->cap += o->cap / 2 + 1;
+		o = mem_realloc(o, sizeof *o + o->cap * sizeof o->s[0]);
+		st->otab[slot] = o;
 	}
 	i = ooo_find(o, t);
 	memmove(&o->s[i + 1], &o->s[i], (o->n - i) * sizeof o->s[0]);
@@ -1244,7 +1381,7 @@ apply(struct tsdb_head *h, struct series *s, int64_t t, uint64_t vbits, uint64_t
 	if (rc == C_APPEND)
 		append_inorder(h, s, t, vbits, seq, a);
 	else if (rc == C_OOO)
-		ooo_insert(s, t, vbits, gen, a);
+		ooo_insert(h, s, t, vbits, gen, a);
 	else
 		count_rejected(h, rc);
 	return rc == C_APPEND || rc == C_OOO;
@@ -1663,6 +1800,8 @@ static bool
 visible_newest(struct tsdb_head *h, const struct series *s, uint64_t w, int64_t *t,
     uint64_t *v)
 {
+	const struct ooo *o;
+
 	if (s->pend_seq > w && s->pend_n > 0) {
 		/* a commit is being applied to s: its newest sample before */
 		if (nth_newest(h, s, s->pend_n, t, v))
@@ -1672,22 +1811,23 @@ visible_newest(struct tsdb_head *h, const struct series *s, uint64_t w, int64_t 
 		*v = s->app.v;
 		return true;
 	}
-	if (s->ooo != NULL && s->ooo->n > 0) {
-		*t = s->ooo->s[s->ooo->n - 1].t;
-		*v = s->ooo->s[s->ooo->n - 1].v;
+	if ((o = series_ooo(h, s)) != NULL && o->n > 0) {
+		*t = o->s[o->n - 1].t;
+		*v = o->s[o->n - 1].v;
 		return true;
 	}
 	return false;
 }
 
 static int64_t
-series_mint(const struct series *s)
+series_mint(struct tsdb_head *h, const struct series *s)
 {
-	int64_t m = s->cllen > 0 ? cl_first_mint(s) : s->app.n > 0 ? chunk_app_mint(&s->app) :
+	const struct ooo *o = series_ooo(h, s);
+	int64_t m = s->cl != NULL ? cl_first_mint(s) : s->app.n > 0 ? chunk_app_mint(&s->app) :
 	    INT64_MAX;
 
-	if (s->ooo != NULL && s->ooo->n > 0 && s->ooo->s[0].t < m)
-		m = s->ooo->s[0].t;
+	if (o != NULL && o->n > 0 && o->s[0].t < m)
+		m = o->s[0].t;
 	return m;
 }
 
@@ -1697,6 +1837,7 @@ tsdb_head_series_sources(struct tsdb_head *h, uint32_t id, uint64_t w,
 {
 	struct stripe *st = stripe_of(h, id);
 	const struct series *s;
+	const struct ooo *o;
 	struct clv cv;
 	uint32_t hidden, k;
 	int64_t amint;
@@ -1712,7 +1853,7 @@ tsdb_head_series_sources(struct tsdb_head *h, uint32_t id, uint64_t w,
 	cv.n = 0;
 	cv.v = cv.st;
 	/* a range inside the open chunk needs no closed chunk */
-	if (s->cllen > 0 && (hidden >= s->app.n || s->app.n == 0 || it->mint < amint))
+	if (s->cl != NULL && (hidden >= s->app.n || s->app.n == 0 || it->mint < amint))
 		cl_load(s, &cv);
 	/* walk from the newest chunk, hiding the in-flight commit's samples */
 	for (k = cv.n + 1; k-- > 0;) {
@@ -1755,17 +1896,17 @@ tsdb_head_series_sources(struct tsdb_head *h, uint32_t id, uint64_t w,
 		}
 	}
 	cl_done(&cv);
-	if (s->ooo != NULL && s->ooo->n > 0) {
-		uint32_t a = ooo_find(s->ooo, it->mint), b, j;
+	if ((o = series_ooo(h, s)) != NULL && o->n > 0) {
+		uint32_t a = ooo_find(o, it->mint), b, j;
 		struct tsdb_sample *v;
 
-		for (b = a; b < s->ooo->n && s->ooo->s[b].t <= it->maxt; b++)
+		for (b = a; b < o->n && o->s[b].t <= it->maxt; b++)
 			;
 		if (b > a) {
 			v = mem_alloc((b - a) * sizeof *v);
 			for (j = a; j < b; j++) {
-				v[j - a].t = s->ooo->s[j].t;
-				v[j - a].v = s->ooo->s[j].v;
+				v[j - a].t = o->s[j].t;
+				v[j - a].v = o->s[j].v;
 			}
 			iter_add_array(it, v, b - a, prio - 1);
 		}
@@ -1794,7 +1935,7 @@ tsdb_head_select_into(struct tsdb_head *h, struct matcher *const *ms, size_t n,
 		pthread_mutex_lock(&st->mu);
 		s = stripe_find(st, ids.v[i]);
 		if (s != NULL && visible_newest(h, s, w, &t, &v) && t >= mint &&
-		    series_mint(s) <= maxt)
+		    series_mint(h, s) <= maxt)
 			sset_add(ss, labels_ref(s->ls), true, s->id, 0, 0);
 		pthread_mutex_unlock(&st->mu);
 	}
@@ -1994,6 +2135,7 @@ static bool
 dump_series(struct tsdb_head *h, const struct series *s, int64_t maxt, int64_t ooo_maxt,
     uint32_t ooo_gen, struct tsdb_series_dump *d, uint32_t *capc, uint32_t *capo)
 {
+	const struct ooo *o;
 	struct clv cv;
 	uint32_t i;
 
@@ -2033,14 +2175,15 @@ dump_series(struct tsdb_head *h, const struct series *s, int64_t maxt, int64_t o
 		d->c[d->nc++] = dc;
 	}
 	cl_done(&cv);
-	for (i = 0; s->ooo != NULL && i < s->ooo->n && s->ooo->s[i].t < ooo_maxt; i++) {
-		if (s->ooo->s[i].gen >= ooo_gen)
+	o = series_ooo(h, s);
+	for (i = 0; o != NULL && i < o->n && o->s[i].t < ooo_maxt; i++) {
+		if (o->s[i].gen >= ooo_gen)
 			continue;
 		if (d->nooo == *capo) {
 			*capo = *capo ? *capo * 2 : 16;
 			d->ooo = mem_realloc(d->ooo, *capo * sizeof *d->ooo);
 		}
-		d->ooo[d->nooo++] = s->ooo->s[i];
+		d->ooo[d->nooo++] = o->s[i];
 	}
 	if (d->nc == 0 && d->nooo == 0)
 		return false;
@@ -2116,10 +2259,10 @@ cmp_victim(const void *a, const void *b)
 /* is_empty_below tells whether s holds nothing at or after maxt in order,
  * no out-of-order sample, and nothing staged. */
 static bool
-is_empty_below(const struct series *s, int64_t maxt)
+is_empty_below(struct tsdb_head *h, const struct series *s, int64_t maxt)
 {
-	return (s->app.n == 0 || s->app.t < maxt) && s->cllen == 0 &&
-	    (s->ooo == NULL || s->ooo->n == 0) && s->pending == 0;
+	return (s->app.n == 0 || s->app.t < maxt) && s->cl == NULL &&
+	    series_ooo(h, s) == NULL && s->pending == 0;
 }
 
 /* trim_series drops s's chunks ending before maxt (the open one only when
@@ -2129,9 +2272,10 @@ static void
 trim_series(struct tsdb_head *h, struct series *s, int64_t maxt, int64_t ooo_maxt,
     uint32_t ooo_gen)
 {
+	struct ooo *o;
 	uint32_t drop = 0, k, j;
 
-	if (s->cllen > 0 && cl_first_mint(s) < maxt) {
+	if (s->cl != NULL && cl_first_mint(s) < maxt) {
 		struct clv cv;
 
 		cl_load(s, &cv);
@@ -2145,18 +2289,20 @@ trim_series(struct tsdb_head *h, struct series *s, int64_t maxt, int64_t ooo_max
 		SUB(&h->chunks, drop);
 		ADD(&h->chunks_removed, drop);
 	}
-	if (s->ooo != NULL) {
-		for (j = k = 0; j < s->ooo->n; j++) {
-			if (s->ooo->s[j].t < ooo_maxt && s->ooo->s[j].gen < ooo_gen)
+	if ((o = series_ooo(h, s)) != NULL) {
+		for (j = k = 0; j < o->n; j++) {
+			if (o->s[j].t < ooo_maxt && o->s[j].gen < ooo_gen)
 				continue;
-			s->ooo->s[k++] = s->ooo->s[j];
+			o->s[k++] = o->s[j];
 		}
-		SUB(&h->ooo_live, s->ooo->n - k);
-		s->ooo->n = k;
-		if (k == 0)
-			MEM_FREE(s->ooo);
+		SUB(&h->ooo_live, o->n - k);
+		o->n = k;
+		if (k == 0) {
+			ooo_del(stripe_of(h, s->id), s->id);
+			o = NULL;
+		}
 	}
-	if (s->ooo != NULL && s->cllen == 0 && s->app.n > 0 && s->app.t < maxt &&
+	if (o != NULL && s->cl == NULL && s->app.n > 0 && s->app.t < maxt &&
 	    s->pending == 0) {
 		chunk_app_reset(&s->app);
 		s->pend_n = 0;
@@ -2186,7 +2332,7 @@ tsdb_head_truncate(struct tsdb_head *h, int64_t maxt, int64_t ooo_maxt, uint32_t
 			if (s == NULL)
 				continue;
 			trim_series(h, s, maxt, ooo_maxt, ooo_gen);
-			if (is_empty_below(s, maxt)) {
+			if (is_empty_below(h, s, maxt)) {
 				if (nv == cv) {
 					cv = cv ? cv * 2 : 64;
 					vic = mem_realloc(vic, cv * sizeof *vic);
@@ -2196,11 +2342,11 @@ tsdb_head_truncate(struct tsdb_head *h, int64_t maxt, int64_t ooo_maxt, uint32_t
 				nv++;
 				continue;
 			}
-			if (series_mint(s) < newmint)
-				newmint = series_mint(s);
-			if (s->cllen > 0 && cl_first_mint(s) < newmint_in)
+			if (series_mint(h, s) < newmint)
+				newmint = series_mint(h, s);
+			if (s->cl != NULL && cl_first_mint(s) < newmint_in)
 				newmint_in = cl_first_mint(s);
-			else if (s->cllen == 0 && s->app.n > 0 && chunk_app_mint(&s->app) < newmint_in)
+			else if (s->cl == NULL && s->app.n > 0 && chunk_app_mint(&s->app) < newmint_in)
 				newmint_in = chunk_app_mint(&s->app);
 		}
 		pthread_mutex_unlock(&st->mu);
@@ -2214,7 +2360,7 @@ tsdb_head_truncate(struct tsdb_head *h, int64_t maxt, int64_t ooo_maxt, uint32_t
 		pthread_rwlock_wrlock(&sh->mu);
 		pthread_mutex_lock(&st->mu);
 		s = stripe_find(st, vic[i].id);
-		if (s != NULL && is_empty_below(s, maxt)) {
+		if (s != NULL && is_empty_below(h, s, maxt)) {
 			stripe_del(st, s->id);
 			shard_del(sh, vic[i].ls->hash, s->id);
 			SUB(&h->chunks, s->app.n > 0);
@@ -2223,11 +2369,11 @@ tsdb_head_truncate(struct tsdb_head *h, int64_t maxt, int64_t ooo_maxt, uint32_t
 				SUB(&h->unlogged, 1);
 		} else {
 			if (s != NULL) {
-				if (series_mint(s) < newmint)
-					newmint = series_mint(s);
-				if (s->cllen > 0 && cl_first_mint(s) < newmint_in)
+				if (series_mint(h, s) < newmint)
+					newmint = series_mint(h, s);
+				if (s->cl != NULL && cl_first_mint(s) < newmint_in)
 					newmint_in = cl_first_mint(s);
-				else if (s->cllen == 0 && s->app.n > 0 &&
+				else if (s->cl == NULL && s->app.n > 0 &&
 				    chunk_app_mint(&s->app) < newmint_in)
 					newmint_in = chunk_app_mint(&s->app);
 			}
@@ -2367,7 +2513,7 @@ replay_ooo(struct tsdb_head *h, struct series *s, int64_t t, uint64_t v, uint32_
 	struct acc a;
 
 	acc_init(&a);
-	ooo_insert(s, t, v, gen, &a);
+	ooo_insert(h, s, t, v, gen, &a);
 	acc_apply(h, &a);
 	if (gen < UINT32_MAX && gen >= LOAD(&h->gen))
 		STORE(&h->gen, gen + 1);
@@ -2459,7 +2605,7 @@ tsdb_head_replay_snap(struct tsdb_head_replay *r, uint32_t id, struct labels *ls
 	if (s == NULL)
 		return -1;
 	r->st.snap_series++;
-	if (s->cllen == 0 && s->app.n == 0 && s->ooo == NULL) {
+	if (s->cl == NULL && s->app.n == 0 && series_ooo(h, s) == NULL) {
 		/* fresh series: take the chunks as they are */
 		struct cent st[CL_STACK], *v = nclosed <= CL_STACK ? st : mem_alloc(nclosed * sizeof *v);
 		uint32_t nv = 0;

@@ -7,7 +7,7 @@
  * brute-force evaluation, duplicates and out-of-order counting, commit
  * visibility, chunk cutting, latest samples, label names/values, GC,
  * labels hashes that collide (whole or in the 32 bits the label-set map
- * keeps), a concurrent writer with readers, and the memory per series
+ * keeps), out-of-order samples of many series, a concurrent writer with readers, and the memory per series
  * (printed).
  * Commit observer: what it sees (applied samples only, series records with
  * a log attached, nothing for a refused commit), detaching, and concurrent
@@ -924,6 +924,77 @@ test_head_gc(void **state)
 	printf("head gc: old series removed, old chunks dropped, live refs stable\n");
 }
 
+/* test_head_ooo_many gives many series of one stripe out-of-order samples
+ * (a series keeps them beside it, in its stripe): duplicates by value,
+ * selects, gc dropping some series' samples entirely (their entries go, the
+ * others must stay findable) and new ones after. */
+static void
+test_head_ooo_many(void **state)
+{
+	enum { N = 1000 };
+	struct tsdb_head_opts o = { .ooo_window = 1000000000 };
+	struct tsdb_head_stats st;
+	struct tsdb_head *h;
+	struct matcher *m = mm(MATCH_EQUAL, "__name__", "o");
+	static uint64_t ref[N];
+	size_t i, k, samples, want = 0;
+	char err[128], v[16];
+
+	(void)state;
+	h = tsdb_head_new(&o, err, sizeof err);
+	assert_non_null(h);
+	for (i = 0; i < N; i++) {
+		struct labels *ls;
+
+		snprintf(v, sizeof v, "%zu", i);
+		ls = mk("__name__", "o", "i", v, NULL);
+		ref[i] = 0;
+		assert_int_equal(tsdb_head_append(h, &ref[i], ls, 100000, 1), 0);
+		labels_free(ls);
+	}
+	/* series i gets (i % 4) * 2 samples at 1000, 2000, ... out of order */
+	for (k = 0; k < 6; k++)
+		for (i = 0; i < N; i++)
+			if (k < (i % 4) * 2)
+				assert_int_equal(tsdb_head_append(h, &ref[i], NULL,
+				    (int64_t)(k + 1) * 1000, (double)(i + k)), 0);
+	for (i = 0; i < N; i++) {
+		want += 1 + (i % 4) * 2;
+		if (i % 4 != 0) {
+			assert_int_equal(tsdb_head_append(h, &ref[i], NULL, 1000, (double)i), 0);
+			assert_int_equal(tsdb_head_append(h, &ref[i], NULL, 1000, -1.0),
+			    TSDB_ERR_DUPLICATE);
+		}
+	}
+	tsdb_head_stats(h, &st);
+	assert_int_equal(st.ooo_samples, want - N);
+	assert_int_equal(st.duplicates, N - N / 4);
+	assert_int_equal(count_select(h, &m, 1, INT64_MIN, INT64_MAX, &samples), N);
+	assert_int_equal(samples, want);
+	/* gc drops the samples before 2500: series with i % 4 == 1 keep none */
+	assert_int_equal(tsdb_head_gc(h, 2500), 0);
+	for (i = 0, want = 0; i < N; i++)
+		want += 1 + (i % 4 >= 2 ? (i % 4) * 2 - 2 : 0);
+	tsdb_head_stats(h, &st);
+	assert_int_equal(st.ooo_samples, want - N);
+	assert_int_equal(count_select(h, &m, 1, INT64_MIN, INT64_MAX, &samples), N);
+	assert_int_equal(samples, want);
+	for (i = 0; i < N; i++) {	/* i % 4 == 3 holds (6000, i + 5): a duplicate */
+		assert_int_equal(tsdb_head_append(h, &ref[i], NULL, 6000, (double)(i + 5)), 0);
+		want += i % 4 == 3 ? 0 : 1;
+	}
+	tsdb_head_stats(h, &st);
+	assert_int_equal(st.ooo_samples, want - N);
+	assert_int_equal(count_select(h, &m, 1, INT64_MIN, INT64_MAX, &samples), N);
+	assert_int_equal(samples, want);
+	assert_int_equal(count_select(h, &m, 1, 5500, 6500, &samples), N);
+	assert_int_equal(samples, N);
+	matcher_free(m);
+	tsdb_head_free(h);
+	printf("head out of order, %d series: duplicates, selects, gc dropping some series' "
+	    "samples, new ones after\n", N);
+}
+
 /* test_head_hash_collisions forges the labels hashes of distinct sets: groups
  * share the whole hash, or only its low 32 bits (what a label-set map slot
  * keeps) in one shard. Every set must keep its own series through creation,
@@ -1552,6 +1623,7 @@ main(void)
 		cmocka_unit_test(test_head_chunks_latest_labels),
 		cmocka_unit_test(test_head_gc),
 		cmocka_unit_test(test_head_hash_collisions),
+		cmocka_unit_test(test_head_ooo_many),
 		cmocka_unit_test(test_head_concurrent),
 		cmocka_unit_test(test_head_observer),
 		cmocka_unit_test(test_head_observer_log),
