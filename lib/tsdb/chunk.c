@@ -52,29 +52,23 @@ chunk_bits_f64(uint64_t b)
 
 /* Size classes of an open chunk's bytes, jemalloc's: 16 to 128 by 16, then
  * four a doubling (160, 192, 224, 256, 320, ...), so an allocation wastes
- * nothing to rounding. Class 0 is no allocation. */
-#define CAP_SMALL 8		/* classes 1..8: 16 * k bytes */
-#define CAP_MAX 0xffffffffu
+ * nothing to rounding; class 0 is no allocation. The last, 2 MiB, holds
+ * CHUNK_MAX_SAMPLES samples of the largest encoding (about 19 bytes each). */
+#define CAP_CLASSES 65
 
-static uint64_t
-cap_of(unsigned k)
-{
-	unsigned g, i;
-
-	if (k <= CAP_SMALL)
-		return 16u * k;
-	g = (k - CAP_SMALL - 1) / 4;
-	i = (k - CAP_SMALL - 1) % 4;
-	if (g > 24)
-		return (uint64_t)CAP_MAX + 1;	/* past any chunk */
-	return ((uint64_t)128 << g) + (uint64_t)(i + 1) * ((uint64_t)32 << g);
-}
+static const uint32_t cap_tab[CAP_CLASSES] = {
+	0, 16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768,
+	896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096, 5120, 6144, 7168, 8192, 10240,
+	12288, 14336, 16384, 20480, 24576, 28672, 32768, 40960, 49152, 57344, 65536, 81920, 98304,
+	114688, 131072, 163840, 196608, 229376, 262144, 327680, 393216, 458752, 524288, 655360,
+	786432, 917504, 1048576, 1310720, 1572864, 1835008, 2097152,
+};
 
 /* cls_for returns the smallest class from k on holding need bytes. */
 static uint8_t
 cls_for(unsigned k, uint64_t need)
 {
-	while (cap_of(k) < need)
+	while (k < CAP_CLASSES - 1 && cap_tab[k] < need)
 		k++;
 	return (uint8_t)k;
 }
@@ -82,7 +76,7 @@ cls_for(unsigned k, uint64_t need)
 uint32_t
 chunk_app_cap(const struct chunk_app *app)
 {
-	return (uint32_t)cap_of(app->capcls);
+	return cap_tab[app->capcls];
 }
 
 /* get_mint decodes the zigzag varint first timestamp at b[HEADER_BYTES]
@@ -157,19 +151,25 @@ chunk_app_reset(struct chunk_app *app)
 	chunk_app_init_enc(app, enc);
 }
 
-/* app_reserve makes room for extra more bytes (and PUT_SLACK past them),
- * growing by about 1.5x to a whole size class so an open chunk of ~120
- * samples wastes little. */
-static void
-app_reserve(struct chunk_app *app, uint32_t extra)
+/* app_grow is app_reserve's slow path: about 1.5x, to a whole size class. */
+static __attribute__((noinline)) void
+app_grow(struct chunk_app *app, uint32_t need)
 {
-	uint64_t need = (uint64_t)app->len + extra + PUT_SLACK, cap = cap_of(app->capcls);
+	uint32_t cap = cap_tab[app->capcls];
 
-	if (need <= cap)
-		return;
 	cap = cap ? cap + cap / 2 : 32;
 	app->capcls = cls_for(app->capcls, cap > need ? cap : need);
-	app->b = mem_realloc(app->b, cap_of(app->capcls));
+	app->b = mem_realloc(app->b, cap_tab[app->capcls]);
+}
+
+/* app_reserve makes room for extra more bytes (and PUT_SLACK past them). */
+static inline void
+app_reserve(struct chunk_app *app, uint32_t extra)
+{
+	uint32_t need = app->len + extra + PUT_SLACK;
+
+	if (need > cap_tab[app->capcls])
+		app_grow(app, need);
 }
 
 static void
@@ -480,8 +480,19 @@ dense_append(struct chunk_app *app, int64_t t, uint64_t vbits)
 {
 	uint64_t tdelta = 0;
 
-	/* worst case: 4 + 64 bits of dod and 6 + 4 bits + a 10-byte varint */
-	app_reserve(app, app->n == 0 ? HEADER_BYTES + 26 : 26);
+	int64_t dod = 0;
+
+	/* worst cases: a value takes 79 bits (an XOR escape; a decimal's dod
+	 * 71, a new scale 75); a first sample 10 varint bytes, 1 + 4 bits and
+	 * 10 varint bytes or 64 bits; a second a 10-byte varint delta; then a
+	 * zero dod's bit or up to 68 bits. Reserved this tightly, an open
+	 * chunk's last size class is about its bytes. */
+	if (app->n >= 2) {
+		dod = (int64_t)((uint64_t)t - (uint64_t)app->t - app_tdelta(app));
+		app_reserve(app, dod == 0 ? 11 : 20);
+	} else {
+		app_reserve(app, app->n == 0 ? HEADER_BYTES + 22 : 21);
+	}
 	if (app->n == 0) {
 		int64_t m;
 		int e = dec_scale(vbits, 0, &m);
@@ -507,7 +518,7 @@ dense_append(struct chunk_app *app, int64_t t, uint64_t vbits)
 		dense_put_value(app, vbits);
 	} else {
 		tdelta = (uint64_t)t - (uint64_t)app->t;
-		put_dod(app, (int64_t)(tdelta - app_tdelta(app)), 7, 14, 20);
+		put_dod(app, dod, 7, 14, 20);
 		dense_put_value(app, vbits);
 	}
 	app->t = t;
@@ -607,7 +618,7 @@ static void
 app_copy(struct chunk_app *app, const uint8_t *b, size_t len)
 {
 	app->capcls = cls_for(0, len);
-	app->b = mem_alloc(cap_of(app->capcls));
+	app->b = mem_alloc(cap_tab[app->capcls]);
 	app->len = (uint32_t)len;
 	memcpy(app->b, b, len);
 }

@@ -88,8 +88,8 @@ struct chunk {
 /* The open chunk keeps what the next sample's encoding needs and derives
  * the rest: its first timestamp from the bytes (chunk_app_mint), its
  * allocation from a size class index; a timestamp delta of 2^32 - 1 ms or
- * more is kept as CHUNK_TDELTA_FAR and read back from the bytes. 56 bytes on
- * 64-bit targets (a series embeds it). */
+ * more is kept as CHUNK_TDELTA_FAR and read back from the bytes; dec and e
+ * share a byte. 56 bytes on 64-bit targets (a series embeds it). */
 #define CHUNK_TDELTA_FAR UINT32_MAX
 
 struct chunk_app {
@@ -105,7 +105,7 @@ struct chunk_app {
 	uint8_t leading;	/* XOR state; 0xff before the first XOR */
 	uint8_t trailing;
 	uint8_t capcls;		/* b holds chunk_app_cap() bytes; 0: none */
-	uint8_t enc : 2;	/* CHUNK_ENC_XOR or CHUNK_ENC_DENSE */
+	uint8_t enc;		/* CHUNK_ENC_XOR or CHUNK_ENC_DENSE */
 	uint8_t dec : 1;	/* DENSE: values are decimals (1) or XOR (0) */
 	uint8_t e : 4;		/* DENSE decimal: the scale */
 };

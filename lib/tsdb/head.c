@@ -78,9 +78,7 @@ struct series {
 	uint8_t *cl;		/* closed chunks, oldest first (closed chunk lists) */
 	uint64_t pend_seq;
 	uint32_t id;
-	uint32_t pending : 31;	/* samples staged by appenders; GC skips (2^31
-				 * staged samples would take 64 GiB of appenders) */
-	uint32_t logged : 1;	/* its series record is in the log */
+	uint32_t pl;		/* staged samples << 1 | logged (PL_PENDING) */
 	uint32_t pend_n;	/* in-order samples added by commit pend_seq */
 	uint32_t cut_in;	/* cut the open chunk at app.t + cut_in (next_at) */
 	struct chunk_app app;
@@ -89,6 +87,25 @@ struct series {
 #if UINTPTR_MAX == UINT64_MAX
 _Static_assert(sizeof(struct series) <= 96, "struct series outgrew its size class");
 #endif
+
+/* A series' pl packs two counts into one word that staging and commits
+ * change with one add: the samples appenders staged for it (GC skips a
+ * series with any; 2^31 of them would take 64 GiB of appenders) and, in
+ * the low bit, whether its series record is in the log. */
+#define PL_PENDING 2u
+#define PL_LOGGED 1u
+
+static uint32_t
+series_pending(const struct series *s)
+{
+	return s->pl >> 1;
+}
+
+static bool
+is_logged(const struct series *s)
+{
+	return (s->pl & PL_LOGGED) != 0;
+}
 
 struct stripe {
 	pthread_mutex_t mu;
@@ -1145,7 +1162,7 @@ inorder_find(struct tsdb_head *h, const struct series *s, int64_t t, uint64_t *b
 }
 
 /* ooo_check classifies a sample that cannot go in order. */
-static int
+static __attribute__((noinline)) int
 ooo_check(struct tsdb_head *h, const struct series *s, int64_t t, uint64_t vbits)
 {
 	uint64_t bits;
@@ -1437,7 +1454,7 @@ stage_locked(struct tsdb_appender *a, struct series *s, int64_t t, uint64_t vbit
 		count_rejected(a->h, rc);
 		return rc;
 	}
-	s->pending++;
+	s->pl += PL_PENDING;
 	/* the commit writes the chunk's count and its last byte: have them
 	 * in cache by then */
 	if (rc == C_APPEND && s->app.b != NULL) {
@@ -1577,7 +1594,7 @@ unpend(struct tsdb_appender *a)
 
 	for (i = 0; i < a->n; i++) {
 		held = stripe_hold(held, stripe_of(a->h, a->v[i].id));
-		a->sv[i]->pending--;
+		a->sv[i]->pl -= PL_PENDING;
 	}
 	if (held != NULL)
 		pthread_mutex_unlock(&held->mu);
@@ -1601,8 +1618,8 @@ log_commit(struct tsdb_appender *a, uint64_t *pos)
 			struct series *s = a->sv[i];
 
 			held = stripe_hold(held, stripe_of(h, a->v[i].id));
-			if (!s->logged) {
-				s->logged = 1;	/* pending keeps s and s->ls alive */
+			if (!is_logged(s)) {
+				s->pl |= PL_LOGGED;	/* pending keeps s and s->ls alive */
 				if (a->nls == a->capls) {
 					a->capls = a->capls ? a->capls * 2 : 64;
 					a->ls = mem_realloc(a->ls, a->capls * sizeof *a->ls);
@@ -1627,7 +1644,7 @@ log_commit(struct tsdb_appender *a, uint64_t *pos)
 
 		pthread_mutex_lock(&st->mu);
 		if ((s = stripe_find(st, a->ls[i].id)) != NULL)
-			s->logged = 0;
+			s->pl &= ~PL_LOGGED;
 		pthread_mutex_unlock(&st->mu);
 	}
 	return rc;
@@ -1678,7 +1695,7 @@ tsdb_appender_commit(struct tsdb_appender *a)
 		struct series *s = a->sv[i];	/* pending kept it from GC */
 
 		held = stripe_hold(held, stripe_of(h, a->v[i].id));
-		s->pending--;
+		s->pl -= PL_PENDING;
 		if (apply(h, s, a->v[i].t, a->v[i].v, seq, a->unrestricted, gen, &acc))
 			a->v[k++] = a->v[i];	/* the applied ones, for the observer */
 	}
@@ -2262,7 +2279,7 @@ static bool
 is_empty_below(struct tsdb_head *h, const struct series *s, int64_t maxt)
 {
 	return (s->app.n == 0 || s->app.t < maxt) && s->cl == NULL &&
-	    series_ooo(h, s) == NULL && s->pending == 0;
+	    series_ooo(h, s) == NULL && series_pending(s) == 0;
 }
 
 /* trim_series drops s's chunks ending before maxt (the open one only when
@@ -2303,7 +2320,7 @@ trim_series(struct tsdb_head *h, struct series *s, int64_t maxt, int64_t ooo_max
 		}
 	}
 	if (o != NULL && s->cl == NULL && s->app.n > 0 && s->app.t < maxt &&
-	    s->pending == 0) {
+	    series_pending(s) == 0) {
 		chunk_app_reset(&s->app);
 		s->pend_n = 0;
 		SUB(&h->chunks, 1);
@@ -2365,7 +2382,7 @@ tsdb_head_truncate(struct tsdb_head *h, int64_t maxt, int64_t ooo_maxt, uint32_t
 			shard_del(sh, vic[i].ls->hash, s->id);
 			SUB(&h->chunks, s->app.n > 0);
 			ADD(&h->chunks_removed, s->app.n > 0);
-			if (!s->logged)
+			if (!is_logged(s))
 				SUB(&h->unlogged, 1);
 		} else {
 			if (s != NULL) {
@@ -2490,7 +2507,7 @@ replay_series(struct tsdb_head_replay *r, uint32_t id, struct labels *ls)
 	s = insert_series(h, sh, ls, id, true);
 	pthread_mutex_unlock(&stripe_of(h, id)->mu);
 	pthread_rwlock_unlock(&sh->mu);
-	s->logged = 1;
+	s->pl |= PL_LOGGED;
 	if (id >= LOAD(&h->next_id))
 		STORE(&h->next_id, id + 1);
 	byid_put(r, id, s);
