@@ -17,7 +17,9 @@
  *     of that series' state;
  *   postings (rwlock inside lib/tsdb/postings.c): label pair -> ids.
  * The commit mutex serialises commits (and tsdb_head_roll); it is taken
- * before any of the above. A series' `logged` flag is only touched under it.
+ * before any of the above. A series' logged bit (PL_LOGGED) is only set or
+ * cleared under it, with the stripe lock held as for every change of the
+ * word it shares with the staged count (replay, which runs alone, aside).
  *
  * Visibility: each commit gets a sequence number; h->seq is the last one
  * fully applied. A series remembers the commit that last touched it
