@@ -172,6 +172,13 @@ app_reserve(struct chunk_app *app, uint32_t extra)
 		app_grow(app, need);
 }
 
+/* reserve_bits makes room for nbits more bits. */
+static inline void
+reserve_bits(struct chunk_app *app, unsigned nbits)
+{
+	app_reserve(app, (nbits + 7) / 8 + 1);
+}
+
 static void
 put_byte(struct chunk_app *app, uint8_t byte)
 {
@@ -421,7 +428,8 @@ dod_cost(int64_t dod, unsigned *prefix)
  * cheaper of the decimal delta of delta and an XOR escape, a new scale when
  * the value has more decimals and that beats XOR. After any value that is a
  * decimal at the scale, m and its delta follow it (the decoder does the
- * same), so an escape does not leave them stale. */
+ * same), so an escape does not leave them stale. Each way reserves the bits
+ * it writes (an XOR-mode value its worst case, 77). */
 static void
 dense_put_value(struct chunk_app *app, uint64_t vbits)
 {
@@ -431,6 +439,7 @@ dense_put_value(struct chunk_app *app, uint64_t vbits)
 	int e;
 
 	if (!app->dec) {
+		reserve_bits(app, 2 + 5 + 6 + 64);
 		put_xor(app, vbits);
 		return;
 	}
@@ -439,6 +448,7 @@ dense_put_value(struct chunk_app *app, uint64_t vbits)
 		dm = (int64_t)((uint64_t)m - (uint64_t)app->m);
 		dod = (int64_t)((uint64_t)dm - (uint64_t)app->dm);
 		if (dod == 0) {	/* 1 bit: no XOR escape is shorter */
+			reserve_bits(app, 1);
 			put_bit(app, 0);
 			app->m = m;
 			return;
@@ -447,6 +457,7 @@ dense_put_value(struct chunk_app *app, uint64_t vbits)
 	}
 	xc = 2 + xor_cost(app, vbits);
 	if (isdec && dc <= xc) {
+		reserve_bits(app, dc);
 		if (prefix == 0) {
 			put_bit(app, 0);
 		} else {
@@ -459,6 +470,7 @@ dense_put_value(struct chunk_app *app, uint64_t vbits)
 	}
 	if (!isdec && app->e < DEC_MAX_SCALE && (e = dec_scale(vbits, app->e + 1u, &m)) >= 0 &&
 	    7 + 4 + 8 * uvarint_len(zigzag(m)) < xc) {
+		reserve_bits(app, 7 + 4 + 8 * uvarint_len(zigzag(m)));
 		put_bits(app, 0x7f, 7);
 		put_bits(app, (uint64_t)e, 4);
 		put_uvarint(app, zigzag(m));
@@ -467,6 +479,7 @@ dense_put_value(struct chunk_app *app, uint64_t vbits)
 		app->dm = 0;
 		return;
 	}
+	reserve_bits(app, xc);
 	put_bits(app, 0x2, 2);
 	put_xor(app, vbits);
 	if (isdec) {
@@ -482,16 +495,15 @@ dense_append(struct chunk_app *app, int64_t t, uint64_t vbits)
 
 	int64_t dod = 0;
 
-	/* worst cases: a value takes 79 bits (an XOR escape; a decimal's dod
-	 * 71, a new scale 75); a first sample 10 varint bytes, 1 + 4 bits and
-	 * 10 varint bytes or 64 bits; a second a 10-byte varint delta; then a
-	 * zero dod's bit or up to 68 bits. Reserved this tightly, an open
-	 * chunk's last size class is about its bytes. */
+	/* the timestamp reserves its bits here (a first sample all of it: 10
+	 * varint bytes, 1 + 4 bits and 10 varint bytes or 64 bits), the value
+	 * in dense_put_value: reserved this tightly, an open chunk's last size
+	 * class is about its bytes */
 	if (app->n >= 2) {
 		dod = (int64_t)((uint64_t)t - (uint64_t)app->t - app_tdelta(app));
-		app_reserve(app, dod == 0 ? 11 : 20);
+		reserve_bits(app, dod == 0 ? 1 : fits_bits(dod, 7) ? 9 : 68);
 	} else {
-		app_reserve(app, app->n == 0 ? HEADER_BYTES + 22 : 21);
+		app_reserve(app, app->n == 0 ? HEADER_BYTES + 22 : 10);
 	}
 	if (app->n == 0) {
 		int64_t m;
@@ -502,8 +514,8 @@ dense_append(struct chunk_app *app, int64_t t, uint64_t vbits)
 		app->bitsfree = 0;
 		put_uvarint(app, zigzag(t));
 		app->dec = e >= 0;
-		put_bit(app, app->dec ? 0 : 1);
-		if (app->dec) {
+		put_bit(app, e >= 0 ? 0 : 1);
+		if (e >= 0) {
 			put_bits(app, (uint64_t)e, 4);
 			put_uvarint(app, zigzag(m));
 			app->e = (uint8_t)e;
