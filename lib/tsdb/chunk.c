@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tsdb/chunk.h"
@@ -52,16 +53,20 @@ chunk_bits_f64(uint64_t b)
 
 /* Size classes of an open chunk's bytes, jemalloc's: 16 to 128 by 16, then
  * four a doubling (160, 192, 224, 256, 320, ...), so an allocation wastes
- * nothing to rounding; class 0 is no allocation. The last, 2 MiB, holds
- * CHUNK_MAX_SAMPLES samples of the largest encoding (about 19 bytes each). */
-#define CAP_CLASSES 65
+ * nothing to rounding; class 0 is no allocation. CHUNK_MAX_SAMPLES samples
+ * of the largest encoding take about 1.2 MiB; a restored chunk is at most
+ * RESTORE_MAX bytes, and even one whose header understates its samples
+ * stays below the last class, 8 MiB, however many are appended to it. */
+#define CAP_CLASSES 73
+#define RESTORE_MAX (2u << 20)
 
 static const uint32_t cap_tab[CAP_CLASSES] = {
 	0, 16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768,
 	896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096, 5120, 6144, 7168, 8192, 10240,
 	12288, 14336, 16384, 20480, 24576, 28672, 32768, 40960, 49152, 57344, 65536, 81920, 98304,
 	114688, 131072, 163840, 196608, 229376, 262144, 327680, 393216, 458752, 524288, 655360,
-	786432, 917504, 1048576, 1310720, 1572864, 1835008, 2097152,
+	786432, 917504, 1048576, 1310720, 1572864, 1835008, 2097152, 2621440, 3145728, 3670016,
+	4194304, 5242880, 6291456, 7340032, 8388608,
 };
 
 /* cls_for returns the smallest class from k on holding need bytes. */
@@ -159,6 +164,8 @@ app_grow(struct chunk_app *app, uint32_t need)
 
 	cap = cap ? cap + cap / 2 : 32;
 	app->capcls = cls_for(app->capcls, cap > need ? cap : need);
+	if (cap_tab[app->capcls] < need)
+		abort();	/* past 8 MiB: cannot happen (CAP_CLASSES) */
 	app->b = mem_realloc(app->b, cap_tab[app->capcls]);
 }
 
@@ -641,7 +648,7 @@ chunk_app_resume_enc(struct chunk_app *app, uint8_t enc, const uint8_t *b, size_
 	struct chunk_iter it;
 
 	chunk_app_init_enc(app, enc);
-	if (len < HEADER_BYTES || len > UINT32_MAX ||
+	if (len < HEADER_BYTES || len > RESTORE_MAX ||
 	    (enc != CHUNK_ENC_XOR && enc != CHUNK_ENC_DENSE))
 		return CHUNK_ERR_CORRUPT;
 	chunk_iter_init_enc(&it, enc, b, len, CHUNK_MAX_SAMPLES);
@@ -690,7 +697,7 @@ chunk_app_restore(struct chunk_app *app, const uint8_t *b, size_t len, int64_t m
 	int64_t first;
 
 	chunk_app_init_enc(app, st->enc == CHUNK_ENC_DENSE ? CHUNK_ENC_DENSE : CHUNK_ENC_XOR);
-	if (len < HEADER_BYTES + 2 || len > UINT32_MAX || st->bitsfree > 7 ||
+	if (len < HEADER_BYTES + 2 || len > RESTORE_MAX || st->bitsfree > 7 ||
 	    (st->leading != 0xff && st->leading > 31) || st->trailing > 64 || st->t < mint ||
 	    (st->enc != 0 && st->enc != CHUNK_ENC_XOR && st->enc != CHUNK_ENC_DENSE) ||
 	    st->e > DEC_MAX_SCALE || st->dec > 1 || (app->enc == CHUNK_ENC_XOR && len < HEADER_BYTES + 9))

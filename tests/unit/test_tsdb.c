@@ -1,8 +1,9 @@
 /* tests/unit/test_tsdb.c - lib/tsdb: XOR chunks, postings, the in-memory head.
  *
  * Chunks: golden bytes (Prometheus' format), random and adversarial round
- * trips checked bit for bit, ordering rules, seek, corrupt input, resume,
- * and the bytes per sample of a typical counter and gauge (printed).
+ * trips checked bit for bit, ordering rules, seek, corrupt input, resume
+ * (from at most 2 MiB of bytes), and the bytes per sample of a typical
+ * counter and gauge (printed).
  * Head: append/select round trips, every matcher kind checked against a
  * brute-force evaluation, duplicates and out-of-order counting, commit
  * visibility, chunk cutting, latest samples, label names/values, GC,
@@ -350,6 +351,33 @@ test_chunk_seek_and_corrupt(void **state)
 	chunk_app_reset(&app);
 	printf("chunk seek ok; truncations detected; %zu garbage inputs, %zu rejected\n",
 	    trials, errs);
+}
+
+/* test_chunk_restore_bounds: an open chunk is restored or resumed from at
+ * most 2 MiB (a chunk of CHUNK_MAX_SAMPLES samples takes about 1.2). */
+static void
+test_chunk_restore_bounds(void **state)
+{
+	size_t len = (2u << 20) + 1;
+	uint8_t *b = calloc(1, len);
+	struct chunk_app_state st;
+	struct chunk_app app;
+
+	(void)state;
+	assert_non_null(b);
+	b[1] = 2;		/* two samples, the first at t = 0 */
+	memset(&st, 0, sizeof st);
+	st.t = 15000;
+	st.enc = CHUNK_ENC_DENSE;
+	assert_int_equal(chunk_app_restore(&app, b, len, 0, &st), CHUNK_ERR_CORRUPT);
+	chunk_app_reset(&app);
+	assert_int_equal(chunk_app_resume_enc(&app, CHUNK_ENC_DENSE, b, len), CHUNK_ERR_CORRUPT);
+	chunk_app_reset(&app);
+	assert_int_equal(chunk_app_restore(&app, b, 64, 0, &st), CHUNK_OK);
+	assert_int_equal(chunk_app_mint(&app), 0);
+	assert_true(chunk_app_cap(&app) >= 64);
+	chunk_app_reset(&app);
+	free(b);
 }
 
 static void
@@ -1614,6 +1642,7 @@ main(void)
 		cmocka_unit_test(test_chunk_adversarial),
 		cmocka_unit_test(test_chunk_order_and_full),
 		cmocka_unit_test(test_chunk_seek_and_corrupt),
+		cmocka_unit_test(test_chunk_restore_bounds),
 		cmocka_unit_test(test_chunk_bytes_per_sample),
 		cmocka_unit_test(test_chunk_dense),
 		cmocka_unit_test(test_head_append_select),
