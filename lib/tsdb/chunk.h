@@ -155,7 +155,7 @@ struct chunk *chunk_app_snapshot(const struct chunk_app *app);
 struct chunk *chunk_app_seal(struct chunk_app *app);
 /* chunk_app_resume makes app an open XOR chunk continuing the bytes of c
  * (for reopening a chunk read back from disk). Returns 0 or
- * CHUNK_ERR_CORRUPT. */
+ * CHUNK_ERR_CORRUPT (also for more than 2 MiB: no chunk takes that). */
 int chunk_app_resume(struct chunk_app *app, const uint8_t *b, size_t len);
 /* chunk_app_resume_enc is chunk_app_resume for a chunk of encoding enc. */
 int chunk_app_resume_enc(struct chunk_app *app, uint8_t enc, const uint8_t *b, size_t len);
@@ -177,7 +177,7 @@ void chunk_app_save(const struct chunk_app *app, struct chunk_app_state *st);
 /* chunk_app_restore makes app an open chunk of len bytes (copied) whose
  * first timestamp is mint, with the state saved by chunk_app_save, without
  * decoding. Returns 0 or CHUNK_ERR_CORRUPT when the state cannot belong to
- * the bytes. */
+ * the bytes (the bytes do not start with mint, or are more than 2 MiB). */
 int chunk_app_restore(struct chunk_app *app, const uint8_t *b, size_t len, int64_t mint,
     const struct chunk_app_state *st);
 
