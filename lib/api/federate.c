@@ -235,10 +235,11 @@ federate_collect(struct api_federate *f, const char *const *sel, size_t nsel,
 			labels_free(all[i].ls);
 	}
 	n = k;
-	/* The head returns label-set order, which is name order unless a
-	 * label name sorts before "__name__" (upper case): sort only then. */
-	for (i = 1; i < n; i++)
-		if (cmp_by_name(&all[i - 1], &all[i]) > 0)
+	/* The head returns label-set order, which is name order when every
+	 * set starts with its name (no label name sorts before "__name__"):
+	 * sort only otherwise. */
+	for (i = 0; i < n; i++)
+		if (strcmp(all[i].ls->v[0].name, LABEL_METRIC_NAME) != 0)
 			break;
 	if (nsel > 1 || i < n)
 		qsort(all, n, sizeof(*all), cmp_by_name);

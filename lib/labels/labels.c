@@ -294,7 +294,14 @@ labels_get(const struct labels *ls, const char *name)
 const char *
 labels_name(const struct labels *ls)
 {
-	const char *v = labels_get(ls, LABEL_METRIC_NAME);
+	const char *v;
+
+	/* Sorted by name, the metric name comes first unless a label name
+	 * sorts before "__name__" (an upper-case or "_A".."_Z" one): look
+	 * there before searching. */
+	if (ls->n > 0 && strcmp(ls->v[0].name, LABEL_METRIC_NAME) == 0)
+		return ls->v[0].value;
+	v = labels_get(ls, LABEL_METRIC_NAME);
 
 	return v != NULL ? v : "";
 }
