@@ -36,6 +36,7 @@ struct daemon {
 	int64_t start_ms;
 	atomic_bool ready;
 	atomic_bool quit;
+	pthread_t main_th;	/* the thread in daemon_run: /-/quit wakes it with SIGUSR1 */
 };
 
 static const char *
@@ -177,6 +178,7 @@ daemon_quit_endpoint(struct http_request *req, void *arg)
 	if (!flag_bool(d->flags, d->nflags, "web.enable-lifecycle"))
 		return http_respond_text(req, 403, "Lifecycle API is not enabled.\n");
 	atomic_store(&d->quit, true);
+	pthread_kill(d->main_th, SIGUSR1);
 	return http_respond_text(req, 200, "Requesting termination... Goodbye!\n");
 }
 
@@ -307,7 +309,9 @@ daemon_run(struct daemon *d)
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	d->main_th = pthread_self();
 	signal(SIGPIPE, SIG_IGN);
 
 	if (daemon_reload(d, err, sizeof(err)) < 0) {
@@ -331,7 +335,8 @@ daemon_run(struct daemon *d)
 	log_kv(LOG_INFO, "main", "Server is ready to receive web requests.", (char *)NULL);
 
 	while (!atomic_load(&d->quit)) {
-		struct timespec ts = { 0, 200 * 1000 * 1000 };
+		/* woken by a signal: SIGUSR1 from /-/quit, the rest from outside */
+		struct timespec ts = { 10, 0 };
 		int sig = sigtimedwait(&set, NULL, &ts);
 
 		if (sig == SIGHUP) {
