@@ -48,6 +48,7 @@
 #include "config.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,12 +110,21 @@ is_logged(const struct series *s)
 	return (s->pl & PL_LOGGED) != 0;
 }
 
+/* An id table: open addressing by id_key(), at most half full; a slot is
+ * NULL or points at an object (not owned) that carries its uint32_t id at
+ * the byte offset the table is used with (SERIES_ID, OOO_ID). */
+struct idtab {
+	void **v;
+	uint32_t cap, n;	/* cap: a power of two, or 0 */
+};
+
+#define SERIES_ID offsetof(struct series, id)
+#define OOO_ID offsetof(struct ooo, id)
+
 struct stripe {
 	pthread_mutex_t mu;
-	struct series **tab;	/* open addressing by id_key() */
-	uint32_t cap, n;
-	struct ooo **otab;	/* the out-of-order samples of its series, the same way */
-	uint32_t ocap, on;
+	struct idtab series;	/* its series */
+	struct idtab ooo;	/* the out-of-order samples of its series */
 } __attribute__((aligned(64)));
 
 /* A label-set map slot: the low 32 bits of the labels hash (what picks the
@@ -598,51 +608,62 @@ id_key(uint32_t id)
 }
 
 static uint32_t
-id_home(const struct stripe *st, uint32_t id)
+idtab_id(const void *obj, size_t off)
 {
-	return id_key(id) & (st->cap - 1);
+	uint32_t id;
+
+	memcpy(&id, (const char *)obj + off, sizeof id);
+	return id;
 }
 
-/* stripe_find returns the series with id, or NULL; stripe lock held. */
-static struct series *
-stripe_find(const struct stripe *st, uint32_t id)
+static uint32_t
+idtab_home(const struct idtab *t, uint32_t id)
 {
-	uint32_t i, mask = st->cap - 1;
+	return id_key(id) & (t->cap - 1);
+}
 
-	if (st->cap == 0)
-		return NULL;
-	for (i = id_home(st, id); st->tab[i] != NULL; i = (i + 1) & mask)
-		if (st->tab[i]->id == id)
-			return st->tab[i];
-	return NULL;
+/* idtab_slot returns the slot of the object with id, or UINT32_MAX. */
+static uint32_t
+idtab_slot(const struct idtab *t, uint32_t id, size_t off)
+{
+	uint32_t i, mask = t->cap - 1;
+
+	if (t->n == 0)
+		return UINT32_MAX;
+	for (i = idtab_home(t, id); t->v[i] != NULL; i = (i + 1) & mask)
+		if (idtab_id(t->v[i], off) == id)
+			return i;
+	return UINT32_MAX;
 }
 
 static void
-stripe_put(struct stripe *st, struct series *s)
+idtab_place(struct idtab *t, void *obj, size_t off)
 {
-	uint32_t i, mask;
+	uint32_t i, mask = t->cap - 1;
 
-	if ((st->n + 1) * 2 > st->cap) {
-		struct series **old = st->tab;
-		uint32_t oldcap = st->cap, j;
+	for (i = idtab_home(t, idtab_id(obj, off)); t->v[i] != NULL; i = (i + 1) & mask)
+		;
+	t->v[i] = obj;
+}
 
-		st->cap = st->cap ? st->cap * 2 : 16;
-		st->tab = mem_calloc(st->cap, sizeof *st->tab);
-		for (j = 0; j < oldcap; j++) {
-			if (old[j] == NULL)
-				continue;
-			mask = st->cap - 1;
-			for (i = id_home(st, old[j]->id); st->tab[i]; i = (i + 1) & mask)
-				;
-			st->tab[i] = old[j];
-		}
+/* idtab_put adds obj, whose id t does not hold yet; an empty table starts
+ * with mincap slots. */
+static void
+idtab_put(struct idtab *t, void *obj, size_t off, uint32_t mincap)
+{
+	if ((t->n + 1) * 2 > t->cap) {
+		void **old = t->v;
+		uint32_t oldcap = t->cap, j;
+
+		t->cap = t->cap ? t->cap * 2 : mincap;
+		t->v = mem_calloc(t->cap, sizeof *t->v);
+		for (j = 0; j < oldcap; j++)
+			if (old[j] != NULL)
+				idtab_place(t, old[j], off);
 		mem_free(old);
 	}
-	mask = st->cap - 1;
-	for (i = id_home(st, s->id); st->tab[i]; i = (i + 1) & mask)
-		;
-	st->tab[i] = s;
-	st->n++;
+	idtab_place(t, obj, off);
+	t->n++;
 }
 
 /* in_between tells whether home h is cyclically in (i, j]: an entry at j
@@ -653,87 +674,57 @@ in_between(uint32_t i, uint32_t j, uint32_t h)
 	return i <= j ? (i < h && h <= j) : (i < h || h <= j);
 }
 
+/* idtab_remove empties slot i, moving back the entries after it whose
+ * probe path crosses it. */
+static void
+idtab_remove(struct idtab *t, uint32_t i, size_t off)
+{
+	uint32_t j, mask = t->cap - 1;
+
+	for (j = (i + 1) & mask; t->v[j] != NULL; j = (j + 1) & mask) {
+		if (in_between(i, j, idtab_home(t, idtab_id(t->v[j], off))))
+			continue;
+		t->v[i] = t->v[j];
+		i = j;
+	}
+	t->v[i] = NULL;
+	t->n--;
+}
+
+/* stripe_find returns the series with id, or NULL; stripe lock held. */
+static struct series *
+stripe_find(const struct stripe *st, uint32_t id)
+{
+	uint32_t i = idtab_slot(&st->series, id, SERIES_ID);
+
+	return i != UINT32_MAX ? st->series.v[i] : NULL;
+}
+
+static void
+stripe_put(struct stripe *st, struct series *s)
+{
+	idtab_put(&st->series, s, SERIES_ID, 16);
+}
+
 static void
 stripe_del(struct stripe *st, uint32_t id)
 {
-	uint32_t i, j, mask = st->cap - 1;
+	uint32_t i = idtab_slot(&st->series, id, SERIES_ID);
 
-	for (i = id_home(st, id); st->tab[i] != NULL; i = (i + 1) & mask)
-		if (st->tab[i]->id == id)
-			break;
-	if (st->tab[i] == NULL)
-		return;
-	for (j = (i + 1) & mask; st->tab[j] != NULL; j = (j + 1) & mask) {
-		if (in_between(i, j, id_home(st, st->tab[j]->id)))
-			continue;
-		st->tab[i] = st->tab[j];
-		i = j;
-	}
-	st->tab[i] = NULL;
-	st->n--;
+	if (i != UINT32_MAX)
+		idtab_remove(&st->series, i, SERIES_ID);
 }
 
 /* --- out-of-order samples (per stripe) ---------------------------------------- */
-
-static uint32_t
-ooo_home(const struct stripe *st, uint32_t id)
-{
-	return id_key(id) & (st->ocap - 1);
-}
-
-/* ooo_slot returns the slot of the out-of-order samples of the series with
- * id, or UINT32_MAX when it has none (stripe lock held). */
-static uint32_t
-ooo_slot(const struct stripe *st, uint32_t id)
-{
-	uint32_t i, mask = st->ocap - 1;
-
-	if (st->on == 0)
-		return UINT32_MAX;
-	for (i = ooo_home(st, id); st->otab[i] != NULL; i = (i + 1) & mask)
-		if (st->otab[i]->id == id)
-			return i;
-	return UINT32_MAX;
-}
 
 /* ooo_get returns the out-of-order samples of the series with id, or NULL
  * (stripe lock held). */
 static struct ooo *
 ooo_get(const struct stripe *st, uint32_t id)
 {
-	uint32_t i = ooo_slot(st, id);
+	uint32_t i = idtab_slot(&st->ooo, id, OOO_ID);
 
-	return i != UINT32_MAX ? st->otab[i] : NULL;
-}
-
-/* ooo_add adds o, the first out-of-order samples of series o->id (stripe
- * lock held). */
-static void
-ooo_add(struct stripe *st, struct ooo *o)
-{
-	uint32_t i, mask;
-
-	if ((st->on + 1) * 2 > st->ocap) {
-		struct ooo **old = st->otab;
-		uint32_t oldcap = st->ocap, j;
-
-		st->ocap = st->ocap ? st->ocap * 2 : 8;
-		st->otab = mem_calloc(st->ocap, sizeof *st->otab);
-		mask = st->ocap - 1;
-		for (j = 0; j < oldcap; j++) {
-			if (old[j] == NULL)
-				continue;
-			for (i = ooo_home(st, old[j]->id); st->otab[i]; i = (i + 1) & mask)
-				;
-			st->otab[i] = old[j];
-		}
-		mem_free(old);
-	}
-	mask = st->ocap - 1;
-	for (i = ooo_home(st, o->id); st->otab[i]; i = (i + 1) & mask)
-		;
-	st->otab[i] = o;
-	st->on++;
+	return i != UINT32_MAX ? st->ooo.v[i] : NULL;
 }
 
 /* ooo_del frees the out-of-order samples of the series with id, if any
@@ -741,26 +732,15 @@ ooo_add(struct stripe *st, struct ooo *o)
 static void
 ooo_del(struct stripe *st, uint32_t id)
 {
-	uint32_t i, j, mask = st->ocap - 1;
+	uint32_t i = idtab_slot(&st->ooo, id, OOO_ID);
 
-	if (st->on == 0)
+	if (i == UINT32_MAX)
 		return;
-	for (i = ooo_home(st, id); st->otab[i] != NULL; i = (i + 1) & mask)
-		if (st->otab[i]->id == id)
-			break;
-	if (st->otab[i] == NULL)
-		return;
-	mem_free(st->otab[i]);
-	for (j = (i + 1) & mask; st->otab[j] != NULL; j = (j + 1) & mask) {
-		if (in_between(i, j, ooo_home(st, st->otab[j]->id)))
-			continue;
-		st->otab[i] = st->otab[j];
-		i = j;
-	}
-	st->otab[i] = NULL;
-	if (--st->on == 0) {
-		MEM_FREE(st->otab);
-		st->ocap = 0;
+	mem_free(st->ooo.v[i]);
+	idtab_remove(&st->ooo, i, OOO_ID);
+	if (st->ooo.n == 0) {
+		MEM_FREE(st->ooo.v);
+		st->ooo.cap = 0;
 	}
 }
 
@@ -893,13 +873,13 @@ tsdb_head_free(struct tsdb_head *h)
 	for (i = 0; i < NSTRIPES; i++) {
 		struct stripe *st = &h->stripes[i];
 
-		for (j = 0; j < st->cap; j++)
-			if (st->tab[j] != NULL)
-				series_free(h, st->tab[j]);
-		for (j = 0; j < st->ocap; j++)
-			mem_free(st->otab[j]);
-		mem_free(st->tab);
-		mem_free(st->otab);
+		for (j = 0; j < st->series.cap; j++)
+			if (st->series.v[j] != NULL)
+				series_free(h, st->series.v[j]);
+		for (j = 0; j < st->ooo.cap; j++)
+			mem_free(st->ooo.v[j]);
+		mem_free(st->series.v);
+		mem_free(st->ooo.v);
 		pthread_mutex_destroy(&st->mu);
 	}
 	for (i = 0; i < NSHARDS; i++) {
@@ -1362,19 +1342,19 @@ ooo_insert(struct tsdb_head *h, struct series *s, int64_t t, uint64_t vbits, uin
     struct acc *a)
 {
 	struct stripe *st = stripe_of(h, s->id);
-	uint32_t i, slot = ooo_slot(st, s->id);
-	struct ooo *o = slot != UINT32_MAX ? st->otab[slot] : NULL;
+	uint32_t i, slot = idtab_slot(&st->ooo, s->id, OOO_ID);
+	struct ooo *o = slot != UINT32_MAX ? st->ooo.v[slot] : NULL;
 
 	if (o == NULL) {
 		o = mem_alloc(sizeof *o + 4 * sizeof o->s[0]);
 		o->id = s->id;
 		o->n = 0;
 		o->cap = 4;
-		ooo_add(st, o);
+		idtab_put(&st->ooo, o, OOO_ID, 8);
 	} else if (o->n == o->cap) {
 		o->cap += o->cap / 2 + 1;
 		o = mem_realloc(o, sizeof *o + o->cap * sizeof o->s[0]);
-		st->otab[slot] = o;
+		st->ooo.v[slot] = o;
 	}
 	i = ooo_find(o, t);
 	memmove(&o->s[i + 1], &o->s[i], (o->n - i) * sizeof o->s[0]);
@@ -1543,13 +1523,15 @@ tsdb_appender_append_batch(struct tsdb_appender *a, struct tsdb_append_item *it,
 				break;
 		}
 		pthread_mutex_lock(&st->mu);
-		if (st->cap > 0) {
+		if (st->series.cap > 0) {
 			/* their table slots, then the series there (most are at
 			 * home), so the loads below find them in cache */
 			for (k = 0; k < m; k++)
-				__builtin_prefetch(&st->tab[id_home(st, (uint32_t)*it[i + k].ref)]);
+				__builtin_prefetch(&st->series.v[idtab_home(&st->series,
+				    (uint32_t)*it[i + k].ref)]);
 			for (k = 0; k < m; k++) {
-				const struct series *p = st->tab[id_home(st, (uint32_t)*it[i + k].ref)];
+				const struct series *p = st->series.v[idtab_home(&st->series,
+				    (uint32_t)*it[i + k].ref)];
 
 				if (p != NULL) {
 					__builtin_prefetch(p);
@@ -2224,20 +2206,20 @@ tsdb_head_dump(struct tsdb_head *h, int64_t maxt, int64_t ooo_maxt, uint32_t ooo
 
 		/* copy the stripe's selection under its lock, hand it out after */
 		pthread_mutex_lock(&st->mu);
-		if (st->n > cap) {
-			batch = mem_realloc(batch, st->n * sizeof *batch);
-			capc = mem_realloc(capc, st->n * sizeof *capc);
-			capo = mem_realloc(capo, st->n * sizeof *capo);
-			for (j = cap; j < st->n; j++) {
+		if (st->series.n > cap) {
+			batch = mem_realloc(batch, st->series.n * sizeof *batch);
+			capc = mem_realloc(capc, st->series.n * sizeof *capc);
+			capo = mem_realloc(capo, st->series.n * sizeof *capo);
+			for (j = cap; j < st->series.n; j++) {
 				memset(&batch[j], 0, sizeof batch[j]);
 				capc[j] = capo[j] = 0;
 			}
-			cap = st->n;
+			cap = st->series.n;
 		}
-		for (j = 0; j < st->cap; j++) {
-			if (st->tab[j] == NULL)
+		for (j = 0; j < st->series.cap; j++) {
+			if (st->series.v[j] == NULL)
 				continue;
-			if (dump_series(h, st->tab[j], maxt, ooo_maxt, ooo_gen, &batch[n],
+			if (dump_series(h, st->series.v[j], maxt, ooo_maxt, ooo_gen, &batch[n],
 			    &capc[n], &capo[n]))
 				n++;
 		}
@@ -2345,8 +2327,8 @@ tsdb_head_truncate(struct tsdb_head *h, int64_t maxt, int64_t ooo_maxt, uint32_t
 		uint32_t j;
 
 		pthread_mutex_lock(&st->mu);
-		for (j = 0; j < st->cap; j++) {
-			struct series *s = st->tab[j];
+		for (j = 0; j < st->series.cap; j++) {
+			struct series *s = st->series.v[j];
 
 			if (s == NULL)
 				continue;
