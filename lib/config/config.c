@@ -26,6 +26,7 @@
 
 #include "util/mem.h"
 #include "util/time.h"
+#include "util/utf8.h"
 
 static const char *const cfg_unsupported_sd[] = {
 	"azure_sd_configs", "consul_sd_configs", "digitalocean_sd_configs",
@@ -76,38 +77,14 @@ cdec_fail(struct cdec *d, const struct ynode *n, const char *fmt, ...)
 }
 
 /* utf8_len returns the length of the valid UTF-8 sequence at s (at most
- * n bytes), or 0 when it is invalid. */
+ * n bytes, n > 0), or 0 when it is invalid. */
 static size_t
 utf8_len(const unsigned char *s, size_t n)
 {
-	size_t need, i;
-	uint32_t cp;
+	long r;
+	size_t k = utf8_decode_rune(s, n, &r);
 
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		need = 2;
-		cp = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		need = 3;
-		cp = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		need = 4;
-		cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < need)
-		return 0;
-	for (i = 1; i < need; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((need == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (need == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return need;
+	return r < 0 ? 0 : k;
 }
 
 bool

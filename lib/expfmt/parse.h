@@ -160,10 +160,10 @@ struct expfmt_hint {
 
 /* expfmt_expect announces the series of the next sample (h is borrowed
  * until the next expfmt_next() call; NULL clears it), e.g. the series that
- * followed the last one in the previous scrape of the same target. When the next sample line of a
- * text-format body has h->len bytes that can be a whole series (a label
- * block's '}' last, or a bare name followed by neither more name nor a
- * label block) and hash to h->hash, expfmt_next() does not parse its
+ * followed the last one in the previous scrape of the same target. When
+ * the next sample line of a text-format body has h->len bytes that can be
+ * a whole series (a label block's '}' last, or a bare name followed by
+ * neither more name nor a label block) and hash to h->hash, expfmt_next() does not parse its
  * labels again: identical bytes were checked before (two texts of one
  * hash are as likely as a 128-bit collision), and the shape tells where
  * the name ends and whether to count lines. The entry then has `expected`
