@@ -1161,17 +1161,19 @@ ooo_check(struct tsdb_head *h, const struct series *s, int64_t t, uint64_t vbits
 	return C_OOO;
 }
 
-/* classify applies Prometheus' appendable rules (stripe lock held). Returns
- * C_APPEND, C_DUP, C_OOO or a tsdb_err. */
-static int
+/* classify applies Prometheus' appendable rules (stripe lock held); mv is
+ * min_valid_for(h, replay), which callers take once for many samples (a
+ * commit: it cannot change under the commit mutex; a batch staged: as if
+ * staged when it was taken). Returns C_APPEND, C_DUP, C_OOO or a tsdb_err. */
+static inline int
 classify(struct tsdb_head *h, const struct series *s, int64_t t, uint64_t vbits,
-    bool unrestricted, bool replay)
+    int64_t mv, bool unrestricted, bool replay)
 {
 	int64_t maxt;
 	bool ooo_ok;
 
 	if (s->app.n == 0 || t > s->app.t) {
-		if (t >= min_valid_for(h, replay))
+		if (t >= mv)
 			return C_APPEND;
 	} else if (t == s->app.t) {
 		return vbits == s->app.v ? C_DUP : TSDB_ERR_DUPLICATE;
@@ -1373,9 +1375,9 @@ ooo_insert(struct tsdb_head *h, struct series *s, int64_t t, uint64_t vbits, uin
  * *a. Returns whether the sample went in (in order or out of order). */
 static bool
 apply(struct tsdb_head *h, struct series *s, int64_t t, uint64_t vbits, uint64_t seq,
-    bool unrestricted, uint32_t gen, struct acc *a)
+    int64_t mv, bool unrestricted, uint32_t gen, struct acc *a)
 {
-	int rc = classify(h, s, t, vbits, unrestricted, false);
+	int rc = classify(h, s, t, vbits, mv, unrestricted, false);
 
 	if (rc == C_APPEND)
 		append_inorder(h, s, t, vbits, seq, a);
@@ -1422,11 +1424,12 @@ tsdb_appender_new_unrestricted(struct tsdb_head *h)
 }
 
 /* stage_locked classifies a sample of s and stages it when it can go in
- * (stripe lock held). Returns what tsdb_appender_append does. */
-static int
-stage_locked(struct tsdb_appender *a, struct series *s, int64_t t, uint64_t vbits)
+ * (stripe lock held; mv as classify's). Returns what tsdb_appender_append
+ * does. */
+static inline int
+stage_locked(struct tsdb_appender *a, struct series *s, int64_t t, uint64_t vbits, int64_t mv)
 {
-	int rc = classify(a->h, s, t, vbits, a->unrestricted, false);
+	int rc = classify(a->h, s, t, vbits, mv, a->unrestricted, false);
 
 	if (rc == C_DUP) {
 		ADD(&a->h->dups, 1);
@@ -1489,7 +1492,7 @@ tsdb_appender_append(struct tsdb_appender *a, uint64_t *ref, struct labels *ls,
 			a->created++;
 	}
 	st = stripe_of(h, s->id);
-	rc = stage_locked(a, s, t, vbits);
+	rc = stage_locked(a, s, t, vbits, min_valid_for(h, false));
 	pthread_mutex_unlock(&st->mu);
 	if (ref != NULL)
 		*ref = s->id;
@@ -1502,6 +1505,7 @@ tsdb_appender_append_batch(struct tsdb_appender *a, struct tsdb_append_item *it,
 	struct tsdb_head *h = a->h;
 	struct series *found[BATCH_RUN];
 	size_t i = 0, k, m;
+	int64_t mv = min_valid_for(h, false);
 
 	while (i < n) {
 		uint64_t ref = *it[i].ref;
@@ -1530,21 +1534,30 @@ tsdb_appender_append_batch(struct tsdb_appender *a, struct tsdb_append_item *it,
 				__builtin_prefetch(&st->series.v[idtab_home(&st->series,
 				    (uint32_t)*it[i + k].ref)]);
 			for (k = 0; k < m; k++) {
-				const struct series *p = st->series.v[idtab_home(&st->series,
+				struct series *p = st->series.v[idtab_home(&st->series,
 				    (uint32_t)*it[i + k].ref)];
 
 				if (p != NULL) {
 					__builtin_prefetch(p);
 					__builtin_prefetch((const char *)p + 64);
 				}
+				found[k] = p;	/* NULL: not in the table */
 			}
+		} else {
+			memset(found, 0, m * sizeof found[0]);
 		}
-		for (k = 0; k < m; k++)
-			found[k] = stripe_find(st, (uint32_t)*it[i + k].ref);
-		for (k = 0; k < m && found[k] != NULL; k++) {
-			it[i + k].rc = stage_locked(a, found[k], it[i + k].t,
-			    chunk_f64_bits(it[i + k].v));
-			it[i + k].hint = found[k];
+		for (k = 0; k < m; k++) {
+			uint32_t id = (uint32_t)*it[i + k].ref;
+			struct series *s = found[k];
+			uint64_t vbits;
+
+			if (s != NULL && s->id != id)	/* not at home: probe */
+				s = stripe_find(st, id);
+			if (s == NULL)
+				break;
+			memcpy(&vbits, &it[i + k].v, sizeof vbits);
+			it[i + k].rc = stage_locked(a, s, it[i + k].t, vbits, mv);
+			it[i + k].hint = s;
 		}
 		pthread_mutex_unlock(&st->mu);
 		i += k;
@@ -1654,6 +1667,7 @@ tsdb_appender_commit(struct tsdb_appender *a)
 	struct tsdb_head *h = a->h;
 	uint64_t seq, pos = 0;
 	uint32_t gen;
+	int64_t mv;
 	size_t i, k = 0;
 	struct stripe *held = NULL;
 	struct acc acc;
@@ -1674,14 +1688,18 @@ tsdb_appender_commit(struct tsdb_appender *a)
 	}
 	seq = LOAD(&h->seq) + 1;
 	gen = LOAD(&h->gen);
+	mv = min_valid_for(h, false);	/* moves only under the commit mutex */
 	acc_init(&acc);
 	for (i = 0; i < a->n; i++) {
 		struct series *s = a->sv[i];	/* pending kept it from GC */
 
 		held = stripe_hold(held, stripe_of(h, a->v[i].id));
 		s->pl -= PL_PENDING;
-		if (apply(h, s, a->v[i].t, a->v[i].v, seq, a->unrestricted, gen, &acc))
-			a->v[k++] = a->v[i];	/* the applied ones, for the observer */
+		if (apply(h, s, a->v[i].t, a->v[i].v, seq, mv, a->unrestricted, gen, &acc)) {
+			if (k != i)	/* the applied ones, for the observer */
+				a->v[k] = a->v[i];
+			k++;
+		}
 	}
 	if (held != NULL)
 		pthread_mutex_unlock(&held->mu);
@@ -2523,7 +2541,7 @@ replay_ooo(struct tsdb_head *h, struct series *s, int64_t t, uint64_t v, uint32_
 static void
 replay_apply(struct tsdb_head_replay *r, struct series *s, int64_t t, uint64_t v, uint32_t gen)
 {
-	int rc = classify(r->h, s, t, v, true, true);
+	int rc = classify(r->h, s, t, v, min_valid_for(r->h, true), true, true);
 
 	if (rc == C_APPEND) {
 		struct acc a;
