@@ -7,7 +7,10 @@
  * and is guarded by its owner; sealed chunks and snapshots are immutable
  * and shared by reference count. The decoder checks every read against the
  * byte length, so corrupt bytes from disk end the iteration with an error
- * instead of reading past the buffer.
+ * instead of reading past the buffer. Most samples appended to a DENSE
+ * chunk are steady (the previous interval, a decimal moving by the previous
+ * delta): they take a short path that writes their two zero bits
+ * (dense_append_steady), the same bytes as the general one.
  */
 #include "config.h"
 
@@ -319,8 +322,8 @@ dec_of(uint64_t bits, unsigned e, int64_t *m)
 
 	if (bits == NEG_ZERO)
 		return false;
-	if (e == 0) {
-		if (!(fabs(v) < 9007199254740992.0) || nearbyint(v) != v)
+	if (e == 0) {	/* below 2^53 the cast is exact for integers */
+		if (!(fabs(v) < 9007199254740992.0) || (double)(int64_t)v != v)
 			return false;
 		*m = (int64_t)v;
 		return true;
@@ -549,8 +552,48 @@ dense_append(struct chunk_app *app, int64_t t, uint64_t vbits)
 	return CHUNK_OK;
 }
 
-int
-chunk_app_append(struct chunk_app *app, int64_t t, uint64_t vbits)
+/* dense_append_steady appends what most samples of a DENSE chunk are (after
+ * its second): the interval of the previous one and a decimal at the scale
+ * whose delta is the previous delta, two zero bits (a zero timestamp delta
+ * of delta, a zero decimal one), as dense_append would write them. Returns
+ * false, having changed nothing, for any other sample. */
+static inline bool
+dense_append_steady(struct chunk_app *app, int64_t t, uint64_t vbits)
+{
+	int64_t m;
+
+	if (app->n < 2 || app->n == CHUNK_MAX_SAMPLES || !app->dec || t <= app->t ||
+	    app->tdelta == CHUNK_TDELTA_FAR || (uint64_t)t - (uint64_t)app->t != app->tdelta)
+		return false;
+	if (app->e == 0) {	/* dec_of's first case, inline */
+		double v = chunk_bits_f64(vbits);
+
+		if (vbits == NEG_ZERO || !(fabs(v) < 9007199254740992.0))
+			return false;
+		m = (int64_t)v;
+		if ((double)m != v)
+			return false;
+	} else if (!dec_of(vbits, app->e, &m)) {
+		return false;
+	}
+	if ((int64_t)((uint64_t)m - (uint64_t)app->m) != app->dm)
+		return false;
+	reserve_bits(app, 1);
+	put_bit(app, 0);
+	reserve_bits(app, 1);
+	put_bit(app, 0);
+	app->m = m;
+	app->t = t;
+	app->v = vbits;
+	app->n++;
+	app->b[0] = (uint8_t)(app->n >> 8);
+	app->b[1] = (uint8_t)app->n;
+	return true;
+}
+
+/* app_append is chunk_app_append but for the steady DENSE samples. */
+static __attribute__((noinline)) int
+app_append(struct chunk_app *app, int64_t t, uint64_t vbits)
 {
 	uint64_t tdelta = 0;
 
@@ -587,6 +630,14 @@ chunk_app_append(struct chunk_app *app, int64_t t, uint64_t vbits)
 	app->b[0] = (uint8_t)(app->n >> 8);
 	app->b[1] = (uint8_t)app->n;
 	return CHUNK_OK;
+}
+
+int
+chunk_app_append(struct chunk_app *app, int64_t t, uint64_t vbits)
+{
+	if (app->enc == CHUNK_ENC_DENSE && dense_append_steady(app, t, vbits))
+		return CHUNK_OK;
+	return app_append(app, t, vbits);
 }
 
 int
