@@ -419,6 +419,56 @@ static const double expfmt_pow10[] = {
 	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 };
 
+static const uint64_t expfmt_pow10_u64[] = {
+	1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL,
+	100000000ULL, 1000000000ULL, 10000000000ULL, 100000000000ULL, 1000000000000ULL,
+	10000000000000ULL, 100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL,
+	100000000000000000ULL, 1000000000000000000ULL, 10000000000000000000ULL,
+};
+
+/* expfmt_dec128 returns mant * 10^e10 correctly rounded (to nearest, ties
+ * to even) for 2^53 < mant < 2^64 and -19 <= e10 <= 19: what a
+ * correctly rounding strtod gives for 17 to 19 significant digits, the
+ * length Go and %.17g write most fractions with. The exact value, or for a
+ * negative e10 a quotient of 64 bits or more and whether a remainder was
+ * left, is rounded to 53 bits in integers; the result is normal. */
+static double
+expfmt_dec128(uint64_t mant, int e10)
+{
+	unsigned __int128 q, half, rem;
+	bool sticky = false;
+	uint64_t m, hi, pow2;
+	int s = 0, nb, drop;
+	double v;
+
+	if (e10 >= 0) {
+		q = (unsigned __int128)mant * expfmt_pow10_u64[e10];
+	} else {
+		unsigned __int128 n;
+		uint64_t d = expfmt_pow10_u64[-e10];
+
+		s = 64 + __builtin_clzll(mant);	/* n in [2^127, 2^128): q >= 2^63 */
+		n = (unsigned __int128)mant << s;
+		q = n / d;
+		sticky = n - q * d != 0;
+	}
+	hi = (uint64_t)(q >> 64);
+	nb = hi != 0 ? 128 - __builtin_clzll(hi) : 64 - __builtin_clzll((uint64_t)q);
+	drop = nb - 53;		/* >= 1: q > 2^53 */
+	m = (uint64_t)(q >> drop);
+	rem = q & (((unsigned __int128)1 << drop) - 1);
+	half = (unsigned __int128)1 << (drop - 1);
+	if (rem > half || (rem == half && (sticky || (m & 1))))
+		m++;
+	if (m == UINT64_C(1) << 53) {
+		m >>= 1;
+		drop++;
+	}
+	pow2 = (uint64_t)(1023 + drop - s) << 52;	/* 2^(drop - s), normal */
+	memcpy(&v, &pow2, sizeof v);
+	return (double)m * v;
+}
+
 static bool
 expfmt_eq_nocase(const unsigned char *s, size_t n, const char *lit)
 {
@@ -428,7 +478,8 @@ expfmt_eq_nocase(const unsigned char *s, size_t n, const char *lit)
 /* expfmt_fparse parses Go's ParseFloat syntax minus hex and underscores:
  * [+-]? (digits [. digits*] | . digits) ([eE] [+-]? digits)?, or
  * [+-]?(inf|infinity) or nan, case-insensitive. Exact: a Clinger fast path,
- * else strtod (correctly rounded in glibc). */
+ * 128-bit integers for up to 19 digits (expfmt_dec128), else strtod
+ * (correctly rounded in glibc). */
 static int
 expfmt_fparse(const unsigned char *s, size_t n, double *out)
 {
@@ -528,6 +579,8 @@ expfmt_fparse(const unsigned char *s, size_t n, double *out)
 			v /= expfmt_pow10[-e10];
 		else
 			v *= expfmt_pow10[e10];
+	} else if (!trunc && dexp + x >= -19 && dexp + x <= 19) {
+		v = expfmt_dec128(mant, (int)(dexp + x));	/* mant > 2^53 */
 	} else {
 		char stackbuf[128], *buf = stackbuf;
 
@@ -1027,6 +1080,31 @@ expfmt_hint_take(struct expfmt_parser *p, const unsigned char *s, const unsigned
 	return 1;
 }
 
+/* expfmt_int_token parses, at *s, a text value token (up to a C_TEXTVEND
+ * byte or end) that is a sign and 1 to 15 digits, as the first case of
+ * expfmt_fparse does, while finding its end: then it sets *out and moves
+ * *s past it. Returns false for any other token, with *s unchanged. */
+static inline bool
+expfmt_int_token(const unsigned char **s, const unsigned char *end, double *out)
+{
+	const unsigned char *q = *s, *d, *lim;
+	bool neg = *q == '-';
+	uint64_t mant = 0;
+	double v;
+
+	if (*q == '+' || *q == '-')
+		q++;
+	lim = end - q > 15 ? q + 15 : end;
+	for (d = q; d < lim && (unsigned)*d - '0' < 10; d++)
+		mant = mant * 10 + ((unsigned)*d - '0');
+	if (d == q || (d < end && !(expfmt_cls[*d] & C_TEXTVEND)))
+		return false;
+	v = (double)mant;
+	*out = neg ? -v : v;
+	*s = d;
+	return true;
+}
+
 static enum expfmt_kind
 expfmt_text_sample(struct expfmt_parser *p, const unsigned char *s, struct expfmt_entry *e)
 {
@@ -1077,11 +1155,13 @@ value:
 		return expfmt_fail(p, t, "expected value after metric, got \"%s\"",
 		    t < end && *t == '{' ? "BOPEN" : "INVALID");
 	v = t;
-	while (t < end && !(expfmt_cls[*t] & C_TEXTVEND))
-		t++;
-	rc = expfmt_fparse(v, (size_t)(t - v), &e->value);
-	if (rc != F_OK)
-		return expfmt_float_error(p, v, (size_t)(t - v), rc);
+	if (!expfmt_int_token(&t, end, &e->value)) {
+		while (t < end && !(expfmt_cls[*t] & C_TEXTVEND))
+			t++;
+		rc = expfmt_fparse(v, (size_t)(t - v), &e->value);
+		if (rc != F_OK)
+			return expfmt_float_error(p, v, (size_t)(t - v), rc);
+	}
 	t = expfmt_skip_blanks(t, end);
 	e->has_ts = false;
 	if (t < end && *t != '\n') {
