@@ -140,7 +140,7 @@ struct scrape_scratch {
 	size_t pcap;
 	/* samples of cached series waiting for tsdb_appender_append_batch */
 	struct tsdb_append_item bi[BATCH];
-	uint32_t be[BATCH];	/* their entries */
+	struct centry *be[BATCH];	/* their entries */
 	bool bts[BATCH];	/* they have their own timestamp */
 	size_t nb;
 };
@@ -913,11 +913,12 @@ batch_flush(struct scrape_cache *c, struct scrape_scratch *w, struct tsdb_append
 	tsdb_appender_append_batch(app, w->bi, n);
 	for (i = 0; i < n; i++) {
 		int rc = w->bi[i].rc;
+		struct centry *ce = w->be[i];
 
-		c->e[w->be[i]].hint = w->bi[i].hint;
+		ce->hint = w->bi[i].hint;
 		if (rc == TSDB_OK) {
 			if (!w->bts[i])
-				c->e[w->be[i]].flags |= CE_CUR;
+				ce->flags |= CE_CUR;
 		} else if (!count_rc(rc, r)) {
 			snprintf(err, errlen, "%s", tsdb_strerror(rc));
 			return -1;
@@ -934,9 +935,11 @@ scrape_cache_append(struct scrape_cache *c, struct scrape_scratch *w,
 {
 	struct expfmt_entry e;
 	struct expfmt_hint hint = { .seed = c->seed };	/* for expfmt_expect */
-	uint64_t nlimit = 0;
+	uint64_t nlimit = 0, sample_limit = conf->sample_limit;
+	int64_t tmax = now_ms + SCRAPE_MAX_AHEAD_MS;
 	uint16_t iter;
-	bool limit_hit = false;
+	bool limit_hit = false, text = fmt == EXPFMT_TEXT;
+	bool honor_ts = conf->honor_timestamps, batch = c->hook == NULL;
 	size_t i, next = 0;	/* entry expected next: the one after the last found */
 
 	memset(r, 0, sizeof(*r));
@@ -956,7 +959,7 @@ scrape_cache_append(struct scrape_cache *c, struct scrape_scratch *w,
 		 * entry after the last one found is most likely next: the parser
 		 * checks the hash of the line's series against it instead of
 		 * parsing the labels, and no probe is needed. */
-		if (fmt == EXPFMT_TEXT && next < c->n && (c->e[next].flags & CE_PARSED)) {
+		if (text && next < c->n && (c->e[next].flags & CE_PARSED)) {
 			hint.len = c->e[next].klen;
 			hint.shape = c->e[next].shape;
 			hint.hash = c->e[next].h;
@@ -981,23 +984,25 @@ scrape_cache_append(struct scrape_cache *c, struct scrape_scratch *w,
 		if (k != EXPFMT_SAMPLE)
 			continue;
 		r->total++;
-		explicit_ts = e.has_ts && conf->honor_timestamps;
+		explicit_ts = e.has_ts && honor_ts;
 		t = explicit_ts ? e.ts : ts_ms;
-		if (e.expected) {
-			ce = &c->e[next];
+		if (e.expected) {	/* a CE_PARSED entry */
+			ce = &c->e[next++];
 		} else {
 			h = e.has_hash ? e.hash : expfmt_series_hash(e.series.p, e.series.len,
 			    c->seed);
 			ce = cache_find(c, h, e.series.len);
+			if (ce != NULL) {
+				if (!(ce->flags & CE_PARSED) && text &&
+				    e.series.len <= UINT32_MAX) {
+					ce->flags |= CE_PARSED;
+					ce->shape = e.shape;
+				}
+				next = (size_t)(ce - c->e) + 1;
+			}
 		}
 		if (ce != NULL) {
 			ce->used = iter;
-			if (!(ce->flags & CE_PARSED) && fmt == EXPFMT_TEXT &&
-			    e.series.len <= UINT32_MAX) {
-				ce->flags |= CE_PARSED;
-				ce->shape = e.shape;
-			}
-			next = (size_t)(ce - c->e) + 1;
 			if (ce->ls == NULL)
 				continue;
 		} else {
@@ -1032,11 +1037,11 @@ scrape_cache_append(struct scrape_cache *c, struct scrape_scratch *w,
 				continue;
 			fresh = true;
 		}
-		if (conf->sample_limit > 0 && ++nlimit > conf->sample_limit) {
+		if (sample_limit > 0 && ++nlimit > sample_limit) {
 			limit_hit = true;
-		} else if (t > now_ms + SCRAPE_MAX_AHEAD_MS) {
+		} else if (t > tmax) {
 			r->out_of_bounds++;
-		} else if (!fresh && c->hook == NULL) {
+		} else if (!fresh && batch) {
 			/* a cached series: staged with the batch, which tracks it
 			 * for staleness once it went in */
 			struct tsdb_append_item *bi = &w->bi[w->nb];
@@ -1047,7 +1052,7 @@ scrape_cache_append(struct scrape_cache *c, struct scrape_scratch *w,
 			bi->ls = ce->ls;
 			bi->t = t;
 			bi->v = e.value;
-			w->be[w->nb] = (uint32_t)(ce - c->e);
+			w->be[w->nb] = ce;
 			w->bts[w->nb] = explicit_ts;
 			if (++w->nb == BATCH && batch_flush(c, w, app, r, err, errlen) < 0)
 				return -1;
