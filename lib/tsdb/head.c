@@ -1300,7 +1300,7 @@ set_next_at(struct series *s, int64_t mint, int64_t t)
 
 /* append_inorder appends one sample to s's open chunk as part of commit seq
  * (stripe lock held; classify said C_APPEND), counting it in *a. */
-static void
+static __attribute__((noinline)) void
 append_inorder(struct tsdb_head *h, struct series *s, int64_t t, uint64_t vbits, uint64_t seq,
     struct acc *a)
 {
@@ -1327,6 +1327,33 @@ append_inorder(struct tsdb_head *h, struct series *s, int64_t t, uint64_t vbits,
 		a->chunks++;
 		set_next_at(s, t, range_end(t, h->chunk_range));
 	}
+	s->pend_n++;
+	a->samples++;
+	if (t < a->mint_inorder)
+		a->mint_inorder = t;
+	if (t < a->mint)
+		a->mint = t;
+	if (t > a->maxt)
+		a->maxt = t;
+}
+
+/* append_steady is append_inorder, inline for the samples that neither
+ * start the open chunk, nor cut it, nor estimate its end. */
+static inline void
+append_steady(struct tsdb_head *h, struct series *s, int64_t t, uint64_t vbits, uint64_t seq,
+    struct acc *a)
+{
+	if (s->app.n == 0 || s->app.n == TSDB_SAMPLES_PER_CHUNK / 4 || t >= next_at(s) ||
+	    s->app.n >= TSDB_SAMPLES_PER_CHUNK * 2) {
+		append_inorder(h, s, t, vbits, seq, a);
+		return;
+	}
+	if (s->pend_seq != seq) {
+		s->pend_seq = seq;
+		s->pend_n = 0;
+	}
+	s->cut_in -= (uint32_t)((uint64_t)t - (uint64_t)s->app.t);
+	chunk_app_append(&s->app, t, vbits);
 	s->pend_n++;
 	a->samples++;
 	if (t < a->mint_inorder)
@@ -1373,14 +1400,14 @@ ooo_insert(struct tsdb_head *h, struct series *s, int64_t t, uint64_t vbits, uin
 
 /* apply applies one committed sample (stripe lock held), counting it in
  * *a. Returns whether the sample went in (in order or out of order). */
-static bool
+static inline bool
 apply(struct tsdb_head *h, struct series *s, int64_t t, uint64_t vbits, uint64_t seq,
     int64_t mv, bool unrestricted, uint32_t gen, struct acc *a)
 {
 	int rc = classify(h, s, t, vbits, mv, unrestricted, false);
 
 	if (rc == C_APPEND)
-		append_inorder(h, s, t, vbits, seq, a);
+		append_steady(h, s, t, vbits, seq, a);
 	else if (rc == C_OOO)
 		ooo_insert(h, s, t, vbits, gen, a);
 	else
