@@ -45,15 +45,16 @@ enum {
 	C_TEXTVEND = 0x10,	/* ends a text value token: NUL \t \n ' ' '{' */
 	C_OMVEND = 0x20,	/* ends an OpenMetrics value token: NUL \n ' ' */
 	C_QSTOP = 0x40,		/* stops the quoted-value fast loop: " \ \n >=0x80 */
+	C_BLANK = 0x80,		/* ' ' \t */
 };
 
 #define C_NAME (C_MSTART | C_MCONT | C_LSTART | C_LCONT)
 
 static const unsigned char expfmt_cls[256] = {
 	[0] = C_TEXTVEND | C_OMVEND,
-	['\t'] = C_TEXTVEND,
+	['\t'] = C_TEXTVEND | C_BLANK,
 	['\n'] = C_TEXTVEND | C_OMVEND | C_QSTOP,
-	[' '] = C_TEXTVEND | C_OMVEND,
+	[' '] = C_TEXTVEND | C_OMVEND | C_BLANK,
 	['{'] = C_TEXTVEND,
 	['"'] = C_QSTOP,
 	['\\'] = C_QSTOP,
@@ -281,7 +282,7 @@ expfmt_newline(struct expfmt_parser *p, const unsigned char *next)
 static inline const unsigned char *
 expfmt_skip_blanks(const unsigned char *s, const unsigned char *end)
 {
-	while (s < end && (*s == ' ' || *s == '\t'))
+	while (s < end && (expfmt_cls[*s] & C_BLANK))
 		s++;
 	return s;
 }
