@@ -314,15 +314,19 @@ fits_bits(int64_t dod, unsigned nbits)
 }
 
 /* dec_of tells whether bits is m / 10^e exactly for an integer m with
- * |m| < 2^53 (so the decoder's (double)m / 10^e gives the same bits). */
-static bool
+ * |m| <= 2^53 (so the decoder's (double)m / 10^e gives the same bits): m
+ * is v * 10^e rounded to nearest, ties to even (nearbyint() in the
+ * default rounding mode, in integers: below 2^53 the cast and the
+ * fraction are exact). */
+static inline bool
 dec_of(uint64_t bits, unsigned e, int64_t *m)
 {
-	double v = chunk_bits_f64(bits), x;
+	double v = chunk_bits_f64(bits), x, f;
+	int64_t i;
 
 	if (bits == NEG_ZERO)
 		return false;
-	if (e == 0) {	/* below 2^53 the cast is exact for integers */
+	if (e == 0) {
 		if (!(fabs(v) < 9007199254740992.0) || (double)(int64_t)v != v)
 			return false;
 		*m = (int64_t)v;
@@ -331,10 +335,15 @@ dec_of(uint64_t bits, unsigned e, int64_t *m)
 	x = v * p10[e];
 	if (!(fabs(x) < 9007199254740992.0))
 		return false;
-	x = nearbyint(x);
-	if (chunk_f64_bits(x / p10[e]) != bits)
+	i = (int64_t)x;
+	f = x - (double)i;
+	if (f > 0.5 || (f == 0.5 && (i & 1)))
+		i++;
+	else if (f < -0.5 || (f == -0.5 && (i & 1)))
+		i--;
+	if (chunk_f64_bits((double)i / p10[e]) != bits)
 		return false;
-	*m = (int64_t)x;
+	*m = i;
 	return true;
 }
 
@@ -443,7 +452,7 @@ dod_cost(int64_t dod, unsigned *prefix)
 static void
 dense_put_value(struct chunk_app *app, uint64_t vbits)
 {
-	int64_t m, dm = 0, dod = 0;
+	int64_t m = 0, dm = 0, dod = 0;
 	unsigned xc, dc = 0, prefix = 0;
 	bool isdec;
 	int e;
