@@ -786,13 +786,13 @@ wal_encode_samples(struct enc *out, const struct tsdb_log_sample *v, size_t n)
 		pid = v[i].id;
 		pt = v[i].t;
 		memcpy(&d, &bits, sizeof d);
-		if (d >= -4503599627370496.0 && d <= 4503599627370496.0) {	/* 2^52 */
+		if (fabs(d) <= 4503599627370496.0) {	/* 2^52; not NaN */
 			int64_t x = (int64_t)d;
 			double dx = (double)x;
 			uint64_t xbits;
 
 			memcpy(&xbits, &dx, sizeof xbits);
-			if (dx == d && xbits == bits) {	/* not -0 */
+			if (xbits == bits) {	/* an integer, not -0 */
 				p = put_uvarint(p, enc_zigzag(x) << 1);
 				continue;
 			}
