@@ -1531,12 +1531,14 @@ tsdb_appender_append_batch(struct tsdb_appender *a, struct tsdb_append_item *it,
 {
 	struct tsdb_head *h = a->h;
 	struct series *found[BATCH_RUN];
+	uint32_t ids[BATCH_RUN], home[BATCH_RUN];
 	size_t i = 0, k, m;
 	int64_t mv = min_valid_for(h, false);
 
 	while (i < n) {
 		uint64_t ref = *it[i].ref;
 		struct stripe *st;
+		uint64_t run;
 
 		if (ref == 0 || ref >= UINT32_MAX) {
 			it[i].rc = tsdb_appender_append(a, it[i].ref, it[i].ls, it[i].t, it[i].v);
@@ -1547,22 +1549,25 @@ tsdb_appender_append_batch(struct tsdb_appender *a, struct tsdb_append_item *it,
 		/* the run of samples whose series share ref's stripe: find them
 		 * all first, so their cache misses overlap, then stage them */
 		st = stripe_of(h, (uint32_t)ref);
+		run = (ref >> RUN_SHIFT) & (NSTRIPES - 1);	/* st's number */
+		ids[0] = (uint32_t)ref;
 		for (m = 1; m < BATCH_RUN && i + m < n; m++) {
 			uint64_t r = *it[i + m].ref;
 
-			if (r == 0 || r >= UINT32_MAX || stripe_of(h, (uint32_t)r) != st)
+			if (r == 0 || r >= UINT32_MAX || ((r >> RUN_SHIFT) & (NSTRIPES - 1)) != run)
 				break;
+			ids[m] = (uint32_t)r;
 		}
 		pthread_mutex_lock(&st->mu);
 		if (st->series.cap > 0) {
 			/* their table slots, then the series there (most are at
 			 * home), so the loads below find them in cache */
-			for (k = 0; k < m; k++)
-				__builtin_prefetch(&st->series.v[idtab_home(&st->series,
-				    (uint32_t)*it[i + k].ref)]);
 			for (k = 0; k < m; k++) {
-				struct series *p = st->series.v[idtab_home(&st->series,
-				    (uint32_t)*it[i + k].ref)];
+				home[k] = idtab_home(&st->series, ids[k]);
+				__builtin_prefetch(&st->series.v[home[k]]);
+			}
+			for (k = 0; k < m; k++) {
+				struct series *p = st->series.v[home[k]];
 
 				if (p != NULL) {
 					__builtin_prefetch(p);
@@ -1574,12 +1579,11 @@ tsdb_appender_append_batch(struct tsdb_appender *a, struct tsdb_append_item *it,
 			memset(found, 0, m * sizeof found[0]);
 		}
 		for (k = 0; k < m; k++) {
-			uint32_t id = (uint32_t)*it[i + k].ref;
 			struct series *s = found[k];
 			uint64_t vbits;
 
-			if (s != NULL && s->id != id)	/* not at home: probe */
-				s = stripe_find(st, id);
+			if (s != NULL && s->id != ids[k])	/* not at home: probe */
+				s = stripe_find(st, ids[k]);
 			if (s == NULL)
 				break;
 			memcpy(&vbits, &it[i + k].v, sizeof vbits);
