@@ -967,22 +967,22 @@ scrape_cache_append(struct scrape_cache *c, struct scrape_scratch *w,
 		}
 		k = expfmt_next(w->p, &e);
 
-		if (k == EXPFMT_EOF)
-			break;
-		if (k == EXPFMT_ERROR) {
-			const struct expfmt_error *pe = expfmt_error(w->p);
+		if (k != EXPFMT_SAMPLE) {	/* one test for a sample, the usual kind */
+			if (k == EXPFMT_EOF)
+				break;
+			if (k == EXPFMT_ERROR) {
+				const struct expfmt_error *pe = expfmt_error(w->p);
 
-			if (batch_flush(c, w, app, r, err, errlen) < 0)
+				if (batch_flush(c, w, app, r, err, errlen) < 0)
+					return -1;
+				snprintf(err, errlen, "%zu:%zu: %s", pe->line, pe->column,
+				    pe->msg);
 				return -1;
-			snprintf(err, errlen, "%zu:%zu: %s", pe->line, pe->column, pe->msg);
-			return -1;
-		}
-		if (k == EXPFMT_TYPE || k == EXPFMT_HELP || k == EXPFMT_UNIT) {
-			meta_note(c, &e, k);
+			}
+			if (k == EXPFMT_TYPE || k == EXPFMT_HELP || k == EXPFMT_UNIT)
+				meta_note(c, &e, k);
 			continue;
 		}
-		if (k != EXPFMT_SAMPLE)
-			continue;
 		r->total++;
 		explicit_ts = e.has_ts && honor_ts;
 		t = explicit_ts ? e.ts : ts_ms;
