@@ -124,7 +124,7 @@ struct expfmt_parser {
 	struct expfmt_hset names;	/* OpenMetrics: every name a family claimed */
 	struct expfmt_family fam;
 
-	const struct expfmt_hint *hint;	/* expfmt_expect(), for the next call */
+	const struct expfmt_hint *hint;	/* expfmt_expect()'s, or NULL */
 };
 
 /* Suffixes a sample name may carry beyond its family name. */
@@ -1118,7 +1118,7 @@ expfmt_text_sample(struct expfmt_parser *p, const unsigned char *s, struct expfm
 	e->name.p = (const char *)s;
 	e->series.p = (const char *)s;
 	p->lab.n = 0;
-	if (p->hint != NULL && expfmt_hint_take(p, s, &t, &h, &hashed)) {
+	if (p->hint != NULL && p->hint->len > 0 && expfmt_hint_take(p, s, &t, &h, &hashed)) {
 		e->name.len = (size_t)(t - s);
 		e->shape = p->hint->shape;
 		e->expected = true;
@@ -1945,7 +1945,6 @@ expfmt_next(struct expfmt_parser *p, struct expfmt_entry *e)
 {
 	if (p->done) {
 		e->kind = p->last;
-		p->hint = NULL;
 		return p->last;
 	}
 	p->slen = 0;
@@ -1962,7 +1961,6 @@ expfmt_next(struct expfmt_parser *p, struct expfmt_entry *e)
 		e->kind = expfmt_om_next(p, e);
 	else
 		e->kind = expfmt_text_next(p, e);
-	p->hint = NULL;
 	return e->kind;
 }
 
@@ -1978,7 +1976,7 @@ expfmt_series_hash(const char *s, size_t len, uint64_t seed)
 void
 expfmt_expect(struct expfmt_parser *p, const struct expfmt_hint *h)
 {
-	p->hint = h != NULL && h->len > 0 ? h : NULL;
+	p->hint = h;
 }
 
 const struct expfmt_error *

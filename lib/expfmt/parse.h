@@ -158,9 +158,11 @@ struct expfmt_hint {
 	uint64_t seed;
 };
 
-/* expfmt_expect announces the series of the next sample (h is borrowed
- * until the next expfmt_next() call; NULL clears it), e.g. the series that
- * followed the last one in the previous scrape of the same target. When
+/* expfmt_expect announces the series of the next sample, e.g. the series
+ * that followed the last one in the previous scrape of the same target.
+ * h is borrowed and read again at every sample line until expfmt_expect()
+ * replaces it (NULL: no hint) or expfmt_reset(): a caller changes *h
+ * between expfmt_next() calls (h->len 0 announces nothing). When
  * the next sample line of a text-format body has h->len bytes that can be
  * a whole series (a label block's '}' last, or a bare name followed by
  * neither more name nor a label block) and hash to h->hash, expfmt_next() does not parse its
@@ -168,9 +170,9 @@ struct expfmt_hint {
  * hash are as likely as a 128-bit collision), and the shape tells where
  * the name ends and whether to count lines. The entry then has `expected`
  * set, no labels, and the hash; everything else (name, series, value,
- * timestamp, errors on the rest of the line) is as without the hint. The
- * hint holds for the next expfmt_next() call only. OpenMetrics ignores
- * hints: its family checks need every sample's labels. */
+ * timestamp, errors on the rest of the line) is as without the hint.
+ * OpenMetrics ignores hints: its family checks need every sample's
+ * labels. */
 void expfmt_expect(struct expfmt_parser *p, const struct expfmt_hint *h);
 
 /* expfmt_error returns the error of a failed parser (NULL if it has not

@@ -927,14 +927,15 @@ batch_flush(struct scrape_cache *c, struct scrape_scratch *w, struct tsdb_append
 	return 0;
 }
 
-int
-scrape_cache_append(struct scrape_cache *c, struct scrape_scratch *w,
+/* append_body is scrape_cache_append on the body w->p was reset to, which
+ * announces each expected series in *hint (expfmt_expect'ed). */
+static int
+append_body(struct scrape_cache *c, struct scrape_scratch *w,
     struct tsdb_appender *app, const struct scrape_append_conf *conf,
-    enum expfmt_format fmt, const char *body, size_t len, int64_t ts_ms,
-    int64_t now_ms, struct scrape_append_result *r, char *err, size_t errlen)
+    enum expfmt_format fmt, size_t len, int64_t ts_ms, int64_t now_ms,
+    struct expfmt_hint *hint, struct scrape_append_result *r, char *err, size_t errlen)
 {
 	struct expfmt_entry e;
-	struct expfmt_hint hint = { .seed = c->seed };	/* for expfmt_expect */
 	uint64_t nlimit = 0, sample_limit = conf->sample_limit;
 	int64_t tmax = now_ms + SCRAPE_MAX_AHEAD_MS;
 	uint16_t iter;
@@ -946,7 +947,6 @@ scrape_cache_append(struct scrape_cache *c, struct scrape_scratch *w,
 	scrape_begin(c);
 	iter = (uint16_t)c->iter;
 	w->nb = 0;
-	expfmt_reset(w->p, fmt, body, len);
 	for (;;) {
 		enum expfmt_kind k;
 		struct centry *ce;
@@ -960,10 +960,11 @@ scrape_cache_append(struct scrape_cache *c, struct scrape_scratch *w,
 		 * checks the hash of the line's series against it instead of
 		 * parsing the labels, and no probe is needed. */
 		if (text && next < c->n && (c->e[next].flags & CE_PARSED)) {
-			hint.len = c->e[next].klen;
-			hint.shape = c->e[next].shape;
-			hint.hash = c->e[next].h;
-			expfmt_expect(w->p, &hint);
+			hint->len = c->e[next].klen;
+			hint->shape = c->e[next].shape;
+			hint->hash = c->e[next].h;
+		} else {
+			hint->len = 0;
 		}
 		k = expfmt_next(w->p, &e);
 
@@ -1105,6 +1106,22 @@ scrape_cache_append(struct scrape_cache *c, struct scrape_scratch *w,
 		meta_prune(c);
 	}
 	return 0;
+}
+
+int
+scrape_cache_append(struct scrape_cache *c, struct scrape_scratch *w,
+    struct tsdb_appender *app, const struct scrape_append_conf *conf,
+    enum expfmt_format fmt, const char *body, size_t len, int64_t ts_ms,
+    int64_t now_ms, struct scrape_append_result *r, char *err, size_t errlen)
+{
+	struct expfmt_hint hint = { .seed = c->seed };
+	int rc;
+
+	expfmt_reset(w->p, fmt, body, len);
+	expfmt_expect(w->p, &hint);
+	rc = append_body(c, w, app, conf, fmt, len, ts_ms, now_ms, &hint, r, err, errlen);
+	expfmt_expect(w->p, NULL);	/* hint goes with this frame */
+	return rc;
 }
 
 /* pull_key returns the "S" line of the series e opened (from its name to
