@@ -1498,7 +1498,10 @@ on_header(char *ptr, size_t size, size_t nmemb, void *ud)
 			code = strtol(ptr + i, NULL, 10);
 			snprintf(t->status, sizeof(t->status), "%ld %s", code, status_text(code));
 		} else {
-			snprintf(t->status, sizeof(t->status), "%.*s", (int)(e - i), ptr + i);
+			size_t k = e - i < sizeof(t->status) - 1 ? e - i : sizeof(t->status) - 1;
+
+			memcpy(t->status, ptr + i, k);
+			t->status[k] = '\0';
 		}
 		t->code_checked = false;
 		t->gzip = false;
@@ -1579,7 +1582,6 @@ configure(struct scrape_manager *m, struct target *t, const struct cfg_scrape *s
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, m->user_agent);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)t->timeout_ms);
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, hc->follow_redirects ? 1L : 0L);
 	curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
@@ -1592,7 +1594,19 @@ configure(struct scrape_manager *m, struct target *t, const struct cfg_scrape *s
 	curl_slist_free_all(t->connect_to);
 	curl_slist_free_all(t->proxy_hdrs);
 	t->connect_to = t->proxy_hdrs = NULL;
-	t->hdrs = curl_slist_append(NULL, "Accept: " ACCEPT_HEADER);
+	t->hdrs = NULL;
+	if (hc->proxy_url[0] == '\0') {
+		/* The same bytes in the same place as CURLOPT_USERAGENT puts
+		 * them (after Host and basic auth, before the headers below),
+		 * without libcurl printing the line once more per transfer.
+		 * Through a proxy, CURLOPT_USERAGENT also names us in CONNECT. */
+		strbuf_printf(&sb, "User-Agent: %s", m->user_agent);
+		t->hdrs = curl_slist_append(t->hdrs, strbuf_cstr(&sb));
+		strbuf_reset(&sb);
+	} else {
+		curl_easy_setopt(e, CURLOPT_USERAGENT, m->user_agent);
+	}
+	t->hdrs = curl_slist_append(t->hdrs, "Accept: " ACCEPT_HEADER);
 	/* gzip bodies are inflated by the worker, not on the loop thread */
 	t->hdrs = curl_slist_append(t->hdrs, "Accept-Encoding: gzip");
 	format_seconds(t->timeout_ms, secs, sizeof(secs));
