@@ -2210,6 +2210,14 @@ loop_main(void *arg)
 		fire_timers(m);
 		/* and what a retirement in fire_timers now waits for */
 		handle_done(m);
+		/* A transfer just added asks for a 0 ms timeout: start it now
+		 * rather than after an epoll_wait that returns at once. */
+		if (m->curl_deadline >= 0 && time_mono_ns() >= m->curl_deadline) {
+			m->curl_deadline = -1;
+			curl_multi_socket_action(m->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+			check_transfers(m);
+			handle_done(m);
+		}
 		now = real_ns();
 		wait = m->heap.n > 0 ? m->heap.v[0]->at - now : 1000 * NS_PER_MS;
 		if (m->curl_deadline >= 0) {
