@@ -282,6 +282,8 @@ struct scrape_manager {
 	unsigned nworkers;
 	int ep, evfd;
 	CURLM *multi;
+	uint8_t *socks;			/* loop thread: SOCK_* of each fd number */
+	size_t nsocks;
 	int64_t curl_deadline;		/* monotonic ns; -1: none */
 	struct heap heap;
 	struct buf_pool bufs;		/* loop thread */
@@ -1521,6 +1523,66 @@ on_header(char *ptr, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
+/* Sockets libcurl opened through on_open_socket stay in the epoll set
+ * between transfers: a keep-alive connection waiting for its next scrape
+ * is parked there with EPOLLIN instead of being deleted when libcurl stops
+ * watching it and added back when the next request is sent (two epoll_ctl
+ * calls a scrape). An event on a parked socket (the peer closed it) deletes
+ * it; libcurl finds the connection dead when it next checks. The table is
+ * exact because libcurl closes those sockets through on_close_socket. */
+enum {
+	SOCK_OURS = 0x01,	/* opened by on_open_socket, not yet closed */
+	SOCK_WATCH = 0x02,	/* libcurl asked for its events */
+	SOCK_IN = 0x04,		/* in the epoll set with EPOLLIN ... */
+	SOCK_OUT = 0x08,	/* ... and/or EPOLLOUT */
+};
+#define SOCK_REG (SOCK_IN | SOCK_OUT)
+
+/* sock_state returns fd's entry in m->socks, growing the table; NULL when
+ * fd is negative or the table cannot grow. */
+static uint8_t *
+sock_state(struct scrape_manager *m, curl_socket_t fd)
+{
+	if (fd < 0)
+		return NULL;
+	if ((size_t)fd >= m->nsocks) {
+		size_t n = m->nsocks ? m->nsocks : 256;
+		uint8_t *v;
+
+		while (n <= (size_t)fd)
+			n *= 2;
+		if ((v = mem_try_realloc(m->socks, n)) == NULL)
+			return NULL;
+		memset(v + m->nsocks, 0, n - m->nsocks);
+		m->socks = v;
+		m->nsocks = n;
+	}
+	return &m->socks[fd];
+}
+
+static curl_socket_t
+on_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct scrape_manager *m = clientp;
+	curl_socket_t fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	uint8_t *st;
+
+	(void)purpose;
+	if (fd >= 0 && (st = sock_state(m, fd)) != NULL)
+		*st = SOCK_OURS;
+	return fd < 0 ? CURL_SOCKET_BAD : fd;
+}
+
+static int
+on_close_socket(void *clientp, curl_socket_t fd)
+{
+	struct scrape_manager *m = clientp;
+
+	if (fd >= 0 && (size_t)fd < m->nsocks)
+		m->socks[fd] = 0;
+	return close(fd);	/* takes it out of the epoll set too */
+}
+
 /* set_url gives e the request URL url: as a URL handle parsed once per
  * target (CURLOPT_CURLU), so that a transfer copies the parsed parts instead
  * of parsing the string and printing it back (about a tenth of what libcurl
@@ -1586,6 +1648,10 @@ configure(struct scrape_manager *m, struct target *t, const struct cfg_scrape *s
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, m);
+	curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+	curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, m);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)t->timeout_ms);
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, hc->follow_redirects ? 1L : 0L);
 	curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
@@ -2138,24 +2204,53 @@ on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
 {
 	struct scrape_manager *m = userp;
 	struct epoll_event ev;
+	uint8_t *st = sock_state(m, s), reg, want;
 
 	(void)e;
+	(void)socketp;
 	memset(&ev, 0, sizeof(ev));
 	ev.data.fd = s;
+	reg = st != NULL ? *st & SOCK_REG : 0;
 	if (what == CURL_POLL_REMOVE) {
+		if (st != NULL)
+			*st &= (uint8_t)~SOCK_WATCH;
+		/* ours and read-only: parked. Anything else leaves the set. */
+		if (st != NULL && (*st & SOCK_OURS) && reg == SOCK_IN)
+			return 0;
 		(void)epoll_ctl(m->ep, EPOLL_CTL_DEL, s, NULL);
-		curl_multi_assign(m->multi, s, NULL);
+		if (st != NULL)
+			*st &= (uint8_t)~SOCK_REG;
 		return 0;
 	}
-	ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
-	if (socketp == NULL) {
+	want = (uint8_t)(((what & CURL_POLL_IN) ? SOCK_IN : 0) | ((what & CURL_POLL_OUT) ? SOCK_OUT : 0));
+	ev.events = ((want & SOCK_IN) ? EPOLLIN : 0) | ((want & SOCK_OUT) ? EPOLLOUT : 0);
+	if (st == NULL) {	/* no table entry: add or change, whichever works */
 		if (epoll_ctl(m->ep, EPOLL_CTL_ADD, s, &ev) < 0 && errno == EEXIST)
 			(void)epoll_ctl(m->ep, EPOLL_CTL_MOD, s, &ev);
-		curl_multi_assign(m->multi, s, m);
-	} else if (epoll_ctl(m->ep, EPOLL_CTL_MOD, s, &ev) < 0 && errno == ENOENT) {
-		(void)epoll_ctl(m->ep, EPOLL_CTL_ADD, s, &ev);
+		return 0;
 	}
+	if (reg != want) {
+		int op = reg != 0 ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+
+		if (epoll_ctl(m->ep, op, s, &ev) < 0)
+			(void)epoll_ctl(m->ep, op == EPOLL_CTL_ADD ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, &ev);
+	}
+	*st = (uint8_t)((*st & SOCK_OURS) | SOCK_WATCH | want);
 	return 0;
+}
+
+/* sock_unwatched handles an event on fd that libcurl is not watching (a
+ * parked socket): takes fd out of the epoll set. Returns whether it did. */
+static bool
+sock_unwatched(struct scrape_manager *m, int fd)
+{
+	uint8_t *st = fd >= 0 && (size_t)fd < m->nsocks ? &m->socks[fd] : NULL;
+
+	if (st == NULL || (*st & SOCK_WATCH) || !(*st & SOCK_REG))
+		return false;
+	(void)epoll_ctl(m->ep, EPOLL_CTL_DEL, fd, NULL);
+	*st &= (uint8_t)~SOCK_REG;
+	return true;
 }
 
 static int
@@ -2243,6 +2338,8 @@ loop_main(void *arg)
 				(void)!read(m->evfd, &v, sizeof(v));
 				continue;
 			}
+			if (sock_unwatched(m, evs[i].data.fd))
+				continue;
 			curl_multi_socket_action(m->multi, evs[i].data.fd,
 			    ((evs[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
 			    ((evs[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
@@ -2812,6 +2909,7 @@ scrape_manager_free(struct scrape_manager *m)
 	curl_multi_cleanup(m->multi);
 	close(m->ep);
 	close(m->evfd);
+	mem_free(m->socks);	/* after the last on_close_socket */
 	mem_free(m->heap.v);
 	mem_free(m->ist);
 	mem_free(m->workers);
