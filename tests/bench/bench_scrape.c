@@ -1,9 +1,7 @@
 /* tests/bench/bench_scrape.c - the leaf's per-sample scrape path, without the network.
  *
- * Builds the bodies tests/bench/synth-targets serves (targets of 1000
- * series: HELP and TYPE per family, 20% gauges of two labels, 50% counters
- * of three, 30% histograms of 11 buckets + Inf, _sum and _count, then
- * synth_target_info; values printed with %.17g, moving every scrape), opens
+ * Builds the bodies tests/bench/synth-targets serves (synth_series.h:
+ * targets of 1000 series, values moving every scrape), opens
  * a store with its WAL in a temporary directory as the leaf does (default
  * options, maintenance thread included), and appends every target's body
  * as lib/scrape/scrape.c's process() does: scrape_cache_append with the
@@ -28,7 +26,6 @@
  */
 #include "config.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,22 +39,12 @@
 #include "util/mem.h"
 #include "util/strbuf.h"
 #include "util/time.h"
+#include "synth_series.h"
 
 #define STEP_MS 5000
 /* a fixed start, so that runs are alike to the instruction: 2023-11-14,
  * a little after a multiple of 2 h */
 #define START_MS INT64_C(1699970400000)
-
-static const double bench_buckets[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
-#define NBUCKETS (sizeof(bench_buckets) / sizeof(bench_buckets[0]))
-
-/* One series of a target's body, as synth_targets.c lays them out. */
-struct bench_series {
-	char *text;		/* "name{...}" */
-	char *help;		/* HELP and TYPE lines to print before it, or NULL */
-	unsigned kind;		/* 0 gauge, 1 counter, 2 bucket, 3 sum, 4 count */
-	unsigned seed;
-};
 
 struct bench_target {
 	struct scrape_cache *cache;
@@ -65,112 +52,6 @@ struct bench_target {
 	struct strbuf body;
 	int64_t offset_ms;	/* of its scrapes within the interval */
 };
-
-/* bench_layout lays out n series as synth_build does. */
-static struct bench_series *
-bench_layout(int nseries)
-{
-	struct bench_series *s = mem_calloc((size_t)nseries, sizeof(*s));
-	struct strbuf sb = STRBUF_INIT;
-	int i = 0, fam = 0;
-
-	while (i < nseries) {
-		int left = nseries - i, n, j;
-		unsigned kind = fam % 5 == 0 ? 0 : fam % 5 == 4 ? 2 : 1;
-
-		if (kind == 2 && left < (int)NBUCKETS + 3)
-			kind = 1;
-		if (kind == 0) {
-			n = left < 50 ? left : 50;
-			strbuf_printf(&sb, "# HELP synth_memory_%d_bytes Synthetic gauge family %d.\n# TYPE synth_memory_%d_bytes gauge\n", fam, fam, fam);
-			s[i].help = strbuf_detach(&sb, NULL);
-			for (j = 0; j < n; j++, i++) {
-				strbuf_printf(&sb, "synth_memory_%d_bytes{area=\"a%d\",node=\"n%d\"}", fam, j, j % 7);
-				s[i].text = strbuf_detach(&sb, NULL);
-				s[i].kind = 0;
-				s[i].seed = (unsigned)i * 2654435761u;
-			}
-		} else if (kind == 1) {
-			n = left < 100 ? left : 100;
-			strbuf_printf(&sb, "# HELP synth_requests_%d_total Synthetic counter family %d.\n# TYPE synth_requests_%d_total counter\n", fam, fam, fam);
-			s[i].help = strbuf_detach(&sb, NULL);
-			for (j = 0; j < n; j++, i++) {
-				strbuf_printf(&sb, "synth_requests_%d_total{code=\"%d\",handler=\"/api/v1/h%d\",method=\"%s\"}",
-				    fam, 200 + (j % 5) * 100, j / 5, j % 2 ? "POST" : "GET");
-				s[i].text = strbuf_detach(&sb, NULL);
-				s[i].kind = 1;
-				s[i].seed = (unsigned)i * 2654435761u;
-			}
-		} else {
-			int h, nh = left / (int)(NBUCKETS + 3);
-
-			if (nh > 20)
-				nh = 20;
-			strbuf_printf(&sb, "# HELP synth_latency_%d_seconds Synthetic histogram family %d.\n# TYPE synth_latency_%d_seconds histogram\n", fam, fam, fam);
-			s[i].help = strbuf_detach(&sb, NULL);
-			for (h = 0; h < nh; h++) {
-				size_t b;
-
-				for (b = 0; b <= NBUCKETS; b++, i++) {
-					if (b < NBUCKETS)
-						strbuf_printf(&sb, "synth_latency_%d_seconds_bucket{handler=\"/h%d\",le=\"%g\"}", fam, h, bench_buckets[b]);
-					else
-						strbuf_printf(&sb, "synth_latency_%d_seconds_bucket{handler=\"/h%d\",le=\"+Inf\"}", fam, h);
-					s[i].text = strbuf_detach(&sb, NULL);
-					s[i].kind = 2;
-					s[i].seed = (unsigned)b;
-				}
-				strbuf_printf(&sb, "synth_latency_%d_seconds_sum{handler=\"/h%d\"}", fam, h);
-				s[i].text = strbuf_detach(&sb, NULL);
-				s[i++].kind = 3;
-				strbuf_printf(&sb, "synth_latency_%d_seconds_count{handler=\"/h%d\"}", fam, h);
-				s[i].text = strbuf_detach(&sb, NULL);
-				s[i++].kind = 4;
-			}
-		}
-		fam++;
-	}
-	strbuf_free(&sb);
-	return s;
-}
-
-/* bench_body writes target t's body at now_ms into out, as synth_body. */
-static void
-bench_body(const struct bench_series *s, int nseries, int t, int64_t now_ms,
-    struct strbuf *out)
-{
-	double secs = (double)(now_ms - START_MS) / 1000.0;
-	long tick = (long)(now_ms / 1000);
-	int i;
-
-	strbuf_reset(out);
-	for (i = 0; i < nseries; i++) {
-		const struct bench_series *se = &s[i];
-		double v;
-
-		if (se->help != NULL)
-			strbuf_puts(out, se->help);
-		switch (se->kind) {
-		case 0:
-			v = (double)((se->seed + (unsigned)t * 31u + (unsigned)tick * 7u) % 100000u) * 1024.0;
-			break;
-		case 1:
-			v = floor(secs * (double)(1 + (se->seed + (unsigned)t) % 50));
-			break;
-		case 2:
-			v = floor(secs * (double)(se->seed + 1));
-			break;
-		case 3:
-			v = secs * 0.37 * (double)(t + 1);
-			break;
-		default:
-			v = floor(secs * (double)(NBUCKETS + 1));
-		}
-		strbuf_puts(out, se->text);
-		strbuf_printf(out, " %.17g\n", v);
-	}
-	strbuf_printf(out, "synth_target_info{target=\"%d\"} 1\n", t);
-}
 
 static int64_t
 bench_cpu_ns(void)
@@ -248,7 +129,7 @@ main(int argc, char **argv)
 {
 	int ntargets = 100, nscrapes = 20, warmup = 2, nseries = 1000, i, k, rc = 1;
 	char dir[] = "/tmp/bench_scrape.XXXXXX", cmd[64], err[512];
-	struct bench_series *layout;
+	struct synth_series *layout;
 	struct bench_target *tg;
 	struct tsdb_db_opts o;
 	struct tsdb_db *db;
@@ -278,7 +159,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
-	layout = bench_layout(nseries);
+	layout = synth_series_layout(nseries);
 	tg = mem_calloc((size_t)ntargets, sizeof(*tg));
 	for (i = 0; i < ntargets; i++) {
 		char inst[64];
@@ -295,9 +176,11 @@ main(int argc, char **argv)
 		int64_t c0, w0;
 		long n;
 
-		for (i = 0; i < ntargets; i++)
-			bench_body(layout, nseries, i, START_MS + tg[i].offset_ms +
+		for (i = 0; i < ntargets; i++) {
+			strbuf_reset(&tg[i].body);
+			synth_series_body(layout, nseries, i, START_MS, START_MS + tg[i].offset_ms +
 			    (int64_t)k * STEP_MS, &tg[i].body);
+		}
 		if (k < warmup) {
 			if (bench_scrape_round(tg, ntargets, w, app, k) < 0)
 				goto out;
@@ -326,11 +209,7 @@ out:
 		strbuf_free(&tg[i].body);
 	}
 	mem_free(tg);
-	for (i = 0; i < nseries; i++) {
-		mem_free(layout[i].text);
-		mem_free(layout[i].help);
-	}
-	mem_free(layout);
+	synth_series_free(layout, nseries);
 	tsdb_db_close(db);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)

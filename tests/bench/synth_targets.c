@@ -5,9 +5,8 @@
  * is not the bottleneck. The main thread accepts on every listening socket
  * (epoll) and hands connections to one libmicrohttpd daemon
  * (MHD_USE_NO_LISTEN_SOCKET + MHD_add_connection); the handler finds the
- * target from the connection's local port. Series names and labels are built
- * once; values are computed per scrape from the clock (counters grow,
- * gauges move), so every scrape brings new samples.
+ * target from the connection's local port. The series are synth_series.h's,
+ * laid out once; their values move with the clock.
  *
  * Misbehaving modes for the bad-input tests: --mode=garbage (an invalid
  * exposition), huge (a body of --huge-mb MiB), slow (trickles one line per
@@ -17,7 +16,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <math.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -33,14 +31,9 @@
 #include "util/mem.h"
 #include "util/strbuf.h"
 #include "util/time.h"
+#include "synth_series.h"
 
 enum synth_mode { MODE_NORMAL, MODE_GARBAGE, MODE_HUGE, MODE_SLOW, MODE_HANG };
-
-struct synth_series {
-	char *name_labels;	/* owned: "name{...}" */
-	unsigned kind;		/* 0 gauge, 1 counter, 2 bucket, 3 sum, 4 count */
-	unsigned seed;
-};
 
 struct synth {
 	int first_port;
@@ -48,9 +41,7 @@ struct synth {
 	int nseries;
 	enum synth_mode mode;
 	int huge_mb;
-	struct strbuf *heads;	/* per target: HELP/TYPE + series template index */
 	struct synth_series *series;	/* nseries entries shared by every target */
-	char **help;		/* per series: "# HELP/TYPE" block to print before it, or NULL */
 	int64_t start_ms;
 };
 
@@ -63,114 +54,6 @@ synth_on_signal(int sig)
 	synth_stop = 1;
 }
 
-static const double synth_buckets[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
-#define NBUCKETS (sizeof(synth_buckets) / sizeof(synth_buckets[0]))
-
-/* synth_build lays out nseries series: 20% gauges, 50% counters, the rest
- * histograms (11 buckets + Inf + sum + count per histogram). */
-static void
-synth_build(struct synth *s)
-{
-	int i = 0, fam = 0;
-	struct strbuf sb = STRBUF_INIT;
-
-	s->series = mem_calloc((size_t)s->nseries, sizeof(*s->series));
-	s->help = mem_calloc((size_t)s->nseries, sizeof(*s->help));
-	while (i < s->nseries) {
-		int left = s->nseries - i, n, j;
-		unsigned kind = fam % 5 == 0 ? 0 : fam % 5 == 4 ? 2 : 1;
-
-		if (kind == 2 && left < (int)NBUCKETS + 3)
-			kind = 1;
-		strbuf_reset(&sb);
-		if (kind == 0) {
-			n = left < 50 ? left : 50;
-			strbuf_printf(&sb, "# HELP synth_memory_%d_bytes Synthetic gauge family %d.\n# TYPE synth_memory_%d_bytes gauge\n", fam, fam, fam);
-			s->help[i] = strbuf_detach(&sb, NULL);
-			for (j = 0; j < n; j++, i++) {
-				strbuf_printf(&sb, "synth_memory_%d_bytes{area=\"a%d\",node=\"n%d\"}", fam, j, j % 7);
-				s->series[i].name_labels = strbuf_detach(&sb, NULL);
-				s->series[i].kind = 0;
-				s->series[i].seed = (unsigned)(i * 2654435761u);
-			}
-		} else if (kind == 1) {
-			n = left < 100 ? left : 100;
-			strbuf_printf(&sb, "# HELP synth_requests_%d_total Synthetic counter family %d.\n# TYPE synth_requests_%d_total counter\n", fam, fam, fam);
-			s->help[i] = strbuf_detach(&sb, NULL);
-			for (j = 0; j < n; j++, i++) {
-				strbuf_printf(&sb, "synth_requests_%d_total{code=\"%d\",handler=\"/api/v1/h%d\",method=\"%s\"}",
-				    fam, 200 + (j % 5) * 100, j / 5, j % 2 ? "POST" : "GET");
-				s->series[i].name_labels = strbuf_detach(&sb, NULL);
-				s->series[i].kind = 1;
-				s->series[i].seed = (unsigned)(i * 2654435761u);
-			}
-		} else {
-			int h, nh = left / (int)(NBUCKETS + 3);
-
-			if (nh > 20)
-				nh = 20;
-			strbuf_printf(&sb, "# HELP synth_latency_%d_seconds Synthetic histogram family %d.\n# TYPE synth_latency_%d_seconds histogram\n", fam, fam, fam);
-			s->help[i] = strbuf_detach(&sb, NULL);
-			for (h = 0; h < nh; h++) {
-				size_t b;
-
-				for (b = 0; b <= NBUCKETS; b++, i++) {
-					if (b < NBUCKETS)
-						strbuf_printf(&sb, "synth_latency_%d_seconds_bucket{handler=\"/h%d\",le=\"%g\"}", fam, h, synth_buckets[b]);
-					else
-						strbuf_printf(&sb, "synth_latency_%d_seconds_bucket{handler=\"/h%d\",le=\"+Inf\"}", fam, h);
-					s->series[i].name_labels = strbuf_detach(&sb, NULL);
-					s->series[i].kind = 2;
-					s->series[i].seed = (unsigned)b;
-				}
-				strbuf_printf(&sb, "synth_latency_%d_seconds_sum{handler=\"/h%d\"}", fam, h);
-				s->series[i].name_labels = strbuf_detach(&sb, NULL);
-				s->series[i++].kind = 3;
-				strbuf_printf(&sb, "synth_latency_%d_seconds_count{handler=\"/h%d\"}", fam, h);
-				s->series[i].name_labels = strbuf_detach(&sb, NULL);
-				s->series[i++].kind = 4;
-			}
-		}
-		fam++;
-	}
-	strbuf_free(&sb);
-}
-
-/* synth_body writes target t's exposition at time now into out. */
-static void
-synth_body(const struct synth *s, int t, int64_t now_ms, struct strbuf *out)
-{
-	double secs = (double)(now_ms - s->start_ms) / 1000.0;
-	long tick = (long)(now_ms / 1000);
-	int i;
-
-	for (i = 0; i < s->nseries; i++) {
-		const struct synth_series *se = &s->series[i];
-		double v;
-
-		if (s->help[i] != NULL)
-			strbuf_puts(out, s->help[i]);
-		switch (se->kind) {
-		case 0:
-			v = (double)((se->seed + (unsigned)t * 31u + (unsigned)tick * 7u) % 100000u) * 1024.0;
-			break;
-		case 1:
-			v = floor(secs * (double)(1 + (se->seed + (unsigned)t) % 50));
-			break;
-		case 2:
-			v = floor(secs * (double)(se->seed + 1));
-			break;
-		case 3:
-			v = secs * 0.37 * (double)(t + 1);
-			break;
-		default:
-			v = floor(secs * (double)(NBUCKETS + 1));
-		}
-		strbuf_puts(out, se->name_labels);
-		strbuf_printf(out, " %.17g\n", v);
-	}
-	strbuf_printf(out, "synth_target_info{target=\"%d\"} 1\n", t);
-}
 
 struct synth_trickle {
 	struct strbuf body;
@@ -250,7 +133,7 @@ synth_handle(void *cls, struct MHD_Connection *conn, const char *url,
 		t = 0;
 	switch (s->mode) {
 	case MODE_NORMAL:
-		synth_body(s, t, time_now_ms(), &body);
+		synth_series_body(s->series, s->nseries, t, s->start_ms, time_now_ms(), &body);
 		break;
 	case MODE_GARBAGE:
 		strbuf_puts(&body, "# TYPE ok gauge\nok 1\nthis is { not an exposition\n");
@@ -267,7 +150,7 @@ synth_handle(void *cls, struct MHD_Connection *conn, const char *url,
 	case MODE_HANG: {
 		struct synth_trickle *tr = mem_calloc(1, sizeof(*tr));
 
-		synth_body(s, t, time_now_ms(), &tr->body);
+		synth_series_body(s->series, s->nseries, t, s->start_ms, time_now_ms(), &tr->body);
 		tr->hang = s->mode == MODE_HANG;
 		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096,
 		    synth_trickle_read, tr, synth_trickle_free);
@@ -317,7 +200,7 @@ synth_usage(void)
 int
 main(int argc, char **argv)
 {
-	struct synth s = { 0, 1, 100, MODE_NORMAL, 64, NULL, NULL, NULL, 0 };
+	struct synth s = { 0, 1, 100, MODE_NORMAL, 64, NULL, 0 };
 	struct MHD_Daemon *d;
 	struct epoll_event ev, evs[64];
 	int i, ep, *fds;
@@ -355,7 +238,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	s.start_ms = time_now_ms() - 3600 * 1000;
-	synth_build(&s);
+	s.series = synth_series_layout(s.nseries);
 	signal(SIGINT, synth_on_signal);
 	signal(SIGTERM, synth_on_signal);
 	signal(SIGPIPE, SIG_IGN);
