@@ -1298,6 +1298,21 @@ set_next_at(struct series *s, int64_t mint, int64_t t)
 	s->cut_in = at > s->app.t ? (uint32_t)((uint64_t)at - (uint64_t)s->app.t) : 0;
 }
 
+/* count_inorder counts a sample at t just appended to s's open chunk in
+ * the commit's s->pend_n and in *a. */
+static inline void
+count_inorder(struct series *s, int64_t t, struct acc *a)
+{
+	s->pend_n++;
+	a->samples++;
+	if (t < a->mint_inorder)
+		a->mint_inorder = t;
+	if (t < a->mint)
+		a->mint = t;
+	if (t > a->maxt)
+		a->maxt = t;
+}
+
 /* append_inorder appends one sample to s's open chunk as part of commit seq
  * (stripe lock held; classify said C_APPEND), counting it in *a. */
 static __attribute__((noinline)) void
@@ -1327,14 +1342,7 @@ append_inorder(struct tsdb_head *h, struct series *s, int64_t t, uint64_t vbits,
 		a->chunks++;
 		set_next_at(s, t, range_end(t, h->chunk_range));
 	}
-	s->pend_n++;
-	a->samples++;
-	if (t < a->mint_inorder)
-		a->mint_inorder = t;
-	if (t < a->mint)
-		a->mint = t;
-	if (t > a->maxt)
-		a->maxt = t;
+	count_inorder(s, t, a);
 }
 
 /* append_steady is append_inorder, inline for the samples that neither
@@ -1354,14 +1362,7 @@ append_steady(struct tsdb_head *h, struct series *s, int64_t t, uint64_t vbits, 
 	}
 	s->cut_in -= (uint32_t)((uint64_t)t - (uint64_t)s->app.t);
 	chunk_app_append(&s->app, t, vbits);
-	s->pend_n++;
-	a->samples++;
-	if (t < a->mint_inorder)
-		a->mint_inorder = t;
-	if (t < a->mint)
-		a->mint = t;
-	if (t > a->maxt)
-		a->maxt = t;
+	count_inorder(s, t, a);
 }
 
 /* ooo_insert adds an out-of-order sample (classify said C_OOO), counting
