@@ -1029,7 +1029,7 @@ append_body(struct scrape_cache *c, struct scrape_scratch *w,
 			}
 			ce = cache_add(c, h, e.series.len, ls);
 			ce->used = iter;
-			if (fmt == EXPFMT_TEXT && e.series.len <= UINT32_MAX) {
+			if (text && e.series.len <= UINT32_MAX) {
 				ce->flags |= CE_PARSED;
 				ce->shape = e.shape;
 			}

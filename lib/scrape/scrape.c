@@ -2290,6 +2290,20 @@ handle_cmd(struct scrape_manager *m)
 	}
 }
 
+/* curl_timeout_due runs libcurl's timeout when its deadline has come.
+ * Returns whether it did. */
+static bool
+curl_timeout_due(struct scrape_manager *m)
+{
+	int running;
+
+	if (m->curl_deadline < 0 || time_mono_ns() < m->curl_deadline)
+		return false;
+	m->curl_deadline = -1;
+	curl_multi_socket_action(m->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	return true;
+}
+
 static void *
 loop_main(void *arg)
 {
@@ -2311,9 +2325,7 @@ loop_main(void *arg)
 		handle_done(m);
 		/* A transfer just added asks for a 0 ms timeout: start it now
 		 * rather than after an epoll_wait that returns at once. */
-		if (m->curl_deadline >= 0 && time_mono_ns() >= m->curl_deadline) {
-			m->curl_deadline = -1;
-			curl_multi_socket_action(m->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+		if (curl_timeout_due(m)) {
 			check_transfers(m);
 			handle_done(m);
 		}
@@ -2346,10 +2358,7 @@ loop_main(void *arg)
 			    ((evs[i].events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0),
 			    &running);
 		}
-		if (m->curl_deadline >= 0 && time_mono_ns() >= m->curl_deadline) {
-			m->curl_deadline = -1;
-			curl_multi_socket_action(m->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-		}
+		(void)curl_timeout_due(m);
 		check_transfers(m);
 		handle_done(m);
 		handle_cmd(m);

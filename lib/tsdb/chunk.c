@@ -574,17 +574,8 @@ dense_append_steady(struct chunk_app *app, int64_t t, uint64_t vbits)
 	if (app->n < 2 || app->n == CHUNK_MAX_SAMPLES || !app->dec || t <= app->t ||
 	    app->tdelta == CHUNK_TDELTA_FAR || (uint64_t)t - (uint64_t)app->t != app->tdelta)
 		return false;
-	if (app->e == 0) {	/* dec_of's first case, inline */
-		double v = chunk_bits_f64(vbits);
-
-		if (vbits == NEG_ZERO || !(fabs(v) < 9007199254740992.0))
-			return false;
-		m = (int64_t)v;
-		if ((double)m != v)
-			return false;
-	} else if (!dec_of(vbits, app->e, &m)) {
+	if (!dec_of(vbits, app->e, &m))
 		return false;
-	}
 	if ((int64_t)((uint64_t)m - (uint64_t)app->m) != app->dm)
 		return false;
 	reserve_bits(app, 1);

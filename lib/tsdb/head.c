@@ -593,11 +593,17 @@ flush_sealed(struct tsdb_head *h)
 
 /* A stripe holds runs of consecutive ids: a scrape's series were mostly
  * created together, so a commit walking its samples in order keeps one
- * stripe lock for many of them. */
+ * stripe lock for many of them. stripe_no is id's stripe's number. */
+static inline uint32_t
+stripe_no(uint32_t id)
+{
+	return (id >> RUN_SHIFT) & (NSTRIPES - 1);
+}
+
 static struct stripe *
 stripe_of(struct tsdb_head *h, uint32_t id)
 {
-	return &h->stripes[(id >> RUN_SHIFT) & (NSTRIPES - 1)];
+	return &h->stripes[stripe_no(id)];
 }
 
 /* id_key is what distinguishes id within its stripe. */
@@ -1539,7 +1545,7 @@ tsdb_appender_append_batch(struct tsdb_appender *a, struct tsdb_append_item *it,
 	while (i < n) {
 		uint64_t ref = *it[i].ref;
 		struct stripe *st;
-		uint64_t run;
+		uint32_t run;
 
 		if (ref == 0 || ref >= UINT32_MAX) {
 			it[i].rc = tsdb_appender_append(a, it[i].ref, it[i].ls, it[i].t, it[i].v);
@@ -1550,12 +1556,12 @@ tsdb_appender_append_batch(struct tsdb_appender *a, struct tsdb_append_item *it,
 		/* the run of samples whose series share ref's stripe: find them
 		 * all first, so their cache misses overlap, then stage them */
 		st = stripe_of(h, (uint32_t)ref);
-		run = (ref >> RUN_SHIFT) & (NSTRIPES - 1);	/* st's number */
+		run = stripe_no((uint32_t)ref);	/* st's */
 		ids[0] = (uint32_t)ref;
 		for (m = 1; m < BATCH_RUN && i + m < n; m++) {
 			uint64_t r = *it[i + m].ref;
 
-			if (r == 0 || r >= UINT32_MAX || ((r >> RUN_SHIFT) & (NSTRIPES - 1)) != run)
+			if (r == 0 || r >= UINT32_MAX || stripe_no((uint32_t)r) != run)
 				break;
 			ids[m] = (uint32_t)r;
 		}
